@@ -1,0 +1,117 @@
+"""The heatmap generator against the source study's algorithm and against scipy."""
+
+import numpy as np
+import pytest
+from scipy.stats import multivariate_normal, multivariate_t
+from sklearn.model_selection import train_test_split
+
+from vae_latent_study import heatmaps, reference
+
+SEED_GRID = {
+    "var_x": {"start": 0.1, "stop": 5.0, "step": 0.2},
+    "var_y": {"start": 0.1, "stop": 5.0, "step": 0.2},
+    "cor": {"start": -0.95, "stop": 0.95, "step": 0.1},
+}
+SEED_AXIS = {"start": -3.0, "stop": 3.0, "step": 0.17}
+
+
+@pytest.fixture(scope="module")
+def seed_table():
+    return heatmaps.factor_table(SEED_GRID)
+
+
+def test_grid_counts_and_order_match_the_seed(seed_table):
+    values, indices = seed_table
+    assert len(heatmaps.grid_values(SEED_GRID["var_x"])) == 25
+    assert len(heatmaps.grid_values(SEED_GRID["cor"])) == 19
+    assert heatmaps.grid_values(SEED_GRID["cor"]).max() < 0.95 - 1e-9  # 0.95 itself is excluded
+    assert values.shape == (11875, 3)
+    np.testing.assert_array_equal(values, reference.seed_combinations())
+    # The notebook's first rows of y_train, which pin both the order and the split.
+    assert values[0].tolist() == pytest.approx([0.1, 0.1, -0.95])
+    assert values[1].tolist() == pytest.approx([0.1, 0.3, -0.95])  # var_y varies fastest
+
+
+def test_grid_indices_point_back_to_the_values(seed_table):
+    values, indices = seed_table
+    for k, name in enumerate(heatmaps.GRID_FACTORS):
+        axis = heatmaps.grid_values(SEED_GRID[name])
+        np.testing.assert_array_equal(axis[indices[:, k]], values[:, k])
+    assert len({tuple(r) for r in indices}) == len(indices)
+
+
+def test_image_axis_is_the_seeds_mgrid():
+    axis = heatmaps.grid_values(SEED_AXIS)
+    np.testing.assert_array_equal(axis, np.mgrid[-3:3:0.17])
+    assert len(axis) == 36 and axis[-1] == pytest.approx(2.95)
+
+
+@pytest.mark.parametrize("df", [None, 2.0, 5.5, 200.0])
+def test_closed_form_log_density_equals_scipy(df):
+    rng = np.random.default_rng(0)
+    axis = np.linspace(-3, 3, 7)
+    params = np.column_stack([rng.uniform(0.1, 5, 6), rng.uniform(0.1, 5, 6), rng.uniform(-0.95, 0.95, 6)])
+    ours = heatmaps.log_density(axis, *params.T, df=None if df is None else np.full(6, df))
+    x, y = np.meshgrid(axis, axis, indexing="ij")
+    pos = np.dstack((x, y))
+    for n, (vx, vy, r) in enumerate(params):
+        cov = [[vx, r * np.sqrt(vx * vy)], [r * np.sqrt(vx * vy), vy]]
+        dist = multivariate_normal(cov=cov) if df is None else multivariate_t(shape=cov, df=df)
+        np.testing.assert_allclose(ours[n], dist.logpdf(pos), rtol=1e-10, atol=1e-10)
+
+
+def test_gaussian_images_equal_the_seed_algorithm(seed_table):
+    values, _ = seed_table
+    axis = heatmaps.grid_values(SEED_AXIS)
+    rows = np.r_[0:300, 5000:5300, 11575:11875]  # the extremes of every factor and the middle
+    ours = heatmaps.heatmaps(axis, *values[rows].T, threads=2)
+    seed = np.array([reference.seed_gaussian_heatmap(*values[r]) for r in rows])
+    assert ours.dtype == np.float32 and ours.shape == (len(rows), 36, 36)
+    np.testing.assert_allclose(ours, seed, rtol=0, atol=1e-6)
+    assert np.all(ours.reshape(len(rows), -1).max(axis=1) == 1.0)
+
+
+def test_student_t_images_equal_the_seed_algorithm(seed_table):
+    values, _ = seed_table
+    axis = heatmaps.grid_values(SEED_AXIS)
+    rows = np.r_[0:60, 6000:6060, 11815:11875]
+    df = np.where(rows % 2 == 0, 2.0, 200.0)
+    ours = heatmaps.heatmaps(axis, *values[rows].T, df=df)
+    seed = np.array(
+        [reference.seed_student_t_heatmap(*values[r], df=d) for r, d in zip(rows, df, strict=True)]
+    )
+    np.testing.assert_allclose(ours, seed, rtol=0, atol=1e-6)
+
+
+def test_threads_do_not_change_a_bit(seed_table):
+    values, _ = seed_table
+    axis = heatmaps.grid_values(SEED_AXIS)
+    sub = values[::7]
+    one = heatmaps.heatmaps(axis, *sub.T, threads=1)
+    two = heatmaps.heatmaps(axis, *sub.T, threads=2)
+    assert one.tobytes() == two.tobytes()
+
+
+def test_df_rule_is_the_seeds_rule_with_seeded_draws(seed_table):
+    values, _ = seed_table
+    rule = {"heavy_df": 2, "light_df": 200, "threshold": 20.0, "noise_high": 10.0, "seed": 25}
+    df = heatmaps.assign_df(values[:, 0], values[:, 1], rule)
+    draws = np.random.default_rng(25).uniform(0, 10, len(values))
+    np.testing.assert_array_equal(df, reference.seed_df_labels(values, draws))
+    assert set(np.unique(df)) == {2.0, 200.0}
+    # The notebook printed a heavy-tailed share of 0.50004 with its unseeded draws.
+    assert abs(np.mean(df == 2) - 0.5) < 0.02
+    np.testing.assert_array_equal(df, heatmaps.assign_df(values[:, 0], values[:, 1], rule))
+    other = heatmaps.assign_df(values[:, 0], values[:, 1], {**rule, "seed": 26})
+    assert not np.array_equal(df, other)
+
+
+def test_split_equals_sklearn_on_the_arrays(seed_table):
+    values, _ = seed_table
+    train, test = heatmaps.split_indices(len(values), 0.2, 19)
+    _, _, y_train, y_test = train_test_split(values, values, test_size=0.2, random_state=19)
+    np.testing.assert_array_equal(values[train], y_train)
+    np.testing.assert_array_equal(values[test], y_test)
+    assert len(test) == 2375 and len(train) == 9500
+    # The notebook printed y_train[:2] = [4.1, 4.3, -0.75], [1.5, 2.5, -0.15].
+    np.testing.assert_allclose(values[train[:2]], [[4.1, 4.3, -0.75], [1.5, 2.5, -0.15]])
