@@ -23,9 +23,7 @@ def seed_combinations() -> np.ndarray:
 def seed_gaussian_heatmap(varx: float, vary: float, cor: float) -> np.ndarray:
     """The notebook's `simulate_distr` for the bivariate normal: scipy pdf on the mgrid, max-normalised."""
     mu = np.array([0, 0])
-    vc = np.array(
-        [[varx, cor * np.sqrt(varx) * np.sqrt(vary)], [cor * np.sqrt(varx) * np.sqrt(vary), vary]]
-    )
+    vc = np.array([[varx, cor * np.sqrt(varx) * np.sqrt(vary)], [cor * np.sqrt(varx) * np.sqrt(vary), vary]])
     x, y = np.mgrid[-3:3:0.17, -3:3:0.17]
     pos = np.dstack((x, y))
     rv = multivariate_normal(mean=mu, cov=vc)
@@ -43,8 +41,7 @@ def seed_multivariate_t_density(x, mu, sigma, df):
         * np.power(df * np.pi, 1.0 * n_d / 2.0)
         * np.power(np.linalg.det(sigma), 1.0 / 2.0)
         * np.power(
-            1.0
-            + (1.0 / df) * np.diagonal(np.dot(np.dot(x - mu, np.linalg.inv(sigma)), (x - mu).T)),
+            1.0 + (1.0 / df) * np.diagonal(np.dot(np.dot(x - mu, np.linalg.inv(sigma)), (x - mu).T)),
             1.0 * (n_d + df) / 2.0,
         )
     )
@@ -54,9 +51,7 @@ def seed_multivariate_t_density(x, mu, sigma, df):
 def seed_student_t_heatmap(varx: float, vary: float, cor: float, df: float = 5) -> np.ndarray:
     """The notebook's Student-t `simulate_distr`: the density evaluated one grid row at a time."""
     mu = np.array([0, 0])
-    vc = np.array(
-        [[varx, cor * np.sqrt(varx) * np.sqrt(vary)], [cor * np.sqrt(varx) * np.sqrt(vary), vary]]
-    )
+    vc = np.array([[varx, cor * np.sqrt(varx) * np.sqrt(vary)], [cor * np.sqrt(varx) * np.sqrt(vary), vary]])
     x, y = np.mgrid[-3:3:0.17, -3:3:0.17]
     pos = np.dstack((x, y))
     val = np.array([seed_multivariate_t_density(row, mu=mu, sigma=vc, df=df) for row in pos])

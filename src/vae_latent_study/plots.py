@@ -1,0 +1,57 @@
+"""Figures of the study; each function returns the Figure and optionally writes it atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are files; never open a window (also on a display-less cluster node)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from mpl_toolkits.axes_grid1 import ImageGrid  # noqa: E402
+
+from vae_latent_study.datasets import HeatmapDataset  # noqa: E402
+from vae_latent_study.io import atomic_path  # noqa: E402
+
+
+def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 100) -> None:
+    """Write a figure atomically, in the format its extension names."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=dpi, bbox_inches="tight")
+
+
+def plot_sample_heatmaps(
+    dataset: HeatmapDataset, rows: int = 3, cols: int = 4, seed: int = 15, path: str | Path | None = None
+) -> plt.Figure:
+    """A grid of random training heatmaps (the study's first figure), each titled with its factors.
+
+    As in the notebook, heavy-tailed Student-t images (the smaller df) get a second colour map.
+    """
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(dataset.train, size=min(rows * cols, len(dataset.train)), replace=False)
+    names = dataset.factor_names
+    heavy = None
+    if "df" in names:
+        heavy = dataset.factors[:, names.index("df")] == dataset.factor_grids["df"].min()
+    fig = plt.figure(figsize=(3 * cols, 3.2 * rows))
+    grid = ImageGrid(fig, 111, nrows_ncols=(rows, cols), axes_pad=(0.05, 0.35))
+    for ax, row in zip(grid, picks, strict=False):
+        cmap = "viridis" if heavy is not None and heavy[row] else "inferno"
+        ax.imshow(dataset.images[row], cmap=cmap)
+        parts = [f"{n}={v:.3g}" for n, v in zip(names, dataset.factors[row], strict=True)]
+        label = ", ".join(parts[:2]) + "\n" + ", ".join(parts[2:])
+        ax.set_title(label, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in list(grid)[len(picks) :]:
+        ax.axis("off")
+    size = dataset.images.shape[1]
+    title = f"Random sample of {dataset.manifest.get('dataset', '')} heatmaps, {size}x{size}"
+    if heavy is not None:
+        title += "\n(viridis: heavy-tailed, inferno: near-normal)"
+    fig.suptitle(title)
+    if path is not None:
+        save_figure(fig, path)
+    return fig

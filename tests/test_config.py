@@ -1,0 +1,176 @@
+"""Config validation: the defaults are the source study, and every bad input names its key."""
+
+import copy
+
+import numpy as np
+import pytest
+import yaml
+
+from vae_latent_study.config import ConfigError, dataset_size, validate_config
+from vae_latent_study.heatmaps import grid_values
+
+from .conftest import REPO, SCHEMA, TINY_CONFIG
+
+
+def test_default_config_file_is_the_schema_defaults():
+    from_file = validate_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()), SCHEMA)
+    assert from_file == validate_config({}, SCHEMA)
+    assert set(from_file["datasets"]) == {"gaussian", "student_t"}
+    for ds in from_file["datasets"].values():
+        assert dataset_size(ds) == 11875
+        assert len(grid_values(ds["image_grid"])) == 36
+        assert ds["split"] == {"test_size": 0.2, "seed": 19}
+    assert "df_rule" not in from_file["datasets"]["gaussian"]
+    assert from_file["datasets"]["student_t"]["df_rule"]["heavy_df"] == 2
+
+
+def test_every_schema_property_has_a_description_and_a_default():
+    schema = yaml.safe_load(SCHEMA.read_text())
+
+    def walk(node, path):
+        for name, sub in node.get("properties", {}).items():
+            if set(sub) <= {"exclusiveMinimum", "maximum"}:  # a bound refining a $defs entry
+                continue
+            assert "description" in sub, f"{path}.{name} has no description"
+            if path.startswith("$defs"):
+                continue  # grid fields are required parts of a grid whose default sits on its user
+            assert "default" in sub, f"{path}.{name} has no default"
+            walk(sub, f"{path}.{name}")
+        if isinstance(node.get("additionalProperties"), dict):
+            walk(node["additionalProperties"], f"{path}.*")
+
+    walk(schema, "config")
+    for name, sub in schema["$defs"].items():
+        walk(sub, f"$defs.{name}")
+
+
+def test_validation_does_not_touch_its_input():
+    given = copy.deepcopy(TINY_CONFIG)
+    validate_config(given, SCHEMA)
+    assert given == TINY_CONFIG
+
+
+def _with(path, value):
+    config = copy.deepcopy(TINY_CONFIG)
+    node = config
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = value
+    return config
+
+
+BAD = [
+    (
+        "negative variance",
+        ("datasets", "tiny_gauss", "grid", "var_x", "start"),
+        -0.5,
+        "datasets.tiny_gauss.grid.var_x.start",
+    ),
+    (
+        "zero variance",
+        ("datasets", "tiny_gauss", "grid", "var_y", "start"),
+        0.0,
+        "datasets.tiny_gauss.grid.var_y.start",
+    ),
+    (
+        "correlation reaching 1",
+        ("datasets", "tiny_gauss", "grid", "cor"),
+        {"start": -0.5, "stop": 1.2, "step": 0.5},
+        "datasets.tiny_gauss.grid.cor",
+    ),
+    (
+        "correlation at -1",
+        ("datasets", "tiny_gauss", "grid", "cor", "start"),
+        -1.0,
+        "datasets.tiny_gauss.grid.cor.start",
+    ),
+    (
+        "reversed grid",
+        ("datasets", "tiny_gauss", "grid", "var_x"),
+        {"start": 2.0, "stop": 1.0, "step": 0.5},
+        "datasets.tiny_gauss.grid.var_x",
+    ),
+    (
+        "empty grid",
+        ("datasets", "tiny_t", "grid", "cor"),
+        {"start": 0.5, "stop": 0.5, "step": 0.1},
+        "datasets.tiny_t.grid.cor",
+    ),
+    (
+        "zero step",
+        ("datasets", "tiny_gauss", "grid", "var_x", "step"),
+        0,
+        "datasets.tiny_gauss.grid.var_x.step",
+    ),
+    (
+        "reversed image grid",
+        ("datasets", "tiny_gauss", "image_grid"),
+        {"start": 3, "stop": -3, "step": 0.17},
+        "datasets.tiny_gauss.image_grid",
+    ),
+    ("unknown family", ("datasets", "tiny_gauss", "family"), "cauchy", "datasets.tiny_gauss.family"),
+    (
+        "non-numeric value",
+        ("datasets", "tiny_gauss", "grid", "var_x", "step"),
+        "0.2x",
+        "datasets.tiny_gauss.grid.var_x.step",
+    ),
+    (
+        "boolean as a number",
+        ("datasets", "tiny_gauss", "split", "test_size"),
+        True,
+        "datasets.tiny_gauss.split.test_size",
+    ),
+    (
+        "test fraction of 1",
+        ("datasets", "tiny_gauss", "split", "test_size"),
+        1.0,
+        "datasets.tiny_gauss.split.test_size",
+    ),
+    ("path as dataset name", ("datasets", "../x"), {"family": "gaussian"}, "datasets.../x"),
+    ("dataset name with a slash", ("datasets", "a/b"), {"family": "gaussian"}, "datasets.a/b"),
+    ("unknown key", ("datasets", "tiny_gauss", "grd"), {}, "datasets.tiny_gauss"),
+    (
+        "df rule on a gaussian dataset",
+        ("datasets", "tiny_gauss", "df_rule"),
+        {"seed": 1},
+        "datasets.tiny_gauss.df_rule",
+    ),
+    (
+        "same df twice",
+        ("datasets", "tiny_t", "df_rule"),
+        {"heavy_df": 5, "light_df": 5},
+        "datasets.tiny_t.df_rule",
+    ),
+    ("negative df", ("datasets", "tiny_t", "df_rule", "heavy_df"), -2, "datasets.tiny_t.df_rule.heavy_df"),
+    ("negative seed", ("seed",), -1, "'seed'"),
+    ("no datasets", ("datasets",), {}, "datasets"),
+    (
+        "a single image",
+        ("datasets", "tiny_gauss", "grid"),
+        {k: {"start": 1.0, "stop": 1.5, "step": 1.0} for k in ("var_x", "var_y")}
+        | {"cor": {"start": 0, "stop": 0.1, "step": 1}},
+        "datasets.tiny_gauss.split.test_size",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "path", "value", "key"), BAD, ids=[b[0] for b in BAD])
+def test_bad_config_fails_naming_the_key(case, path, value, key):
+    with pytest.raises(ConfigError) as err:
+        validate_config(_with(path, value), SCHEMA)
+    assert key in str(err.value), f"{case}: {err.value}"
+
+
+def test_all_errors_are_reported_at_once():
+    config = _with(("datasets", "tiny_gauss", "family"), "cauchy")
+    config["datasets"]["tiny_t"]["split"] = {"test_size": "big"}
+    with pytest.raises(ConfigError) as err:
+        validate_config(config, SCHEMA)
+    assert "datasets.tiny_gauss.family" in str(err.value)
+    assert "datasets.tiny_t.split.test_size" in str(err.value)
+
+
+def test_tiny_config_sizes(tiny_config):
+    assert dataset_size(tiny_config["datasets"]["tiny_gauss"]) == 3 * 3 * 3
+    assert np.allclose(grid_values(tiny_config["datasets"]["tiny_gauss"]["grid"]["cor"]), [-0.5, 0.0, 0.5])

@@ -1,0 +1,158 @@
+"""The Snakefile itself, run on the tiny config in a temporary directory."""
+
+import copy
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from vae_latent_study import datasets
+
+from .conftest import REPO, TINY_CONFIG
+
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(workdir, config_file, *args, check=True):
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config_file),
+        "--cores",
+        "2",
+        *args,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def planned_jobs(proc) -> dict[str, int]:
+    """Job counts per rule from a dry run's job table."""
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", proc.stdout, re.M) if m[1] != "total"}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tiny_study")
+    config_file = workdir / "tiny.yaml"
+    config_file.write_text(yaml.safe_dump(TINY_CONFIG))
+    snakemake(workdir, config_file)
+    return workdir, config_file
+
+
+def test_tiny_study_writes_every_dataset_and_figure(finished_run, tiny_config):
+    workdir, _ = finished_run
+    for name, ds_config in tiny_config["datasets"].items():
+        path = workdir / "results" / "data" / f"{name}.h5"
+        ds = datasets.read_dataset(path)
+        assert ds.manifest["config"] == ds_config
+        assert ds.manifest["checksum"]["sha256"] == ds.checksum()
+        assert len(ds.train) + len(ds.test) == len(ds.images)
+        assert (workdir / "results" / "figures" / name / "sample_heatmaps.png").stat().st_size > 10_000
+        assert (workdir / "logs" / "simulate_heatmaps" / f"{name}.log").exists()
+        assert (workdir / "benchmarks" / "simulate_heatmaps" / f"{name}.tsv").exists()
+
+
+def test_workflow_output_equals_the_package(finished_run, tiny_config):
+    workdir, _ = finished_run
+    built = datasets.build_dataset("tiny_gauss", tiny_config["datasets"]["tiny_gauss"])
+    stored = datasets.read_dataset(workdir / "results" / "data" / "tiny_gauss.h5")
+    np.testing.assert_array_equal(stored.images, built.images)
+
+
+def test_second_run_has_nothing_to_do(finished_run):
+    workdir, config_file = finished_run
+    proc = snakemake(workdir, config_file, "--dry-run")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_changing_one_dataset_reruns_only_that_dataset(finished_run, tmp_path):
+    workdir, _ = finished_run
+    changed = copy.deepcopy(TINY_CONFIG)
+    changed["datasets"]["tiny_t"]["df_rule"]["seed"] = 5
+    config_file = tmp_path / "changed.yaml"
+    config_file.write_text(yaml.safe_dump(changed))
+    proc = snakemake(workdir, config_file, "--dry-run")
+    assert planned_jobs(proc) == {"all": 1, "simulate_heatmaps": 1, "plot_sample_heatmaps": 1}
+    assert "output: results/data/tiny_t.h5" in proc.stdout
+    assert "output: results/data/tiny_gauss.h5" not in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "key"),
+    [
+        (("datasets", "tiny_gauss", "grid", "var_x", "start"), -1.0, "datasets.tiny_gauss.grid.var_x.start"),
+        (("datasets", "tiny_t", "family"), "cauchy", "datasets.tiny_t.family"),
+        (("datasets", "tiny_t", "grid", "cor", "stop"), 1.5, "datasets.tiny_t.grid.cor"),
+    ],
+)
+def test_bad_config_fails_before_any_job(tmp_path, path, value, key):
+    bad = copy.deepcopy(TINY_CONFIG)
+    node = bad
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    config_file = tmp_path / "bad.yaml"
+    config_file.write_text(yaml.safe_dump(bad))
+    proc = snakemake(tmp_path, config_file, check=False)
+    assert proc.returncode != 0
+    assert key in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()
+    assert not (tmp_path / "logs").exists()
+
+
+def test_a_killed_writer_leaves_no_file(tmp_path):
+    target = tmp_path / "data.h5"
+    code = (
+        "import os, signal\n"
+        "from vae_latent_study.io import atomic_path\n"
+        f"with atomic_path({str(target)!r}) as tmp:\n"
+        "    tmp.write_bytes(b'x' * 1000)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], timeout=60)
+    assert proc.returncode == -9
+    assert not target.exists()
+
+
+def test_lint_is_clean():
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Congratulations" in proc.stdout + proc.stderr
+
+
+def test_snakefmt_is_clean():
+    proc = subprocess.run(
+        ["snakefmt", "--check", "."],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_ruff_is_clean():
+    proc = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "src", "tests", "workflow/scripts", "bench"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -1,0 +1,27 @@
+# Validates the config before anything is planned, and holds the small helpers the rules share.
+from pathlib import Path
+
+from vae_latent_study.config import validate_config
+
+# A wrong config stops here, before any job is planned, with a message naming the key.
+config.update(validate_config(config, Path(workflow.basedir) / "config" / "config.schema.yaml"))
+
+
+wildcard_constraints:
+    dataset="|".join(config["datasets"]),
+
+
+def get_dataset_config(wildcards):
+    """The validated config of one dataset: a rule param, so editing it reruns that dataset only."""
+    return config["datasets"][wildcards.dataset]
+
+
+def get_sample_figure_params(wildcards):
+    return config["figures"]["sample_heatmaps"]
+
+
+def get_final_outputs():
+    datasets = list(config["datasets"])
+    return expand("results/data/{dataset}.h5", dataset=datasets) + expand(
+        "results/figures/{dataset}/sample_heatmaps.png", dataset=datasets
+    )
