@@ -32,6 +32,11 @@ TINY_CONFIG = {
             "df_rule": {"threshold": 10.0, "seed": 4},
         },
     },
+    "models": {
+        "vae": {"kind": "vae", "epochs": 2, "batch_size": 16},
+        "ae": {"kind": "ae", "epochs": 2, "batch_size": 16, "schedule": {"type": "constant"}},
+    },
+    "training": {"seeds": [7]},
     "figures": {"sample_heatmaps": {"rows": 2, "cols": 2, "seed": 0}},
 }
 

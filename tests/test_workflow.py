@@ -43,6 +43,11 @@ def planned_jobs(proc) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", proc.stdout, re.M) if m[1] != "total"}
 
 
+def planned_outputs(proc) -> set[str]:
+    """Every output path of the jobs a dry run plans."""
+    return {path for m in re.finditer(r"^\s+output: (.+)$", proc.stdout, re.M) for path in m[1].split(", ")}
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tiny_study")
@@ -63,6 +68,12 @@ def test_tiny_study_writes_every_dataset_and_figure(finished_run, tiny_config):
         assert (workdir / "results" / "figures" / name / "sample_heatmaps.png").stat().st_size > 10_000
         assert (workdir / "logs" / "simulate_heatmaps" / f"{name}.log").exists()
         assert (workdir / "benchmarks" / "simulate_heatmaps" / f"{name}.tsv").exists()
+        for model in ("vae", "ae"):
+            run = workdir / "results" / "models" / name / model / "seed7"
+            assert (run / "model.keras").stat().st_size > 100_000
+            assert len((run / "history.csv").read_text().strip().splitlines()) == 1 + 2  # header + epochs
+            assert not (run / "backup").exists()
+            assert (workdir / "results" / "latents" / name / model / "seed7.h5").exists()
 
 
 def test_workflow_output_equals_the_package(finished_run, tiny_config):
@@ -85,9 +96,29 @@ def test_changing_one_dataset_reruns_only_that_dataset(finished_run, tmp_path):
     config_file = tmp_path / "changed.yaml"
     config_file.write_text(yaml.safe_dump(changed))
     proc = snakemake(workdir, config_file, "--dry-run")
-    assert planned_jobs(proc) == {"all": 1, "simulate_heatmaps": 1, "plot_sample_heatmaps": 1}
-    assert "output: results/data/tiny_t.h5" in proc.stdout
-    assert "output: results/data/tiny_gauss.h5" not in proc.stdout
+    assert planned_jobs(proc) == {
+        "all": 1,
+        "simulate_heatmaps": 1,
+        "plot_sample_heatmaps": 1,
+        "train_model": 2,
+        "encode_dataset": 2,
+    }
+    outputs = planned_outputs(proc)
+    assert "results/data/tiny_t.h5" in outputs
+    assert not [path for path in outputs if "tiny_gauss" in path]
+
+
+def test_changing_one_model_retrains_only_that_model(finished_run, tmp_path):
+    workdir, _ = finished_run
+    changed = copy.deepcopy(TINY_CONFIG)
+    changed["models"]["ae"]["batch_size"] = 8
+    config_file = tmp_path / "changed.yaml"
+    config_file.write_text(yaml.safe_dump(changed))
+    proc = snakemake(workdir, config_file, "--dry-run")
+    assert planned_jobs(proc) == {"all": 1, "train_model": 2, "encode_dataset": 2}
+    outputs = planned_outputs(proc)
+    assert "results/models/tiny_t/ae/seed7/model.keras" in outputs
+    assert not [path for path in outputs if "/vae/" in path or "results/data" in path]
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,9 @@ from jsonschema import Draft202012Validator, validators
 
 from vae_latent_study.heatmaps import GRID_FACTORS, grid_values
 
+_VAE_ONLY = {"kl_reduction", "beta"}
+_DECAY_ONLY = {"decay_steps", "decay_rate", "staircase"}
+
 
 class ConfigError(ValueError):
     """The configuration is invalid; the message names every offending key."""
@@ -94,7 +97,31 @@ def _semantic_messages(config: dict, given: Mapping[str, Any]) -> list[str]:
         rule = ds.get("df_rule", {})
         if ds["family"] == "student_t" and rule["heavy_df"] == rule["light_df"]:
             messages.append(f"config key 'datasets.{name}.df_rule': heavy_df and light_df must differ")
+    for name, model in config["models"].items():
+        given_model = given.get("models", {}).get(name, {})
+        if model["kind"] == "ae":
+            for key in _VAE_ONLY & set(given_model):
+                messages.append(f"config key 'models.{name}.{key}': applies to kind vae only")
+        if model["schedule"]["type"] == "constant":
+            for key in _DECAY_ONLY & set(given_model.get("schedule", {})):
+                messages.append(
+                    f"config key 'models.{name}.schedule.{key}': applies to exponential_decay only"
+                )
     return messages
+
+
+def _drop_unused_keys(config: dict) -> None:
+    """Remove defaults that do not apply (so they neither reach rule params nor trigger reruns)."""
+    for ds in config["datasets"].values():
+        if ds["family"] != "student_t":
+            ds.pop("df_rule", None)
+    for model in config["models"].values():
+        if model["kind"] != "vae":
+            for key in _VAE_ONLY:
+                model.pop(key, None)
+        if model["schedule"]["type"] != "exponential_decay":
+            for key in _DECAY_ONLY:
+                model["schedule"].pop(key, None)
 
 
 def validate_config(config: Mapping[str, Any], schema: Mapping | str | Path) -> dict:
@@ -108,9 +135,7 @@ def validate_config(config: Mapping[str, Any], schema: Mapping | str | Path) -> 
         messages = _semantic_messages(resolved, config)
     if messages:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(messages))
-    for ds in resolved["datasets"].values():
-        if ds["family"] != "student_t":
-            ds.pop("df_rule", None)
+    _drop_unused_keys(resolved)
     return resolved
 
 

@@ -20,7 +20,7 @@ KLReduction = Literal["mean", "sum"]
 SEED_SCHEDULES: dict[str, dict[str, Any]] = {
     "vae": {
         "type": "exponential_decay",
-        "initial_learning_rate": 1e-3,
+        "learning_rate": 1e-3,
         "decay_steps": 30,
         "decay_rate": 0.99,
         "staircase": False,
@@ -321,8 +321,9 @@ def seed_schedule(kind: ModelKind) -> dict[str, Any]:
 def make_optimizer(schedule: Mapping[str, Any]) -> keras.optimizers.Adam:
     """Adam with a learning rate given by `schedule`.
 
-    `schedule["type"]` is `"exponential_decay"` (keys `initial_learning_rate`, `decay_steps`, `decay_rate`,
-    `staircase`; defaults are the seed's VAE values) or `"constant"` (key `learning_rate`, default 1e-3).
+    `schedule["type"]` is `"exponential_decay"` (keys `learning_rate`, the initial rate, `decay_steps`,
+    `decay_rate`, `staircase`; defaults are the seed's VAE values) or `"constant"` (key `learning_rate`,
+    default 1e-3). These are the keys of a model's `schedule` in the study config.
     """
     kind = schedule.get("type", "constant")
     known = {"exponential_decay": SEED_SCHEDULES["vae"], "constant": SEED_SCHEDULES["ae"]}
@@ -335,7 +336,7 @@ def make_optimizer(schedule: Mapping[str, Any]) -> keras.optimizers.Adam:
     if kind == "constant":
         return keras.optimizers.Adam(learning_rate=float(params["learning_rate"]))
     learning_rate = keras.optimizers.schedules.ExponentialDecay(
-        initial_learning_rate=float(params["initial_learning_rate"]),
+        initial_learning_rate=float(params["learning_rate"]),
         decay_steps=int(params["decay_steps"]),
         decay_rate=float(params["decay_rate"]),
         staircase=bool(params["staircase"]),

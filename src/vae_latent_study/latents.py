@@ -1,0 +1,201 @@
+"""The latent store: a trained model's latent coordinates of a dataset, in HDF5, with test reconstructions.
+
+Layout of the file `encode_dataset` writes (all float arrays float32):
+
+- groups `train` and `test`, each with
+  - `rows` (int64): the dataset's row indices of the split, copied from its `split/train` or `split/test`;
+  - `z_mean` (n, latent_dim): the VAE's mean head; for the AE its code (then also reachable as `code`,
+    a hard link to the same data), so that downstream code can treat both models alike;
+  - `z_log_sigma` (n, latent_dim): the VAE's second head (a log standard deviation in the sampler). The AE
+    has none;
+  - `z` (n, latent_dim): one seeded sample z = z_mean + exp(z_log_sigma) * eps, with eps drawn in NumPy from
+    `np.random.default_rng(seed)` (first the train rows, then the test rows), so it does not depend on the
+    model's sampler state. For the AE z is the code (a hard link to `z_mean`);
+- in `test` also `reconstruction_mean` and `reconstruction_sample` (n_test, size, size): the decoder's
+  images of `z_mean` and of `z` (for the AE, the same data);
+- attributes: `format_version`, `dataset_path` (as given), `dataset_checksum` (its manifest's SHA-256),
+  `model_path`, `kind`, `latent_dim`, `seed`, `batch_size`, `backend`, `versions` (JSON) and, when the
+  model's training sidecar exists, `model_dataset_checksum` (the dataset the model was trained on).
+
+Two encodings of the same model and dataset give identical bytes (no timestamps in object headers).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import keras
+import numpy as np
+
+from vae_latent_study import models
+from vae_latent_study.datasets import read_dataset
+from vae_latent_study.io import atomic_path
+from vae_latent_study.training import runtime_versions
+
+logger = logging.getLogger(__name__)
+
+#: Version of the file layout above; `read_latents` checks it.
+FORMAT_VERSION = 1
+
+SPLITS = ("train", "test")
+
+
+@dataclass
+class LatentSplit:
+    """The latent coordinates of one split (see the module docstring for the conventions)."""
+
+    rows: np.ndarray
+    z_mean: np.ndarray
+    z: np.ndarray
+    z_log_sigma: np.ndarray | None = None  # VAE only
+    reconstruction_mean: np.ndarray | None = None  # test split only
+    reconstruction_sample: np.ndarray | None = None
+
+
+@dataclass
+class Latents:
+    """A latent store as read back by `read_latents`."""
+
+    kind: str
+    latent_dim: int
+    seed: int
+    train: LatentSplit
+    test: LatentSplit
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def split(self, name: str) -> LatentSplit:
+        """The split called `name` ("train" or "test")."""
+        if name not in SPLITS:
+            raise KeyError(f"split must be one of {SPLITS}; got {name!r}")
+        return getattr(self, name)
+
+
+def _sample(z_mean: np.ndarray, z_log_sigma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    eps = rng.standard_normal(z_mean.shape)
+    return (z_mean.astype(np.float64) + np.exp(z_log_sigma.astype(np.float64)) * eps).astype(np.float32)
+
+
+def _model_dataset_checksum(model_path: Path) -> str | None:
+    # The training sidecar (training.sidecar_path), read without importing TensorFlow-specific code.
+    sidecar = model_path.with_suffix(".json")
+    try:
+        return json.loads(sidecar.read_text())["dataset"]["checksum"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def encode_dataset(
+    model_path: str | Path,
+    dataset_path: str | Path,
+    output_path: str | Path,
+    seed: int,
+    batch_size: int = 256,
+) -> None:
+    """Encode both splits of a dataset with a trained model and write the latent store, atomically."""
+    model_path = Path(model_path)
+    model = keras.models.load_model(model_path)
+    if not isinstance(model, models.VAE | models.AE):
+        raise TypeError(f"{model_path}: expected a VAE or AE from vae_latent_study.models, got {type(model)}")
+    kind = "vae" if isinstance(model, models.VAE) else "ae"
+    dataset = read_dataset(dataset_path)
+    if tuple(model.encoder.input_shape[1:3]) != tuple(dataset.images.shape[1:]):
+        raise ValueError(
+            f"{model_path} takes {model.encoder.input_shape[1:3]} images; "
+            f"{dataset_path} holds {dataset.images.shape[1:]}"
+        )
+    rng = np.random.default_rng(int(seed))
+    splits: dict[str, dict[str, np.ndarray]] = {}
+    for name in SPLITS:
+        rows = getattr(dataset, name)
+        images = dataset.images[rows][..., None].astype(np.float32)
+        codes = models.encode(model, images, batch_size=batch_size)
+        if kind == "vae":
+            out = {"z_mean": codes["z_mean"], "z_log_sigma": codes["z_log_sigma"]}
+            out["z"] = _sample(out["z_mean"], out["z_log_sigma"], rng)  # the model's own sample is unused
+        else:
+            out = {"z_mean": codes["code"]}
+        splits[name] = {"rows": np.asarray(rows, dtype=np.int64), **out}
+    test = splits["test"]
+    test["reconstruction_mean"] = models.decode(model, test["z_mean"], batch_size=batch_size)[..., 0]
+    if kind == "vae":
+        test["reconstruction_sample"] = models.decode(model, test["z"], batch_size=batch_size)[..., 0]
+
+    checksum = dataset.manifest["checksum"]["sha256"]
+    attrs: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "dataset_path": str(dataset_path),
+        "dataset_checksum": checksum,
+        "model_path": str(model_path),
+        "kind": kind,
+        "latent_dim": int(test["z_mean"].shape[1]),
+        "seed": int(seed),
+        "batch_size": int(batch_size),
+        "backend": keras.backend.backend(),
+        "versions": json.dumps(runtime_versions(), sort_keys=True),
+    }
+    trained_on = _model_dataset_checksum(model_path)
+    if trained_on is not None:
+        attrs["model_dataset_checksum"] = trained_on
+        if trained_on != checksum:
+            logger.info("%s was trained on another dataset than %s", model_path, dataset_path)
+
+    with atomic_path(output_path) as tmp, h5py.File(tmp, "w", track_order=False) as h5:
+        for name, arrays in splits.items():
+            group = h5.create_group(name)
+            for key, value in arrays.items():
+                group.create_dataset(key, data=value, track_times=False)
+            if kind == "ae":
+                # One array, three names: the code is the AE's z_mean and its (deterministic) z.
+                group["code"] = group["z_mean"]
+                group["z"] = group["z_mean"]
+                if "reconstruction_mean" in group:
+                    group["reconstruction_sample"] = group["reconstruction_mean"]
+        h5.attrs.update(attrs)
+    logger.info(
+        "wrote %s: %s latents (dim %d) of %d train and %d test images",
+        output_path,
+        kind,
+        attrs["latent_dim"],
+        len(splits["train"]["rows"]),
+        len(splits["test"]["rows"]),
+    )
+
+
+def _attr(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def read_latents(path: str | Path) -> Latents:
+    """Read a latent store written by `encode_dataset`."""
+    with h5py.File(path, "r") as h5:
+        attrs = {k: _attr(v) for k, v in h5.attrs.items()}
+        if attrs.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{path}: latent store format {attrs.get('format_version')}, expected {FORMAT_VERSION}; "
+                "encode the dataset again"
+            )
+        attrs["versions"] = json.loads(attrs["versions"])
+
+        def split(name: str) -> LatentSplit:
+            group = h5[name]
+            return LatentSplit(
+                **{key: group[key][()] for key in LatentSplit.__dataclass_fields__ if key in group}
+            )
+
+        return Latents(
+            kind=attrs["kind"],
+            latent_dim=int(attrs["latent_dim"]),
+            seed=int(attrs["seed"]),
+            train=split("train"),
+            test=split("test"),
+            attrs=attrs,
+        )

@@ -1,0 +1,501 @@
+"""Train one VAE or AE on a heatmap dataset: deterministic, resumable after SIGKILL, atomic outputs.
+
+`train_model` is what the workflow's training rule calls. It writes three files:
+
+- `model_path` (`.keras`): the trained model, with its optimizer state;
+- `history_path` (CSV, one row per epoch, 1-based `epoch` = epochs finished): `loss`,
+  `reconstruction_loss`, `kl_loss`, their `val_*` counterparts on the test split, the `learning_rate` at the
+  end of the epoch and the epoch's wall-clock `seconds` (training + validation). The AE has no KL term: its
+  `kl_loss` cells are empty;
+- `model_path` with suffix `.json`: the sidecar (seed, hparams, dataset link and checksum, backend, thread
+  settings, library versions, resume points, final losses).
+
+Determinism: `keras.utils.set_random_seed(seed)` and TensorFlow's op determinism; the model's initial weights
+and its sampler derive from `seed` (`models.build_model`); epoch `e` visits the training rows in the order
+`np.random.default_rng([seed, SHUFFLE_STREAM, e]).permutation(n_train)`, so every epoch reshuffles and a
+resumed run sees the same orders as an uninterrupted one. Two runs with the same inputs, on the same machine
+and with the same thread settings, give bitwise-identical weights (a different thread count may change how
+TensorFlow splits its reductions, and so the last bits).
+
+Resume: the state is backed up at every epoch end in `backup_dir` (Keras's `BackupAndRestore`, with the
+weights and metadata files replaced atomically); a re-run after a kill continues from the last finished
+epoch and ends bitwise identical to an uninterrupted run. The backup also keeps the history rows and a
+fingerprint of the run (seed, hparams, dataset checksum, backend, thread count, Keras and TensorFlow
+versions): a backup left by a different run is discarded, not resumed. A run that diverges removes it. The
+directory is removed once all outputs are written.
+
+Input pipeline: on the TensorFlow backend a `tf.data.Dataset` of batches gathered from the resident images,
+with autotuning switched off (with NumPy arrays Keras rebuilds an autotuned pipeline at each epoch, whose
+teardown has been seen to stall an epoch by seconds up to 35-40 s on this kind of machine); on any other
+backend a `keras.utils.PyDataset` with the same batches in the same order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from vae_latent_study import models
+from vae_latent_study.datasets import read_dataset
+from vae_latent_study.io import atomic_path
+from vae_latent_study.provenance import library_versions
+
+logger = logging.getLogger(__name__)
+
+#: Second entry of the shuffle seed, so that shuffle orders never share a stream with the models' seeds,
+#: which `models` derives from `[seed, index]`.
+SHUFFLE_STREAM = 7_365_421
+
+#: Columns of the history CSV, in order.
+HISTORY_COLUMNS = (
+    "epoch",
+    "loss",
+    "reconstruction_loss",
+    "kl_loss",
+    "val_loss",
+    "val_reconstruction_loss",
+    "val_kl_loss",
+    "learning_rate",
+    "seconds",
+)
+
+_FINGERPRINT_FILE = "run.json"
+_HISTORY_FILE = "history.json"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; no model is written."""
+
+
+def shuffle_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The order in which epoch `epoch` (0-based) visits `n` training rows."""
+    return np.random.default_rng([int(seed), SHUFFLE_STREAM, int(epoch)]).permutation(n)
+
+
+# ----------------------------------------------------------------------------------------------- backend
+
+
+def runtime_versions() -> dict[str, str]:
+    """`provenance.library_versions` plus Keras and TensorFlow.
+
+    TensorFlow is installed as the `tensorflow-cpu` distribution, which a lookup of `tensorflow` misses;
+    on the TensorFlow backend its version is taken from the module itself.
+    """
+    versions = library_versions(extra=("tensorflow", "tensorflow-cpu", "keras"))
+    if _tensorflow_backend():
+        import tensorflow as tf
+
+        versions["tensorflow"] = tf.__version__
+    return versions
+
+
+def _tensorflow_backend() -> bool:
+    return keras.backend.backend() == "tensorflow"
+
+
+def _configure_tensorflow(threads: int | None) -> dict[str, Any]:
+    """Thread pools (only before TensorFlow initialises) and op determinism; the settings in effect."""
+    import tensorflow as tf
+
+    if threads is not None:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+            tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+        except RuntimeError:
+            # Raised once the runtime exists (after any TF op in this process), unless the value is unchanged.
+            logger.warning(
+                "TensorFlow was already initialised in this process; threads=%d not applied", threads
+            )
+    tf.config.experimental.enable_op_determinism()
+    return {
+        "requested": threads,
+        "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+        "op_determinism": True,
+    }
+
+
+# ------------------------------------------------------------------------------------------ input pipeline
+
+
+class _EpochCounter(keras.callbacks.Callback):
+    """Tells the input pipeline which epoch is starting, so that it can draw that epoch's order."""
+
+    def __init__(self, set_epoch: Any) -> None:
+        super().__init__()
+        self._set_epoch = set_epoch
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._set_epoch(epoch)
+
+
+def _tf_inputs(
+    x_train: np.ndarray, x_test: np.ndarray, batch_size: int, orders: np.ndarray
+) -> tuple[Any, Any, keras.callbacks.Callback]:
+    """(train, validation) `tf.data` pipelines and the callback that selects each epoch's order."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    options.deterministic = True
+
+    def batches(images: np.ndarray, order: Any) -> Any:
+        data = tf.constant(images)
+        n = len(images)
+
+        def batch(i: Any) -> Any:
+            start = i * batch_size
+            return tf.gather(data, order()[start : tf.minimum(start + batch_size, n)])
+
+        count = math.ceil(n / batch_size)
+        return tf.data.Dataset.range(count).map(batch).prefetch(1).with_options(options)
+
+    # The map function reads the variable when the epoch's iterator runs, i.e. after `on_epoch_begin`.
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="shuffle_epoch")
+    table = tf.constant(orders.astype(np.int32))
+    train = batches(x_train, lambda: table[epoch])
+    validation = batches(x_test, lambda: tf.range(len(x_test)))
+    return train, validation, _EpochCounter(lambda e: epoch.assign(e))
+
+
+class _Batches(keras.utils.PyDataset):
+    """Backend-agnostic batches of `images`, in `orders[epoch]` (all rows in order when `orders` is None)."""
+
+    def __init__(self, images: np.ndarray, batch_size: int, orders: np.ndarray | None = None) -> None:
+        super().__init__()
+        self.images = images
+        self.batch_size = batch_size
+        self.orders = orders
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.images) / self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray]:
+        rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        if self.orders is None:
+            return (self.images[rows],)
+        return (self.images[self.orders[self.epoch][rows]],)
+
+
+def _pydataset_inputs(
+    x_train: np.ndarray, x_test: np.ndarray, batch_size: int, orders: np.ndarray
+) -> tuple[Any, Any, keras.callbacks.Callback]:
+    train = _Batches(x_train, batch_size, orders)
+    validation = _Batches(x_test, batch_size)
+
+    def set_epoch(epoch: int) -> None:
+        train.epoch = epoch
+
+    return train, validation, _EpochCounter(set_epoch)
+
+
+# ------------------------------------------------------------------------------------- resumable training
+
+
+@contextlib.contextmanager
+def _atomic_keras_path(path: Path, suffix: str) -> Iterator[Path]:
+    """Like `io.atomic_path`, but the temporary name keeps `suffix`, which Keras's savers insist on."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name.removesuffix(suffix)}{suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class _AtomicBackup(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose files are replaced atomically, so a kill mid-save leaves the last backup.
+
+    Relies on the private attribute names of Keras 3.15's implementation (pinned in pyproject.toml).
+    """
+
+    def _save_model(self) -> None:
+        Path(self.backup_dir).mkdir(parents=True, exist_ok=True)
+        with _atomic_keras_path(Path(self._weights_path), ".weights.h5") as tmp:
+            self.model.save_weights(tmp)
+        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+        with atomic_path(self._training_metadata_path) as tmp:
+            tmp.write_text(json.dumps(metadata))
+
+
+def _scalar(value: Any) -> float:
+    """A Python float from a number, tensor or Keras variable."""
+    value = getattr(value, "value", value)  # a Keras variable's backend value
+    # Eager TensorFlow values have .numpy(); np.asarray on a TF variable warns under NumPy 2.
+    return float(value.numpy() if hasattr(value, "numpy") else keras.ops.convert_to_numpy(value))
+
+
+def _finite(value: Any) -> bool:
+    return value is None or math.isfinite(float(value))
+
+
+class _NaNGuard(keras.callbacks.Callback):
+    """Raises `TrainingDiverged` as soon as a logged loss is not finite (before anything is backed up)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._epoch = 0
+
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if not _finite(loss):
+            raise TrainingDiverged(
+                f"loss became {float(loss)} at epoch {self._epoch + 1}, batch {batch + 1}; "
+                "no model written (lower the learning rate or check the data)"
+            )
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._epoch = epoch
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        bad = {k: v for k, v in (logs or {}).items() if "loss" in k and not _finite(v)}
+        if bad:
+            raise TrainingDiverged(
+                f"{', '.join(f'{k}={float(v)}' for k, v in sorted(bad.items()))} at the end of epoch "
+                f"{epoch + 1}; no model written (lower the learning rate or check the data)"
+            )
+
+
+class _History(keras.callbacks.Callback):
+    """Collects one row per epoch, logs it, and keeps the rows in the backup so that a resume has them all."""
+
+    def __init__(self, backup_dir: Path, epochs: int, steps_per_epoch: int) -> None:
+        super().__init__()
+        self.path = backup_dir / _HISTORY_FILE
+        self.epochs = epochs
+        self.steps_per_epoch = steps_per_epoch
+        self.rows: list[dict[str, Any]] = []
+        if self.path.exists():
+            self.rows = json.loads(self.path.read_text())
+        self.first_epoch: int | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if self.first_epoch is None:
+            self.first_epoch = epoch
+            iterations = int(_scalar(self.model.optimizer.iterations))
+            if iterations != epoch * self.steps_per_epoch or len(self.rows) < epoch:
+                raise RuntimeError(
+                    f"the backup in {self.path.parent} is inconsistent (epoch {epoch}, {iterations} steps, "
+                    f"{len(self.rows)} history rows); delete it and run again"
+                )
+            self.rows = self.rows[:epoch]
+            if epoch:
+                logger.info("resuming from the backup after epoch %d/%d", epoch, self.epochs)
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        logs = dict(logs or {})
+        row: dict[str, Any] = {"epoch": epoch + 1}
+        for column in HISTORY_COLUMNS[1:-2]:
+            row[column] = float(logs[column]) if column in logs else None
+        row["learning_rate"] = _scalar(self.model.optimizer.learning_rate)
+        row["seconds"] = time.perf_counter() - self._start
+        self.rows.append(row)
+        with atomic_path(self.path) as tmp:
+            tmp.write_text(json.dumps(self.rows))
+        kl = "-" if row["kl_loss"] is None else f"{row['kl_loss']:.4f}"
+        logger.info(
+            "epoch %d/%d: loss %.4f (reconstruction %.4f, kl %s), val_loss %.4f, lr %.3g, %.1f s",
+            epoch + 1,
+            self.epochs,
+            row["loss"],
+            row["reconstruction_loss"],
+            kl,
+            row["val_loss"],
+            row["learning_rate"],
+            row["seconds"],
+        )
+
+
+def _prepare_backup(backup_dir: Path, fingerprint: Mapping[str, Any]) -> None:
+    """Keep a backup only if it was left by this very run; record the run's fingerprint."""
+    marker = backup_dir / _FINGERPRINT_FILE
+    if backup_dir.exists():
+        try:
+            previous = json.loads(marker.read_text())
+        except (OSError, ValueError):
+            previous = None
+        if previous != json.loads(json.dumps(fingerprint)):
+            logger.warning("discarding %s: it was left by a different run", backup_dir)
+            shutil.rmtree(backup_dir)
+    if not marker.exists():
+        with atomic_path(marker) as tmp:
+            tmp.write_text(json.dumps(fingerprint, sort_keys=True))
+
+
+def _write_history(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(HISTORY_COLUMNS)
+        for row in rows:
+            # repr keeps every bit of a float; None (no KL term in the AE) becomes an empty cell.
+            writer.writerow(["" if row[c] is None else repr(row[c]) for c in HISTORY_COLUMNS])
+
+
+def read_history(path: str | Path) -> list[dict[str, float | None]]:
+    """The rows of a history CSV written by `train_model` (empty cells as None)."""
+    with open(path, newline="") as f:
+        return [
+            {k: (int(v) if k == "epoch" else float(v)) if v != "" else None for k, v in row.items()}
+            for row in csv.DictReader(f)
+        ]
+
+
+def sidecar_path(model_path: str | Path) -> Path:
+    """Where `train_model` writes the JSON sidecar of `model_path`."""
+    return Path(model_path).with_suffix(".json")
+
+
+def train_model(
+    dataset_path: str | Path,
+    hparams: Mapping[str, Any],
+    seed: int,
+    model_path: str | Path,
+    history_path: str | Path,
+    backup_dir: str | Path,
+    threads: int | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> None:
+    """Train the model that `hparams` describe on the dataset's training split and write its outputs.
+
+    `hparams` (a validated `models` entry of the study config): `kind`, `latent_dim`, `epochs`,
+    `batch_size`, `schedule` (for `models.make_optimizer`) and, for a VAE, `kl_reduction` and `beta`.
+    Validation runs on the test split after every epoch, as in the source notebook.
+
+    `threads` sets TensorFlow's intra- and inter-op thread pools. TensorFlow accepts that only before its
+    runtime starts, so it takes effect when `train_model` is the first thing in the process to run a
+    TensorFlow op (as in the workflow's job); otherwise it is logged and ignored. Results are bitwise
+    reproducible for a given thread count; another count may change the last bits.
+
+    `callbacks` run after the project's own (for diagnostics and tests). Raises `TrainingDiverged` on a
+    non-finite loss, leaving no output and no backup.
+    """
+    started = time.perf_counter()
+    model_path, history_path, backup_dir = Path(model_path), Path(history_path), Path(backup_dir)
+    backend = keras.backend.backend()
+    settings = _configure_tensorflow(threads) if _tensorflow_backend() else {"requested": threads}
+    keras.utils.set_random_seed(int(seed))
+
+    dataset = read_dataset(dataset_path)
+    x_train = dataset.images[dataset.train][..., None].astype("float32", copy=False)
+    x_test = dataset.images[dataset.test][..., None].astype("float32", copy=False)
+    if not (np.isfinite(x_train).all() and np.isfinite(x_test).all()):
+        raise ValueError(f"{dataset_path}: the images contain NaN or infinite pixels")
+    checksum = dataset.manifest["checksum"]["sha256"]
+    epochs, batch_size = int(hparams["epochs"]), int(hparams["batch_size"])
+    steps_per_epoch = math.ceil(len(x_train) / batch_size)
+
+    hparams = json.loads(json.dumps(dict(hparams)))  # plain JSON types, for the fingerprint and sidecar
+    versions = runtime_versions()
+    # What the numbers depend on: a backup written under anything else is not resumed (see _prepare_backup).
+    fingerprint = {
+        "seed": int(seed),
+        "hparams": hparams,
+        "dataset_checksum": checksum,
+        "backend": backend,
+        "intra_op_threads": settings.get("intra_op"),
+        "versions": {k: versions[k] for k in ("keras", "tensorflow")},
+    }
+    _prepare_backup(backup_dir, fingerprint)
+
+    model = models.build_model(
+        hparams["kind"],
+        latent_dim=int(hparams["latent_dim"]),
+        kl_reduction=hparams.get("kl_reduction", "mean"),  # VAE-only keys, absent for an AE
+        beta=float(hparams.get("beta", 1.0)),
+        seed=int(seed),
+        image_size=x_train.shape[1],
+    )
+    model.compile(optimizer=models.make_optimizer(hparams["schedule"]), jit_compile=False)
+
+    orders = np.array([shuffle_order(seed, e, len(x_train)) for e in range(epochs)], dtype=np.int64)
+    orders = orders.reshape(epochs, len(x_train))
+    make_inputs = _tf_inputs if _tensorflow_backend() else _pydataset_inputs
+    train, validation, epoch_counter = make_inputs(x_train, x_test, batch_size, orders)
+    history = _History(backup_dir, epochs, steps_per_epoch)
+    logger.info(
+        "training a %s (latent_dim %d) on %s: %d train / %d test images, %d epochs of %d steps, "
+        "seed %d, backend %s, threads %s",
+        hparams["kind"],
+        hparams["latent_dim"],
+        dataset_path,
+        len(x_train),
+        len(x_test),
+        epochs,
+        steps_per_epoch,
+        seed,
+        backend,
+        settings,
+    )
+    try:
+        model.fit(
+            train,
+            epochs=epochs,
+            validation_data=validation,
+            shuffle=False,  # the pipeline shuffles, per epoch
+            verbose=0,
+            callbacks=[
+                epoch_counter,
+                _NaNGuard(),
+                history,
+                _AtomicBackup(backup_dir, delete_checkpoint=False),
+                *callbacks,
+            ],
+        )
+        if not all(np.isfinite(w).all() for w in model.get_weights()):
+            raise TrainingDiverged("the weights contain NaN or infinite values; no model written")
+    except TrainingDiverged:
+        # The run is deterministic: resuming from the backup would only diverge again.
+        shutil.rmtree(backup_dir, ignore_errors=True)
+        raise
+    rows = history.rows
+    if len(rows) != epochs:
+        raise RuntimeError(f"expected {epochs} history rows, got {len(rows)}; delete {backup_dir}")
+
+    _write_history(rows, history_path)
+    sidecar = {
+        "kind": hparams["kind"],
+        "seed": int(seed),
+        "hparams": hparams,
+        "dataset": {
+            "path": str(dataset_path),
+            "name": dataset.manifest.get("dataset"),
+            "checksum": checksum,
+            "n_train": len(x_train),
+            "n_test": len(x_test),
+        },
+        "shuffle": f"epoch e visits the training rows in np.random.default_rng([seed, {SHUFFLE_STREAM}, e])"
+        ".permutation(n_train) order",
+        "backend": backend,
+        "threads": settings,
+        "parameters": int(model.count_params()),
+        "epochs": epochs,
+        "steps": int(_scalar(model.optimizer.iterations)),
+        # 0 for a fresh run; the epochs already done when this process started otherwise.
+        "resumed_after_epoch": epochs if history.first_epoch is None else history.first_epoch,
+        "final": dict(rows[-1]) if rows else None,
+        "history": history_path.name,
+        "seconds_this_run": time.perf_counter() - started,
+        "versions": versions,
+    }
+    with atomic_path(sidecar_path(model_path)) as tmp:
+        tmp.write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
+    # Last, so that an existing model file always comes with its history and sidecar.
+    with _atomic_keras_path(model_path, ".keras") as tmp:
+        model.save(tmp)
+    shutil.rmtree(backup_dir, ignore_errors=True)
+    logger.info("wrote %s, %s and %s", model_path, history_path, sidecar_path(model_path))

@@ -1,0 +1,249 @@
+"""train_model: outputs, history, determinism across processes, exact resume after SIGKILL, divergence."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from tests.conftest import SCHEMA, TINY_CONFIG
+from vae_latent_study import models, training
+from vae_latent_study.config import validate_config
+from vae_latent_study.datasets import build_dataset, write_dataset
+
+EPOCHS = 4  # tiny_gauss: 20 training images in batches of 16, so 2 steps per epoch
+KILL_EPOCH = 2  # the killed runs die after the first step of this (0-based) epoch
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """The tiny dataset on disk and the study config's model settings (with EPOCHS epochs)."""
+    config = validate_config(TINY_CONFIG, SCHEMA)
+    path = tmp_path_factory.mktemp("data") / "tiny_gauss.h5"
+    dataset = build_dataset("tiny_gauss", config["datasets"]["tiny_gauss"])
+    write_dataset(dataset, path)
+    hparams = {name: {**h, "epochs": EPOCHS} for name, h in config["models"].items()}
+    return {"dataset": path, "hparams": hparams, "data": dataset}
+
+
+def _outputs(root, name):
+    root = root / name
+    return {
+        "model_path": root / "model.keras",
+        "history_path": root / "history.csv",
+        "backup_dir": root / "backup",
+    }
+
+
+@pytest.fixture(scope="module")
+def reference(study, tmp_path_factory):
+    """Uninterrupted in-process runs of the VAE and the AE, seed 7."""
+    root = tmp_path_factory.mktemp("reference")
+    runs = {}
+    for name in ("vae", "ae"):
+        runs[name] = _outputs(root, name)
+        training.train_model(study["dataset"], study["hparams"][name], 7, **runs[name])
+    return runs
+
+
+def _weights(model_path):
+    model = keras.models.load_model(model_path)
+    weights = [np.asarray(w) for w in model.get_weights()]
+    if isinstance(model, models.VAE):
+        weights.append(np.asarray(model.encoder.get_layer("sampling").seed_generator.state))
+    return model, weights
+
+
+def _assert_same_weights(path_a, path_b):
+    _, a = _weights(path_a)
+    _, b = _weights(path_b)
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_shuffle_orders_differ_per_epoch_and_repeat():
+    first = [training.shuffle_order(7, e, 50) for e in range(3)]
+    again = [training.shuffle_order(7, e, 50) for e in range(3)]
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+        assert sorted(a) == list(range(50))
+    assert not np.array_equal(first[0], first[1])
+    assert not np.array_equal(first[0], training.shuffle_order(8, 0, 50))
+
+
+@pytest.mark.parametrize("make_inputs", [training._tf_inputs, training._pydataset_inputs])
+def test_input_pipelines_follow_the_epoch_order(make_inputs):
+    x_train = np.arange(11, dtype="float32").reshape(11, 1, 1, 1)
+    x_test = -np.arange(5, dtype="float32").reshape(5, 1, 1, 1)
+    orders = np.stack([training.shuffle_order(3, e, 11) for e in range(3)])
+    train, validation, counter = make_inputs(x_train, x_test, 4, orders)
+
+    def batches(data):
+        out = [np.asarray(b[0] if isinstance(b, tuple) else b) for b in data]
+        return out
+
+    for epoch in (2, 0, 1):  # any order, as after a resume
+        counter.on_epoch_begin(epoch)
+        got = batches(train)
+        assert [len(b) for b in got] == [4, 4, 3]
+        np.testing.assert_array_equal(np.concatenate(got).ravel(), orders[epoch])
+        np.testing.assert_array_equal(np.concatenate(batches(validation)).ravel(), x_test.ravel())
+
+
+def test_training_writes_model_history_and_sidecar(study, reference):
+    run = reference["vae"]
+    model, _ = _weights(run["model_path"])
+    assert isinstance(model, models.VAE)
+    steps = math.ceil(len(study["data"].train) / 16)
+    assert int(model.optimizer.iterations) == EPOCHS * steps
+    assert not run["backup_dir"].exists()
+    leftovers = [p.name for p in run["model_path"].parent.iterdir() if p.name.startswith(".")]
+    assert not leftovers
+
+    rows = training.read_history(run["history_path"])
+    assert [r["epoch"] for r in rows] == list(range(1, EPOCHS + 1))
+    assert list(rows[0]) == list(training.HISTORY_COLUMNS)
+    for row in rows:
+        for prefix in ("", "val_"):
+            recon, kl = row[f"{prefix}reconstruction_loss"], row[f"{prefix}kl_loss"]
+            assert row[f"{prefix}loss"] == pytest.approx(recon + kl, rel=1e-5)
+        assert row["seconds"] > 0
+    # The seed's decay: lr = 1e-3 * 0.99 ** (step / 30) at the end of each epoch.
+    assert rows[-1]["learning_rate"] == pytest.approx(1e-3 * 0.99 ** (EPOCHS * steps / 30), rel=1e-5)
+    assert rows[-1]["loss"] < rows[0]["loss"]
+
+    sidecar = json.loads(training.sidecar_path(run["model_path"]).read_text())
+    assert sidecar["seed"] == 7
+    assert sidecar["hparams"] == json.loads(json.dumps(study["hparams"]["vae"]))
+    assert sidecar["dataset"]["checksum"] == study["data"].manifest["checksum"]["sha256"]
+    assert sidecar["dataset"]["path"] == str(study["dataset"])
+    assert sidecar["backend"] == keras.backend.backend()
+    assert sidecar["threads"]["op_determinism"] is True
+    assert sidecar["versions"]["keras"] == keras.__version__
+    assert sidecar["versions"]["tensorflow"] != "not installed"
+    assert sidecar["resumed_after_epoch"] == 0
+    assert sidecar["final"]["loss"] == rows[-1]["loss"]
+
+
+def test_ae_history_has_no_kl(reference):
+    rows = training.read_history(reference["ae"]["history_path"])
+    assert len(rows) == EPOCHS
+    for row in rows:
+        assert row["kl_loss"] is None and row["val_kl_loss"] is None
+        assert row["loss"] == row["reconstruction_loss"]
+        assert row["learning_rate"] == pytest.approx(1e-3)
+    assert isinstance(keras.models.load_model(reference["ae"]["model_path"]), models.AE)
+
+
+def test_pydataset_fallback_gives_the_same_model(study, reference, tmp_path, monkeypatch):
+    # The non-TensorFlow path, run on TensorFlow: same batches in the same order, so the same weights.
+    monkeypatch.setattr(training, "_tensorflow_backend", lambda: False)
+    run = _outputs(tmp_path, "vae")
+    training.train_model(study["dataset"], study["hparams"]["vae"], 7, **run)
+    _assert_same_weights(run["model_path"], reference["vae"]["model_path"])
+
+
+def test_divergence_raises_and_writes_no_model(study, tmp_path):
+    hparams = {**study["hparams"]["ae"], "schedule": {"type": "constant", "learning_rate": 1e3}}
+    run = _outputs(tmp_path, "ae")
+    with pytest.raises(training.TrainingDiverged, match=r"loss became (nan|inf) at epoch 1"):
+        training.train_model(study["dataset"], hparams, 7, **run)
+    assert not run["model_path"].exists()
+    assert not run["history_path"].exists()
+    assert not training.sidecar_path(run["model_path"]).exists()
+    assert not run["backup_dir"].exists()
+
+
+def test_backup_of_another_run_is_discarded(tmp_path):
+    backup = tmp_path / "backup"
+    training._prepare_backup(backup, {"seed": 1})
+    (backup / "latest.weights.h5").write_text("stale")
+    training._prepare_backup(backup, {"seed": 1})  # the same run: kept
+    assert (backup / "latest.weights.h5").exists()
+    training._prepare_backup(backup, {"seed": 2})  # another run: discarded
+    assert not (backup / "latest.weights.h5").exists()
+    assert json.loads((backup / "run.json").read_text()) == {"seed": 2}
+
+
+_RUNNER = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    import keras
+    from vae_latent_study import training
+
+    class Kill(keras.callbacks.Callback):
+        def __init__(self, epoch):
+            super().__init__()
+            self.kill_epoch, self.epoch = epoch, None
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == self.kill_epoch:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    for run in json.loads(sys.argv[1]):
+        kill = run.pop("kill", None)
+        training.train_model(**run, callbacks=[Kill(kill)] if kill is not None else [])
+    """
+)
+
+
+def _process(runs):
+    args = [{k: str(v) if hasattr(v, "__fspath__") else v for k, v in run.items()} for run in runs]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.Popen(
+        [sys.executable, "-c", _RUNNER, json.dumps(args)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_other_process_and_resume_after_sigkill_are_bitwise_identical(study, reference, tmp_path):
+    def run(name, out, **extra):
+        return {
+            "dataset_path": study["dataset"],
+            "hparams": study["hparams"][name],
+            "seed": 7,
+            **_outputs(tmp_path, out),
+            **extra,
+        }
+
+    # Two processes at once, each training one model, killed mid-epoch.
+    killed = [_process([run(name, f"{name}_resumed", kill=KILL_EPOCH)]) for name in ("vae", "ae")]
+    for proc in killed:
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == -signal.SIGKILL, out
+    for name in ("vae", "ae"):
+        backup = tmp_path / f"{name}_resumed" / "backup"
+        assert json.loads((backup / "training_metadata.json").read_text())["epoch"] == KILL_EPOCH
+        assert len(json.loads((backup / "history.json").read_text())) == KILL_EPOCH
+        assert not (tmp_path / f"{name}_resumed" / "model.keras").exists()
+
+    # A third resumes both, then trains the VAE from scratch.
+    proc = _process([run("vae", "vae_resumed"), run("ae", "ae_resumed"), run("vae", "vae_fresh")])
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+
+    # Another process, same inputs: the same bits.
+    _assert_same_weights(tmp_path / "vae_fresh" / "model.keras", reference["vae"]["model_path"])
+    # Killed and resumed: the same bits as never interrupted, and the full history.
+    for name in ("vae", "ae"):
+        resumed = _outputs(tmp_path, f"{name}_resumed")
+        _assert_same_weights(resumed["model_path"], reference[name]["model_path"])
+        assert not resumed["backup_dir"].exists()
+        got = training.read_history(resumed["history_path"])
+        want = training.read_history(reference[name]["history_path"])
+        assert [{k: v for k, v in r.items() if k != "seconds"} for r in got] == [
+            {k: v for k, v in r.items() if k != "seconds"} for r in want
+        ]
+        sidecar = json.loads(training.sidecar_path(resumed["model_path"]).read_text())
+        assert sidecar["resumed_after_epoch"] == KILL_EPOCH

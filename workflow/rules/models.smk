@@ -1,0 +1,49 @@
+# Stage 2: train every model on every dataset (once per training seed), then encode the data.
+
+
+rule train_model:
+    input:
+        "results/data/{dataset}.h5",
+    output:
+        model="results/models/{dataset}/{model}/seed{seed}/model.keras",
+        metadata="results/models/{dataset}/{model}/seed{seed}/model.json",
+        history="results/models/{dataset}/{model}/seed{seed}/history.csv",
+    params:
+        hparams=get_model_hparams,
+        backup_dir=get_backup_dir,
+        # The weights' bits depend on TensorFlow's thread count, so it is fixed here instead of taken
+        # from the cores Snakemake grants (which `--cores 1` would scale down).
+        compute_threads=2,
+    log:
+        "logs/train_model/{dataset}/{model}/seed{seed}.log",
+    benchmark:
+        "benchmarks/train_model/{dataset}/{model}/seed{seed}.tsv"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=6000,
+        runtime=240,
+    conda:
+        "../../envs/study.yaml"
+    script:
+        "../scripts/train_model.py"
+
+
+rule encode_dataset:
+    input:
+        model="results/models/{dataset}/{model}/seed{seed}/model.keras",
+        dataset="results/data/{dataset}.h5",
+    output:
+        "results/latents/{dataset}/{model}/seed{seed}.h5",
+    log:
+        "logs/encode_dataset/{dataset}/{model}/seed{seed}.log",
+    benchmark:
+        "benchmarks/encode_dataset/{dataset}/{model}/seed{seed}.tsv"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=4000,
+    conda:
+        "../../envs/study.yaml"
+    script:
+        "../scripts/encode_dataset.py"
