@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -76,6 +77,36 @@ def test_tiny_study_writes_every_dataset_and_figure(finished_run, tiny_config):
             assert (workdir / "results" / "latents" / name / model / "seed7.h5").exists()
 
 
+def test_tiny_study_writes_every_metric_table(finished_run, tiny_config):
+    workdir, _ = finished_run
+    metrics = workdir / "results" / "metrics"
+    tidy = pd.read_csv(metrics / "metrics.tsv", sep="\t")
+    assert set(zip(tidy["dataset"], tidy["model"], strict=True)) == {
+        (d, m) for d in tiny_config["datasets"] for m in tiny_config["models"]
+    }
+    assert set(tidy["seed"]) == {7}
+    for metric in ("frobenius_sample.mean", "frobenius_mean.mean", "mig", "dci.disentanglement", "sap"):
+        assert metric in set(tidy["metric"]), metric
+    df_probe = tidy[(tidy["dataset"] == "tiny_t") & (tidy["metric"] == "knn_df.best.test_accuracy")]
+    assert len(df_probe) == 2 and df_probe["value"].between(0, 1).all()
+    assert not (tidy[tidy["dataset"] == "tiny_gauss"]["metric"].str.startswith("knn_df")).any()
+    summary = pd.read_csv(metrics / "summary.tsv", sep="\t")
+    assert {"mean", "ci_low", "ci_high", "n_seeds"} <= set(summary.columns)
+    assert (summary["n_seeds"] == 1).all() and summary["ci_low"].isna().all()  # one seed: no interval
+    paired = pd.read_csv(metrics / "paired_vae_vs_ae.tsv", sep="\t")
+    assert set(paired["dataset"]) == set(tiny_config["datasets"])
+    comparison = pd.read_csv(metrics / "comparison_with_seed.tsv", sep="\t")
+    assert {"notebook_value", "ours_mean", "verdict"} <= set(comparison.columns)
+    for name in tiny_config["datasets"]:
+        assert (
+            workdir / "results" / "figures" / name / "reconstruction_errors_seed7.png"
+        ).stat().st_size > 5000
+        per_image = pd.read_csv(
+            workdir / "results" / "evaluation" / name / "vae" / "seed7" / "reconstruction.tsv", sep="\t"
+        )
+        assert len(per_image) == len(datasets.read_dataset(workdir / "results" / "data" / f"{name}.h5").test)
+
+
 def test_workflow_output_equals_the_package(finished_run, tiny_config):
     workdir, _ = finished_run
     built = datasets.build_dataset("tiny_gauss", tiny_config["datasets"]["tiny_gauss"])
@@ -96,12 +127,15 @@ def test_changing_one_dataset_reruns_only_that_dataset(finished_run, tmp_path):
     config_file = tmp_path / "changed.yaml"
     config_file.write_text(yaml.safe_dump(changed))
     proc = snakemake(workdir, config_file, "--dry-run")
+    per_model = {"train_model", "encode_dataset", "evaluate_reconstruction", "probe_latents", "score_latents"}
     assert planned_jobs(proc) == {
         "all": 1,
         "simulate_heatmaps": 1,
         "plot_sample_heatmaps": 1,
-        "train_model": 2,
-        "encode_dataset": 2,
+        **{rule: 2 for rule in per_model},
+        "plot_reconstruction_errors": 1,
+        "aggregate_metrics": 1,
+        "compare_with_seed": 1,
     }
     outputs = planned_outputs(proc)
     assert "results/data/tiny_t.h5" in outputs
@@ -115,10 +149,18 @@ def test_changing_one_model_retrains_only_that_model(finished_run, tmp_path):
     config_file = tmp_path / "changed.yaml"
     config_file.write_text(yaml.safe_dump(changed))
     proc = snakemake(workdir, config_file, "--dry-run")
-    assert planned_jobs(proc) == {"all": 1, "train_model": 2, "encode_dataset": 2}
+    per_model = {"train_model", "encode_dataset", "evaluate_reconstruction", "probe_latents", "score_latents"}
+    assert planned_jobs(proc) == {
+        "all": 1,
+        **{rule: 2 for rule in per_model},
+        "plot_reconstruction_errors": 2,
+        "aggregate_metrics": 1,
+        "compare_with_seed": 1,
+    }
     outputs = planned_outputs(proc)
     assert "results/models/tiny_t/ae/seed7/model.keras" in outputs
     assert not [path for path in outputs if "/vae/" in path or "results/data" in path]
+    assert "results/metrics/summary.tsv" in outputs
 
 
 @pytest.mark.parametrize(

@@ -29,13 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import h5py
-import keras
 import numpy as np
 
-from vae_latent_study import models
 from vae_latent_study.datasets import read_dataset
 from vae_latent_study.io import atomic_path
-from vae_latent_study.training import runtime_versions
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +94,13 @@ def encode_dataset(
     batch_size: int = 256,
 ) -> None:
     """Encode both splits of a dataset with a trained model and write the latent store, atomically."""
+    # Imported here, not at the top: readers of latent stores (the evaluation jobs) never need Keras, and
+    # importing it with TensorFlow costs seconds per job.
+    import keras
+
+    from vae_latent_study import models
+    from vae_latent_study.training import runtime_versions
+
     model_path = Path(model_path)
     model = keras.models.load_model(model_path)
     if not isinstance(model, models.VAE | models.AE):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib
@@ -9,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # figures are files; never open a window (also on a display-less cluster node)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from mpl_toolkits.axes_grid1 import ImageGrid  # noqa: E402
 
 from vae_latent_study.datasets import HeatmapDataset  # noqa: E402
@@ -52,6 +54,36 @@ def plot_sample_heatmaps(
     if heavy is not None:
         title += "\n(viridis: heavy-tailed, inferno: near-normal)"
     fig.suptitle(title)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_reconstruction_errors(
+    per_image: Mapping[str, pd.DataFrame], column: str = "frobenius_sample", path: str | Path | None = None
+) -> plt.Figure:
+    """Overlaid histograms of the per-image test reconstruction error, one per model (the notebook's
+    `sns.histplot(vae_rec_error)` and `sns.histplot(ae_rec_error)` on shared bins), each mean a dashed line.
+
+    `per_image` maps a model's label to its `evaluation.evaluate_reconstruction` per-image table.
+    """
+    if not per_image:
+        raise ValueError("need at least one model's per-image errors")
+    errors = {label: table[column].to_numpy(dtype=np.float64) for label, table in per_image.items()}
+    bins = np.histogram_bin_edges(np.concatenate(list(errors.values())), bins="auto")
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, values) in enumerate(errors.items()):
+        colour = colours[i % len(colours)]
+        mean = float(np.mean(values))
+        ax.hist(
+            values, bins=bins, alpha=0.5, color=colour, edgecolor=colour, label=f"{label} (n={len(values)})"
+        )
+        ax.axvline(mean, color=colour, linestyle="--", linewidth=1.5, label=f"{label} mean {mean:.4f}")
+    ax.set_xlabel(f"{column.replace('_', ' ')} (Frobenius norm of reconstruction - image)")
+    ax.set_ylabel("test images")
+    ax.set_title("Test reconstruction error per image")
+    ax.legend()
     if path is not None:
         save_figure(fig, path)
     return fig

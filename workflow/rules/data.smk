@@ -6,6 +6,8 @@ rule simulate_heatmaps:
         "results/data/{dataset}.h5",
     params:
         dataset=get_dataset_config,
+        # A new generator version (a change that can move a pixel) rebuilds every dataset.
+        generator_version=GENERATOR_VERSION,
     log:
         "logs/simulate_heatmaps/{dataset}.log",
     benchmark:

@@ -1,0 +1,399 @@
+"""Evaluation: known answers from hand-made latent stores (identity codes, reconstructions with known
+offsets), the JSON and TSV layouts, the tidy table, seed summaries and the comparison with the notebook."""
+
+import copy
+import json
+import math
+
+import h5py
+import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import SCHEMA, TINY_CONFIG
+from vae_latent_study import evaluation, latents, metrics, plots
+from vae_latent_study.config import validate_config
+from vae_latent_study.datasets import build_dataset, write_dataset
+
+SIZE = 36  # image side: a constant offset a over an image has Frobenius norm 36 |a|
+K_GRID = range(3, 16)
+CURVE_SIZES = (40, 120, 10_000)
+
+
+def offsets(n: int, scale: float) -> np.ndarray:
+    return scale * (1 + np.arange(n) % 3)
+
+
+def write_store(path, dataset, dataset_path, kind, seed, sample_scale, mean_scale):
+    """A latent store in `encode_dataset`'s layout with known contents.
+
+    z_mean is the identity code (var_x, var_y, cor); for the VAE on a df dataset, z's third column is
+    10 * [df is heavy], so the KNN df probe on z is perfect. Reconstructions are the images plus a constant
+    offset per image, so their Frobenius errors are 36 * offset.
+    """
+    with h5py.File(path, "w") as h5:
+        for name in latents.SPLITS:
+            rows = getattr(dataset, name)
+            group = h5.create_group(name)
+            group["rows"] = rows.astype(np.int64)
+            code = dataset.factors[rows, :3].astype(np.float32)
+            group["z_mean"] = code
+            if kind == "vae":
+                z = code.copy()
+                if "df" in dataset.factor_names:
+                    z[:, 2] = 10.0 * (dataset.factors[rows, 3] == 2)
+                group["z_log_sigma"] = np.full_like(code, np.log(0.01))
+                group["z"] = z
+            else:
+                group["code"] = group["z_mean"]
+                group["z"] = group["z_mean"]
+            if name == "test":
+                images = dataset.images[rows]
+                n = len(rows)
+                group["reconstruction_mean"] = images + offsets(n, mean_scale)[:, None, None].astype(
+                    np.float32
+                )
+                if kind == "vae":
+                    sample = images + offsets(n, sample_scale)[:, None, None].astype(np.float32)
+                    group["reconstruction_sample"] = sample
+                else:
+                    group["reconstruction_sample"] = group["reconstruction_mean"]
+        h5.attrs.update(
+            {
+                "format_version": latents.FORMAT_VERSION,
+                "dataset_path": str(dataset_path),
+                "dataset_checksum": dataset.manifest["checksum"]["sha256"],
+                "model_path": f"models/{kind}/seed{seed}/model.keras",
+                "kind": kind,
+                "latent_dim": 3,
+                "seed": seed,
+                "batch_size": 8,
+                "backend": "tensorflow",
+                "versions": json.dumps({"keras": "test"}),
+            }
+        )
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """Two tiny datasets, latent stores for several seeds, and every evaluation output of them."""
+    root = tmp_path_factory.mktemp("evaluation")
+    config = copy.deepcopy(TINY_CONFIG)
+    # A finer grid than the shared tiny config, so the df classes have enough test rows to score.
+    config["datasets"]["tiny_t"]["grid"]["var_x"] = {"start": 0.5, "stop": 3.0, "step": 0.25}
+    config["datasets"]["tiny_t"]["grid"]["var_y"] = {"start": 0.5, "stop": 3.0, "step": 0.25}
+    config["datasets"]["tiny_t"]["df_rule"]["threshold"] = 12.0
+    config = validate_config(config, SCHEMA)
+    out = {"root": root, "data": {}, "stores": {}, "json": []}
+    for name in ("tiny_gauss", "tiny_t"):
+        dataset = build_dataset(name, config["datasets"][name])
+        path = root / f"{name}.h5"
+        write_dataset(dataset, path)
+        out["data"][name] = (dataset, path)
+    runs = [("tiny_gauss", "vae", s) for s in (1, 2, 3)] + [("tiny_gauss", "ae", s) for s in (1, 2)]
+    runs += [("tiny_t", "vae", 1), ("tiny_t", "ae", 1)]
+    for name, kind, seed in runs:
+        dataset, data_path = out["data"][name]
+        store = root / "latents" / name / kind / f"seed{seed}.h5"
+        store.parent.mkdir(parents=True, exist_ok=True)
+        # The AE reconstructs better than the VAE, and each seed worse than the one before.
+        sample_scale, mean_scale = (0.01 * seed, 0.005 * seed) if kind == "vae" else (0.002 * seed,) * 2
+        write_store(store, dataset, data_path, kind, seed, sample_scale, mean_scale)
+        out["stores"][name, kind, seed] = store
+        prefix = root / "results" / name / kind / f"seed{seed}"
+        names = {"dataset_name": name, "model_name": f"my_{kind}"}
+        evaluation.evaluate_reconstruction(
+            store, data_path, f"{prefix}_errors.tsv", f"{prefix}_reconstruction.json", **names
+        )
+        out["json"].append(f"{prefix}_reconstruction.json")
+        if seed == 1:
+            evaluation.probe_latents(
+                store,
+                data_path,
+                f"{prefix}_probes.json",
+                seed=0,
+                k_grid=K_GRID,
+                learning_curve_sizes=CURVE_SIZES,
+                **names,
+            )
+            out["json"].append(f"{prefix}_probes.json")
+        if seed == 1 and kind == "vae":
+            evaluation.score_latents(
+                store, data_path, f"{prefix}_scores.json", seed=0, dci_num_train=120, **names
+            )
+            out["json"].append(f"{prefix}_scores.json")
+    return out
+
+
+def read_json(study, name, kind, seed, what):
+    return json.loads((study["root"] / "results" / name / kind / f"seed{seed}_{what}.json").read_text())
+
+
+# --- reconstruction -----------------------------------------------------------------------------------
+
+
+def test_reconstruction_errors_match_numpy():
+    rng = np.random.default_rng(0)
+    images = rng.random((5, 4, 3)).astype(np.float32)
+    recon = rng.random((5, 4, 3)).astype(np.float32)
+    want = np.linalg.norm(recon.astype(np.float64) - images, axis=(1, 2))
+    np.testing.assert_allclose(evaluation.reconstruction_errors(images, recon), want, rtol=1e-14)
+    np.testing.assert_array_equal(evaluation.reconstruction_errors(images, images), np.zeros(5))
+    with pytest.raises(ValueError):
+        evaluation.reconstruction_errors(images, recon[:4])
+
+
+def test_per_image_errors_and_summary(study):
+    dataset, data_path = study["data"]["tiny_t"]
+    table = pd.read_csv(study["root"] / "results/tiny_t/vae/seed1_errors.tsv", sep="\t")
+    assert list(table.columns) == ["row", "var_x", "var_y", "cor", "df", "frobenius_sample", "frobenius_mean"]
+    np.testing.assert_array_equal(table["row"], dataset.test)
+    np.testing.assert_array_equal(table[["var_x", "var_y", "cor", "df"]], dataset.factors[dataset.test])
+    store = latents.read_latents(study["stores"]["tiny_t", "vae", 1])
+    images = dataset.images[dataset.test].astype(np.float64)
+    for column, recon in (
+        ("frobenius_sample", store.test.reconstruction_sample),
+        ("frobenius_mean", store.test.reconstruction_mean),
+    ):
+        exact = np.linalg.norm(recon.astype(np.float64) - images, axis=(1, 2))
+        np.testing.assert_allclose(table[column], exact, rtol=1e-14)
+    n = len(dataset.test)
+    np.testing.assert_allclose(table["frobenius_sample"], SIZE * offsets(n, 0.01), rtol=1e-5)
+    np.testing.assert_allclose(table["frobenius_mean"], SIZE * offsets(n, 0.005), rtol=1e-5)
+
+    summary = read_json(study, "tiny_t", "vae", 1, "reconstruction")
+    ident = {k: summary[k] for k in ("dataset", "family", "model", "kind", "seed", "n_test")}
+    assert ident == {
+        "dataset": "tiny_t",
+        "family": "student_t",
+        "model": "my_vae",
+        "kind": "vae",
+        "seed": 1,
+        "n_test": n,
+    }
+    errors = table["frobenius_sample"].to_numpy()
+    stats = summary["frobenius_sample"]
+    assert set(stats) == {"mean", "median", "p95", "max", "std"}
+    assert stats["mean"] == pytest.approx(errors.mean(), rel=1e-12)
+    assert stats["median"] == pytest.approx(np.median(errors), rel=1e-12)
+    assert stats["p95"] == pytest.approx(np.percentile(errors, 95), rel=1e-12)
+    assert stats["max"] == pytest.approx(errors.max(), rel=1e-12)
+    assert summary["frobenius_mean"]["mean"] < stats["mean"]
+    inputs = summary["inputs"]
+    assert inputs["dataset"] == {"path": str(data_path), "checksum": dataset.manifest["checksum"]["sha256"]}
+    assert inputs["latents"]["path"] == str(study["stores"]["tiny_t", "vae", 1])
+    assert len(inputs["latents"]["sha256"]) == 64
+    assert summary["versions"]["numpy"] == np.__version__
+
+
+def test_ae_sample_and_mean_errors_coincide(study):
+    table = pd.read_csv(study["root"] / "results/tiny_gauss/ae/seed2_errors.tsv", sep="\t")
+    assert "df" not in table.columns
+    np.testing.assert_array_equal(table["frobenius_sample"], table["frobenius_mean"])
+
+
+def test_store_of_another_dataset_is_refused(study, tmp_path):
+    _, t_path = study["data"]["tiny_t"]
+    with pytest.raises(ValueError, match="checksum"):
+        evaluation.evaluate_reconstruction(
+            study["stores"]["tiny_gauss", "vae", 1], t_path, tmp_path / "e.tsv", tmp_path / "e.json"
+        )
+    assert not (tmp_path / "e.tsv").exists() and not (tmp_path / "e.json").exists()
+
+
+# --- probes and scores --------------------------------------------------------------------------------
+
+
+def test_probes_on_a_df_dataset(study):
+    vae = read_json(study, "tiny_t", "vae", 1, "probes")
+    assert {"regression", "knn_df", "learning_curve", "inputs", "versions", "evaluation_seed"} <= set(vae)
+    for factor in ("var_x", "var_y", "cor"):
+        assert vae["regression"][f"{factor}_linear_r2"] == pytest.approx(1.0, abs=1e-9)  # identity codes
+        assert vae["regression"][f"{factor}_knn_r2"] > 0.5
+    knn = vae["knn_df"]
+    assert knn["settings"]["codes"] == "z" and knn["settings"]["positive_label"] == 2.0
+    assert knn["fixed_k"]["k_used"] == 13
+    assert knn["best"]["best_k"] in K_GRID
+    at_13 = [r["mean_accuracy"] for r in knn["cv_results"] if r["k"] == 13]
+    assert knn["fixed_k"]["cv_accuracy"] == at_13[0]
+    # z separates the df classes by 10 while each class spans < 4: any k reads df perfectly.
+    assert knn["fixed_k"]["test_accuracy"] == knn["fixed_k"]["test_f1"] == 1.0
+    assert knn["best"]["cv_accuracy"] == 1.0
+    dataset, _ = study["data"]["tiny_t"]
+    assert knn["test_positive_rate"] == pytest.approx(np.mean(dataset.factors[dataset.test, 3] == 2))
+    assert [row["train_size"] for row in vae["learning_curve"]["rows"]] == [40, 120, len(dataset.train)]
+    ae = read_json(study, "tiny_t", "ae", 1, "probes")
+    assert ae["model"] == "my_ae" and ae["knn_df"]["fixed_k"]["test_accuracy"] < 1.0
+
+
+def test_probes_without_df(study):
+    probes = read_json(study, "tiny_gauss", "vae", 1, "probes")
+    assert probes["knn_df"] is None and probes["learning_curve"] is None
+    assert probes["regression"]["cor_linear_r2"] == pytest.approx(1.0, abs=1e-9)
+
+
+def test_scores(study):
+    dataset, _ = study["data"]["tiny_t"]
+    scores = read_json(study, "tiny_t", "vae", 1, "scores")
+    store = latents.read_latents(study["stores"]["tiny_t", "vae", 1])
+    want = metrics.mig(store.test.z_mean, dataset.factor_indices[dataset.test])
+    assert scores["mig"] == want["mig"]
+    assert list(scores["mig_per_factor"]) == ["var_x", "var_y", "cor", "df"]
+    assert list(scores["sap_per_factor"]) == ["var_x", "var_y", "cor", "df"]
+    assert scores["settings"]["sap_continuous"] == {"var_x": True, "var_y": True, "cor": True, "df": False}
+    assert set(scores["dci"]) == {
+        "disentanglement",
+        "completeness",
+        "informativeness_train",
+        "informativeness_test",
+    }
+    assert set(scores["factor_vae"]) == {"train_accuracy", "eval_accuracy", "num_active_dims"}
+    assert math.isfinite(scores["total_correlation"])
+    # On the full gaussian grid, fixing a factor zeroes exactly its identity dim: a perfect FactorVAE score,
+    # which also checks that train and test codes were put back in row order.
+    gauss = read_json(study, "tiny_gauss", "vae", 1, "scores")
+    assert gauss["factor_vae"]["eval_accuracy"] == 1.0
+    assert gauss["dci"]["disentanglement"] > 0.9
+    assert gauss["sap"] > 0.9
+
+
+# --- tidy table, summaries, the notebook's numbers ----------------------------------------------------
+
+
+def test_collect_metrics(study, tmp_path):
+    tidy = evaluation.collect_metrics(study["json"], tmp_path / "tidy.tsv")
+    assert list(tidy.columns) == list(evaluation.TIDY_COLUMNS)
+    assert pd.read_csv(tmp_path / "tidy.tsv", sep="\t").shape == tidy.shape
+    assert set(tidy["model"]) == {"my_vae", "my_ae"} and set(tidy["kind"]) == {"vae", "ae"}
+    assert tidy["seed"].dtype == np.int64
+    per_run = tidy.groupby(["dataset", "model", "seed"]).size()
+    assert per_run["tiny_gauss", "my_ae", 2] == 10  # two error summaries of five statistics
+    metrics_of = set(tidy.loc[(tidy["dataset"] == "tiny_t") & (tidy["model"] == "my_vae"), "metric"])
+    assert {
+        "frobenius_sample.mean",
+        "regression.var_x_linear_r2",
+        "knn_df.fixed_k.test_f1",
+        "knn_df.best.best_k",
+        "knn_df.test_positive_rate",
+        "mig",
+        "mig_per_factor.df",
+        "dci.completeness",
+        "factor_vae.eval_accuracy",
+        "total_correlation",
+    } <= metrics_of
+    assert not any(m.startswith(("inputs", "versions", "settings")) or "cv_results" in m for m in metrics_of)
+    value = tidy.query("dataset == 'tiny_t' and model == 'my_vae' and metric == 'frobenius_sample.p95'")
+    assert (
+        value["value"].item()
+        == read_json(study, "tiny_t", "vae", 1, "reconstruction")["frobenius_sample"]["p95"]
+    )
+    with pytest.raises(ValueError, match="twice"):
+        evaluation.collect_metrics([study["json"][0], study["json"][0]])
+
+
+def test_summaries_of_the_study(study, tmp_path):
+    tidy = evaluation.collect_metrics(study["json"])
+    summary, paired = evaluation.summarise_metrics(tidy, tmp_path / "summary.tsv", tmp_path / "paired.tsv")
+    row = summary.query("dataset == 'tiny_gauss' and model == 'my_vae' and metric == 'frobenius_sample.mean'")
+    n_test = len(study["data"]["tiny_gauss"][0].test)
+    per_seed = [SIZE * offsets(n_test, 0.01 * s).mean() for s in (1, 2, 3)]
+    assert row["n_seeds"].item() == 3
+    assert row["mean"].item() == pytest.approx(np.mean(per_seed), rel=1e-5)
+    assert row["ci_low"].item() <= row["mean"].item() <= row["ci_high"].item()
+    one = summary.query("dataset == 'tiny_t' and model == 'my_vae' and metric == 'mig'")
+    assert one["n_seeds"].item() == 1 and math.isnan(one["ci_low"].item()) and math.isnan(one["std"].item())
+    assert "fewer than 2" in one["ci_method"].item()
+    # VAE seeds 1-3 against AE seeds 1-2: pairs only on the shared seeds; the VAE reconstructs worse.
+    pair = paired.query("dataset == 'tiny_gauss' and metric == 'frobenius_sample.mean'")
+    assert pair["n_pairs"].item() == 2 and pair["seeds"].item() == "1,2"
+    assert pair["diff_mean"].item() > 0
+    assert pd.read_csv(tmp_path / "paired.tsv", sep="\t").shape == paired.shape
+    assert pd.read_csv(tmp_path / "summary.tsv", sep="\t").shape == summary.shape
+
+
+def hand_made_tidy(rows):
+    return pd.DataFrame(rows, columns=list(evaluation.TIDY_COLUMNS))
+
+
+def test_bootstrap_and_pairing_on_hand_made_values():
+    rng = np.random.default_rng(5)
+    rows = []
+    for seed in range(6):
+        rows.append(("d", "gaussian", "vae", "vae", seed, "m", 1.0 + rng.normal(0, 0.1)))
+        rows.append(("d", "gaussian", "ae", "ae", seed, "m", 0.5 + rng.normal(0, 0.1)))
+    rows.append(("d", "gaussian", "vae", "vae", 0, "only_vae", 3.0))
+    summary, paired = evaluation.summarise_metrics(hand_made_tidy(rows), n_boot=500, seed=1)
+    for _, row in summary[summary["metric"] == "m"].iterrows():
+        assert row["n_seeds"] == 6 and row["ci_low"] < row["mean"] < row["ci_high"]
+        assert row["ci_high"] - row["ci_low"] < 0.3
+    assert list(paired["metric"]) == ["m"]  # a metric the AE lacks is not paired
+    diff = paired.iloc[0]
+    assert diff["n_pairs"] == 6 and 0 < diff["diff_ci_low"] < diff["diff_mean"] < diff["diff_ci_high"]
+    again, _ = evaluation.summarise_metrics(hand_made_tidy(rows), n_boot=500, seed=1)
+    pd.testing.assert_frame_equal(summary, again)
+    low, high, how = evaluation.bootstrap_mean_ci([1.0])
+    assert math.isnan(low) and math.isnan(high) and "fewer than 2" in how
+
+
+def test_compare_with_seed_marks_within_and_outside(tmp_path):
+    rows = [
+        # 0.32 is 0.6% from the notebook's 0.32196: within 25%.
+        ("gauss", "gaussian", "v", "vae", 1, "frobenius_sample.mean", 0.30),
+        ("gauss", "gaussian", "v", "vae", 2, "frobenius_sample.mean", 0.34),
+        # 0.40 is 56% above 0.25596: outside.
+        ("gauss", "gaussian", "a", "ae", 1, "frobenius_sample.mean", 0.40),
+        # 0.80 is 0.049 below 0.84926: within 0.05; 0.79 is 0.057 below 0.84716: outside.
+        ("t", "student_t", "v", "vae", 1, "knn_df.fixed_k.test_accuracy", 0.80),
+        ("t", "student_t", "a", "ae", 1, "knn_df.fixed_k.test_accuracy", 0.79),
+        ("t", "student_t", "v", "vae", 1, "knn_df.best.best_k", 7),
+        ("t", "student_t", "v", "vae", 1, "knn_df.test_positive_rate", 0.52),
+        ("t", "student_t", "a", "ae", 1, "knn_df.test_positive_rate", 0.52),
+    ]
+    table = evaluation.compare_with_seed(hand_made_tidy(rows), tmp_path / "compare.tsv")
+    assert list(table.columns) == list(evaluation.COMPARISON_COLUMNS)
+
+    def verdict(kind, metric):
+        hit = table[(table["kind"] == kind) & (table["metric"] == metric)]
+        return list(hit["verdict"])
+
+    assert verdict("vae", "frobenius_sample.mean") == ["within"]
+    assert table.loc[table["kind"] == "vae"].iloc[0]["ours_mean"] == pytest.approx(0.32)
+    assert verdict("ae", "frobenius_sample.mean") == ["outside"]
+    assert verdict("vae", "knn_df.fixed_k.test_accuracy") == ["within"]
+    assert verdict("ae", "knn_df.fixed_k.test_accuracy") == ["outside"]
+    assert verdict("vae", "knn_df.best.best_k") == ["not judged"]
+    assert verdict("ae", "knn_df.fixed_k.test_f1") == ["no value"]
+    share = table[table["metric"] == "knn_df.test_positive_rate"]
+    assert list(share["model"]) == ["a", "v"] and set(share["verdict"]) == {
+        "within"
+    }  # kind None: every model
+    recon = table[table["metric"] == "frobenius_sample.mean"]
+    assert set(recon["tolerance_mode"]) == {"relative"} and set(recon["tolerance"]) == {0.25}
+    written = pd.read_csv(tmp_path / "compare.tsv", sep="\t")
+    assert len(written) == len(table) == len(evaluation.SEED_RESULTS) + 1  # the share matches two models
+    stricter = evaluation.compare_with_seed(hand_made_tidy(rows), tolerance={"rate": ("absolute", 0.01)})
+    hit = stricter[(stricter["kind"] == "vae") & (stricter["metric"] == "knn_df.fixed_k.test_accuracy")]
+    assert list(hit["verdict"]) == ["outside"]
+
+
+def test_seed_results_name_metrics_we_report(study):
+    tidy = evaluation.collect_metrics(study["json"])
+    assert {entry.metric for entry in evaluation.SEED_RESULTS} <= set(tidy["metric"])
+    assert set(entry.tolerance_class for entry in evaluation.SEED_RESULTS) <= set(
+        evaluation.DEFAULT_TOLERANCE
+    )
+
+
+def test_reconstruction_error_figure(study, tmp_path):
+    per_image = {
+        kind: pd.read_csv(study["root"] / f"results/tiny_t/{kind}/seed1_errors.tsv", sep="\t")
+        for kind in ("vae", "ae")
+    }
+    path = tmp_path / "fig" / "errors.png"
+    fig = plots.plot_reconstruction_errors(per_image, path=path)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 2  # the two means
+    assert ax.lines[0].get_xdata()[0] == pytest.approx(per_image["vae"]["frobenius_sample"].mean())
+    image = mpimg.imread(path)
+    assert image.shape[0] > 200 and image[..., :3].std() > 0.05

@@ -1,0 +1,105 @@
+# Stage 3: reconstruction error, probes and disentanglement metrics of every latent store, then tables
+# over seeds and the comparison with the source study's printed numbers.
+
+
+rule evaluate_reconstruction:
+    input:
+        latents="results/latents/{dataset}/{model}/seed{seed}.h5",
+        dataset="results/data/{dataset}.h5",
+    output:
+        per_image="results/evaluation/{dataset}/{model}/seed{seed}/reconstruction.tsv",
+        summary="results/evaluation/{dataset}/{model}/seed{seed}/reconstruction.json",
+    log:
+        "logs/evaluate_reconstruction/{dataset}/{model}/seed{seed}.log",
+    conda:
+        "../../envs/study.yaml"
+    script:
+        "../scripts/evaluate_reconstruction.py"
+
+
+rule probe_latents:
+    input:
+        latents="results/latents/{dataset}/{model}/seed{seed}.h5",
+        dataset="results/data/{dataset}.h5",
+    output:
+        "results/evaluation/{dataset}/{model}/seed{seed}/probes.json",
+    params:
+        evaluation=get_evaluation_params,
+    log:
+        "logs/probe_latents/{dataset}/{model}/seed{seed}.log",
+    benchmark:
+        "benchmarks/probe_latents/{dataset}/{model}/seed{seed}.tsv"
+    threads: 2
+    conda:
+        "../../envs/study.yaml"
+    script:
+        "../scripts/probe_latents.py"
+
+
+rule score_latents:
+    input:
+        latents="results/latents/{dataset}/{model}/seed{seed}.h5",
+        dataset="results/data/{dataset}.h5",
+    output:
+        "results/evaluation/{dataset}/{model}/seed{seed}/scores.json",
+    params:
+        evaluation=get_evaluation_params,
+    log:
+        "logs/score_latents/{dataset}/{model}/seed{seed}.log",
+    benchmark:
+        "benchmarks/score_latents/{dataset}/{model}/seed{seed}.tsv"
+    threads: 2
+    conda:
+        "../../envs/study.yaml"
+    script:
+        "../scripts/score_latents.py"
+
+
+rule plot_reconstruction_errors:
+    input:
+        get_reconstruction_tables,
+    output:
+        report(
+            "results/figures/{dataset}/reconstruction_errors_seed{seed}.png",
+            caption="../report/reconstruction_errors.rst",
+            category="Evaluation",
+            subcategory="{dataset}",
+        ),
+    params:
+        models=get_model_names,
+    log:
+        "logs/plot_reconstruction_errors/{dataset}/seed{seed}.log",
+    conda:
+        "../../envs/study.yaml"
+    script:
+        "../scripts/plot_reconstruction_errors.py"
+
+
+rule aggregate_metrics:
+    input:
+        get_metric_files,
+    output:
+        tidy="results/metrics/metrics.tsv",
+        summary="results/metrics/summary.tsv",
+        paired="results/metrics/paired_vae_vs_ae.tsv",
+    params:
+        evaluation=get_evaluation_params,
+    log:
+        "logs/aggregate_metrics.log",
+    conda:
+        "../../envs/study.yaml"
+    script:
+        "../scripts/aggregate_metrics.py"
+
+
+rule compare_with_seed:
+    input:
+        "results/metrics/metrics.tsv",
+    output:
+        "results/metrics/comparison_with_seed.tsv",
+    log:
+        "logs/compare_with_seed.log",
+    conda:
+        "../../envs/study.yaml"
+    script:
+        "../scripts/compare_with_seed.py"
