@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from vae_latent_study.config import ConfigError, dataset_size, validate_config
+from vae_latent_study.config import ConfigError, dataset_size, training_hparams, validate_config
 from vae_latent_study.heatmaps import grid_values
 
 from .conftest import REPO, SCHEMA, TINY_CONFIG
@@ -159,6 +159,12 @@ BAD = [
         "models.m.schedule.decay_steps",
     ),
     ("path as model name", ("models", "../m"), {"kind": "vae"}, "models.../m"),
+    (
+        "epochs for an unknown dataset",
+        ("models", "m", "epochs_per_dataset"),
+        {"nope": 3},
+        "models.m.epochs_per_dataset.nope",
+    ),
     ("no training seed", ("training", "seeds"), [], "training.seeds"),
     ("repeated training seed", ("training", "seeds"), [1, 1], "training.seeds"),
     (
@@ -185,6 +191,15 @@ def test_all_errors_are_reported_at_once():
         validate_config(config, SCHEMA)
     assert "datasets.tiny_gauss.family" in str(err.value)
     assert "datasets.tiny_t.split.test_size" in str(err.value)
+
+
+def test_epochs_per_dataset_override_the_model_epochs():
+    config = validate_config({}, SCHEMA)
+    vae = config["models"]["vae"]
+    assert training_hparams(vae, "student_t")["epochs"] == 40  # the notebook's 30 + 10
+    assert training_hparams(vae, "gaussian")["epochs"] == 30
+    assert training_hparams(config["models"]["ae"], "student_t")["epochs"] == 25
+    assert "epochs_per_dataset" not in training_hparams(vae, "gaussian")
 
 
 def test_tiny_config_sizes(tiny_config):

@@ -102,6 +102,9 @@ def _semantic_messages(config: dict, given: Mapping[str, Any]) -> list[str]:
         if model["kind"] == "ae":
             for key in _VAE_ONLY & set(given_model):
                 messages.append(f"config key 'models.{name}.{key}': applies to kind vae only")
+        for dataset in given_model.get("epochs_per_dataset", {}):
+            if dataset not in config["datasets"]:
+                messages.append(f"config key 'models.{name}.epochs_per_dataset.{dataset}': no such dataset")
         if model["schedule"]["type"] == "constant":
             for key in _DECAY_ONLY & set(given_model.get("schedule", {})):
                 messages.append(
@@ -116,6 +119,10 @@ def _drop_unused_keys(config: dict) -> None:
         if ds["family"] != "student_t":
             ds.pop("df_rule", None)
     for model in config["models"].values():
+        # Defaults may name datasets this config does not have (the default VAE's student_t entry).
+        model["epochs_per_dataset"] = {
+            k: v for k, v in model["epochs_per_dataset"].items() if k in config["datasets"]
+        }
         if model["kind"] != "vae":
             for key in _VAE_ONLY:
                 model.pop(key, None)
@@ -137,6 +144,13 @@ def validate_config(config: Mapping[str, Any], schema: Mapping | str | Path) -> 
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(messages))
     _drop_unused_keys(resolved)
     return resolved
+
+
+def training_hparams(model: Mapping[str, Any], dataset: str) -> dict[str, Any]:
+    """The settings one training job gets: the model's, with its epochs for `dataset` resolved."""
+    hparams = {k: copy.deepcopy(v) for k, v in model.items() if k != "epochs_per_dataset"}
+    hparams["epochs"] = model["epochs_per_dataset"].get(dataset, model["epochs"])
+    return hparams
 
 
 def dataset_size(dataset: Mapping[str, Any]) -> int:

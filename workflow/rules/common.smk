@@ -1,7 +1,7 @@
 # Validates the config before anything is planned, and holds the small helpers the rules share.
 from pathlib import Path
 
-from vae_latent_study.config import validate_config
+from vae_latent_study.config import training_hparams, validate_config
 from vae_latent_study.heatmaps import GENERATOR_VERSION
 
 # A wrong config stops here, before any job is planned, with a message naming the key.
@@ -20,8 +20,8 @@ def get_dataset_config(wildcards):
 
 
 def get_model_hparams(wildcards):
-    """One model's validated settings: a rule param, so editing them retrains that model only."""
-    return config["models"][wildcards.model]
+    """One model's settings for one dataset: a rule param, so editing them retrains that model only."""
+    return training_hparams(config["models"][wildcards.model], wildcards.dataset)
 
 
 def get_backup_dir(wildcards):
