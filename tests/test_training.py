@@ -220,7 +220,7 @@ def test_other_process_and_resume_after_sigkill_are_bitwise_identical(study, ref
     # Two processes at once, each training one model, killed mid-epoch.
     killed = [_process([run(name, f"{name}_resumed", kill=KILL_EPOCH)]) for name in ("vae", "ae")]
     for proc in killed:
-        out, _ = proc.communicate(timeout=120)
+        out, _ = proc.communicate(timeout=900)
         assert proc.returncode == -signal.SIGKILL, out
     for name in ("vae", "ae"):
         backup = tmp_path / f"{name}_resumed" / "backup"
@@ -230,7 +230,7 @@ def test_other_process_and_resume_after_sigkill_are_bitwise_identical(study, ref
 
     # A third resumes both, then trains the VAE from scratch.
     proc = _process([run("vae", "vae_resumed"), run("ae", "ae_resumed"), run("vae", "vae_fresh")])
-    out, _ = proc.communicate(timeout=120)
+    out, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, out
 
     # Another process, same inputs: the same bits.
