@@ -1,5 +1,7 @@
-"""Shared fixtures: the repository's paths and a tiny, seconds-long study config."""
+"""Shared fixtures: the repository's paths, a tiny, seconds-long study config, and one workflow run of it."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,3 +55,36 @@ def tiny_config_file(tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(TINY_CONFIG))
     return path
+
+
+def snakemake(workdir, config_file, *args, check=True):
+    """Run the repository's Snakefile in `workdir` with `config_file` on 2 cores."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config_file),
+        "--cores",
+        "2",
+        *args,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory):
+    """The whole tiny study, run once per test session (the workflow tests and the report's browser test
+    read it): its working directory and config file."""
+    workdir = tmp_path_factory.mktemp("tiny_study")
+    config_file = workdir / "tiny.yaml"
+    config_file.write_text(yaml.safe_dump(TINY_CONFIG))
+    snakemake(workdir, config_file)
+    return workdir, config_file

@@ -13,30 +13,9 @@ import yaml
 
 from vae_latent_study import datasets
 
-from .conftest import REPO, TINY_CONFIG
+from .conftest import REPO, TINY_CONFIG, snakemake
 
 pytestmark = pytest.mark.workflow
-
-
-def snakemake(workdir, config_file, *args, check=True):
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(config_file),
-        "--cores",
-        "2",
-        *args,
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def planned_jobs(proc) -> dict[str, int]:
@@ -47,15 +26,6 @@ def planned_jobs(proc) -> dict[str, int]:
 def planned_outputs(proc) -> set[str]:
     """Every output path of the jobs a dry run plans."""
     return {path for m in re.finditer(r"^\s+output: (.+)$", proc.stdout, re.M) for path in m[1].split(", ")}
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("tiny_study")
-    config_file = workdir / "tiny.yaml"
-    config_file.write_text(yaml.safe_dump(TINY_CONFIG))
-    snakemake(workdir, config_file)
-    return workdir, config_file
 
 
 def test_tiny_study_writes_every_dataset_and_figure(finished_run, tiny_config):
@@ -107,6 +77,20 @@ def test_tiny_study_writes_every_metric_table(finished_run, tiny_config):
         assert len(per_image) == len(datasets.read_dataset(workdir / "results" / "data" / f"{name}.h5").test)
 
 
+def test_tiny_study_writes_the_report(finished_run, tiny_config):
+    workdir, _ = finished_run
+    for name in tiny_config["datasets"]:
+        assert (workdir / "results" / "figures" / name / "training_curves_seed7.png").stat().st_size > 5000
+        for model in tiny_config["models"]:
+            run = workdir / "results" / "figures" / name / model / "seed7"
+            for figure in ("projections", "latent_3d", "reconstructions", "trajectories", "traversals"):
+                assert (run / f"{figure}.png").stat().st_size > 5000, (run, figure)
+            assert (run / "empty_regions.png").exists() and (run / "latent_3d.html").exists()
+    report = workdir / "results" / "report" / "report.html"
+    assert report.stat().st_size > 1_000_000  # plotly.js and the figures are inside
+    assert "Answers" in report.read_text(encoding="utf-8")
+
+
 def test_workflow_output_equals_the_package(finished_run, tiny_config):
     workdir, _ = finished_run
     built = datasets.build_dataset("tiny_gauss", tiny_config["datasets"]["tiny_gauss"])
@@ -136,6 +120,9 @@ def test_changing_one_dataset_reruns_only_that_dataset(finished_run, tmp_path):
         "plot_reconstruction_errors": 1,
         "aggregate_metrics": 1,
         "compare_with_seed": 1,
+        "explore_latents": 2,
+        "plot_training_curves": 1,
+        "build_report": 1,
     }
     outputs = planned_outputs(proc)
     assert "results/data/tiny_t.h5" in outputs
@@ -156,6 +143,9 @@ def test_changing_one_model_retrains_only_that_model(finished_run, tmp_path):
         "plot_reconstruction_errors": 2,
         "aggregate_metrics": 1,
         "compare_with_seed": 1,
+        "explore_latents": 2,  # the AE's on each dataset; the VAE's figures stay
+        "plot_training_curves": 2,
+        "build_report": 1,
     }
     outputs = planned_outputs(proc)
     assert "results/models/tiny_t/ae/seed7/model.keras" in outputs

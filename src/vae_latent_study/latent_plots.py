@@ -16,6 +16,7 @@ matplotlib.use("Agg")  # figures are files; never open a window (also on a displ
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
+from matplotlib.figure import SubFigure  # noqa: E402
 
 from vae_latent_study.io import atomic_path  # noqa: E402
 from vae_latent_study.plots import save_figure  # noqa: E402
@@ -302,7 +303,8 @@ def interactive_latent_3d(
         margin={"l": 0, "r": 0, "t": 60, "b": 0},
     )
     if path is not None:
-        html = fig.to_html(include_plotlyjs=True, full_html=True)
+        # A fixed div id: plotly's default is a random UUID, which would change the file on every run.
+        html = fig.to_html(include_plotlyjs=True, full_html=True, div_id="latent-3d")
         with atomic_path(path) as tmp:
             tmp.write_text(html, encoding="utf-8")
     return fig
@@ -354,12 +356,14 @@ def plot_trajectory(
     path: str | Path | None = None,
     colour_name: str = "",
     labels: Sequence[str] | None = None,
-) -> plt.Figure:
+    fig: plt.Figure | SubFigure | None = None,
+) -> plt.Figure | SubFigure:
     """Codes on two latent axes with a path's points numbered, and the path's decoded images below.
 
     The notebook hung the images on the scatter as annotation boxes; here they form a numbered strip under
     it, because boxes placed along a path chosen by code overlap each other and the cloud, and the strip
-    reads in path order. `labels` (default the point numbers) title the images.
+    reads in path order. `labels` (default the point numbers) title the images. Given `fig` (e.g. a
+    subfigure of a larger figure), it draws there and writes nothing.
     """
     codes, path_codes, images = np.asarray(codes), np.asarray(path_codes), _images(images)
     if len(path_codes) != len(images):
@@ -367,7 +371,9 @@ def plot_trajectory(
     a, b = axes
     ncols = min(len(images), 8)
     strip_rows = -(-len(images) // ncols)
-    fig = plt.figure(figsize=(max(7.0, 1.4 * ncols), 5.5 + 1.7 * strip_rows))
+    own = fig is None
+    if fig is None:
+        fig = plt.figure(figsize=(max(7.0, 1.4 * ncols), 5.5 + 1.7 * strip_rows))
     outer = fig.add_gridspec(2, 1, height_ratios=[5.5, 1.7 * strip_rows], hspace=0.25)
     ax = fig.add_subplot(outer[0])
     points = ax.scatter(codes[:, a], codes[:, b], c=colour, cmap="viridis", s=5, alpha=0.4, rasterized=True)
@@ -389,4 +395,4 @@ def plot_trajectory(
     ax.set_title(title)
     numbered = [f"{i + 1}: {text}" for i, text in enumerate(labels)] if labels is not None else None
     _draw_images(_strip_axes(fig, outer[1], len(images), ncols), images, numbered)
-    return _finish(fig, path)
+    return _finish(fig, path) if own else fig

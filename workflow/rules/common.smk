@@ -3,6 +3,7 @@ from pathlib import Path
 
 from vae_latent_study.config import training_hparams, validate_config
 from vae_latent_study.heatmaps import GENERATOR_VERSION
+from vae_latent_study.report import figure_list
 
 # A wrong config stops here, before any job is planned, with a message naming the key.
 config.update(validate_config(config, Path(workflow.basedir) / "config" / "config.schema.yaml"))
@@ -70,6 +71,61 @@ def get_sample_figure_params(wildcards):
     return config["figures"]["sample_heatmaps"]
 
 
+def get_training_histories(wildcards):
+    """Training histories of every model on one dataset and seed, in `get_model_names` order."""
+    return expand(
+        "results/models/{dataset}/{model}/seed{seed}/history.csv",
+        dataset=wildcards.dataset,
+        model=get_model_names(wildcards),
+        seed=wildcards.seed,
+    )
+
+
+def get_exploration_summaries(wildcards):
+    """The numbers of every latent-space exploration, one JSON per dataset x model x training seed."""
+    return _combinations("results/evaluation/{dataset}/{model}/seed{seed}/exploration.json")
+
+
+# The HTML report's figures, in its order: (section, path pattern, caption shared with `snakemake --report`).
+_RUN = "results/figures/{dataset}/{model}/seed{seed}"
+REPORT_FIGURES = [
+    ("Data", "results/figures/{dataset}/sample_heatmaps.png", "sample_heatmaps.rst"),
+    ("Training", "results/figures/{dataset}/training_curves_seed{seed}.png", "training_curves.rst"),
+    (
+        "Reconstruction",
+        "results/figures/{dataset}/reconstruction_errors_seed{seed}.png",
+        "reconstruction_errors.rst",
+    ),
+    ("Reconstruction", f"{_RUN}/reconstructions.png", "reconstructions.rst"),
+    ("Latent space", f"{_RUN}/projections.png", "projections.rst"),
+    ("Latent space", f"{_RUN}/latent_3d.png", "latent_3d.rst"),
+    ("Latent space", f"{_RUN}/latent_3d.json", "interactive_latent_3d.rst"),
+    ("Paths through the latent space", f"{_RUN}/trajectories.png", "trajectories.rst"),
+    ("Paths through the latent space", f"{_RUN}/traversals.png", "traversals.rst"),
+    ("Paths through the latent space", f"{_RUN}/empty_regions.png", "empty_regions.rst"),
+]
+
+
+def get_report_figures(wildcards):
+    """(path, caption, section) of every figure of the HTML report, for every dataset, model and seed."""
+    captions = Path(workflow.basedir) / "workflow" / "report"
+    return figure_list(
+        [(section, pattern, captions / caption) for section, pattern, caption in REPORT_FIGURES],
+        list(config["datasets"]),
+        list(config["models"]),
+        config["training"]["seeds"],
+    )
+
+
+def get_report_figure_files(wildcards):
+    return [path for path, _, _ in get_report_figures(wildcards)]
+
+
+def get_report_config(wildcards):
+    """The resolved study config, shown in the report (a param: editing the config rebuilds the report)."""
+    return config
+
+
 def get_final_outputs():
     datasets = list(config["datasets"])
     return (
@@ -82,5 +138,6 @@ def get_final_outputs():
         + [
             "results/metrics/summary.tsv",
             "results/metrics/comparison_with_seed.tsv",
+            "results/report/report.html",
         ]
     )

@@ -1,0 +1,248 @@
+"""The HTML report: captions, answers written from the numbers, and one self-contained file."""
+
+import base64
+import json
+import re
+from html.parser import HTMLParser
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import plotly.graph_objects as go  # noqa: E402
+import pytest  # noqa: E402
+from plotly.offline import get_plotlyjs  # noqa: E402
+
+from tests.conftest import REPO, TINY_CONFIG  # noqa: E402
+from vae_latent_study import evaluation, report  # noqa: E402
+
+# Per dataset x model: the metrics the answers quote, one value per training seed (1 and 2).
+METRICS = {
+    ("gauss", "gaussian", "vae", "vae"): {
+        "frobenius_sample.mean": (0.33, 0.31),
+        "frobenius_sample.median": (0.30, 0.30),
+        "frobenius_sample.p95": (0.45, 0.45),
+        "regression.cor_linear_r2": (0.95, 0.93),
+        "regression.var_x_linear_r2": (0.81, 0.79),
+        "regression.var_y_linear_r2": (0.80, 0.78),
+        "mig": (0.12, 0.14),
+        "dci.disentanglement": (0.35, 0.33),
+    },
+    ("gauss", "gaussian", "ae", "ae"): {
+        "frobenius_sample.mean": (0.25, 0.27),
+        "frobenius_sample.median": (0.20, 0.20),
+        "frobenius_sample.p95": (0.60, 0.60),
+        "regression.cor_linear_r2": (0.90, 0.90),
+    },
+    ("t", "student_t", "vae", "vae"): {
+        "frobenius_sample.mean": (0.30, 0.30),
+        "knn_df.fixed_k.test_accuracy": (0.85, 0.85),
+        "knn_df.fixed_k.test_f1": (0.86, 0.86),
+    },
+    ("t", "student_t", "ae", "ae"): {
+        "frobenius_sample.mean": (0.26, 0.26),
+        "knn_df.fixed_k.test_accuracy": (0.84, 0.86),
+        "knn_df.fixed_k.test_f1": (0.85, 0.85),
+    },
+}
+
+
+def _tidy(metrics=METRICS):
+    rows = [
+        {"dataset": d, "family": f, "model": m, "kind": k, "seed": seed, "metric": name, "value": value}
+        for (d, f, m, k), values in metrics.items()
+        for name, pair in values.items()
+        for seed, value in zip((1, 2), pair, strict=True)
+    ]
+    return pd.DataFrame(rows)
+
+
+def _exploration(dataset, model, seed, empty_share, hull_distance):
+    return {
+        "dataset": dataset,
+        "model": model,
+        "kind": model,
+        "seed": seed,
+        "axis_correlation": {"var_x": [0.1, 0.7, -0.2], "var_y": [0.6, 0.2, 0.1], "cor": [0.05, -0.1, -0.93]},
+        "code_std": [0.9, 1.0, 1.1],
+        "pca_explained_variance_ratio": [0.45, 0.33, 0.22],
+        "empty_space": {"share": empty_share},
+        "decoded_hull": {
+            "nearest_image_distance": {"median": hull_distance},
+            "test_reconstruction_error": {"median": 0.3},
+        },
+        "paths": {
+            f"straight_{f}": {"decoded_factor_spearman": {f: 0.97, "cor": 0.1}} for f in ("var_x", "var_y")
+        }
+        | {
+            "straight_cor": {"decoded_factor_spearman": {"cor": 0.99}},
+            "isovariance": {"decoded_factor_spearman": {"cor": 0.95}},
+        },
+        "isovariance_layout_spearman": 0.6,
+    }
+
+
+EXPLORATIONS = [
+    _exploration(d, m, seed, share, far)
+    for d in ("gauss", "t")
+    for m, share, far in (("vae", 0.08, 0.2), ("ae", 0.4, 0.9))
+    for seed in (1, 2)
+]
+
+CAPTIONS = {
+    "a.png": "The first figure of ``gauss`` & <friends>",
+    "b.png": "The second figure, seed 2",
+    "c.json": "An interactive view",
+}
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    """Small but real inputs: two PNGs, a plotly JSON, the three tables and four exploration summaries."""
+    for name in ("a.png", "b.png"):
+        fig, ax = plt.subplots(figsize=(3, 2))
+        ax.plot([0, 1], [1, 0])
+        fig.savefig(tmp_path / name)
+        plt.close(fig)
+    (tmp_path / "c.json").write_text(
+        go.Figure(go.Scatter3d(x=[0, 1, 2], y=[1, 0, 2], z=[2, 1, 0], mode="markers")).to_json()
+    )
+    tidy = _tidy()
+    evaluation.summarise_metrics(tidy, tmp_path / "summary.tsv", tmp_path / "paired.tsv", n_boot=200)
+    evaluation.compare_with_seed(tidy, tmp_path / "comparison.tsv")
+    explorations = []
+    for i, run in enumerate(EXPLORATIONS):
+        path = tmp_path / f"exploration{i}.json"
+        path.write_text(json.dumps(run))
+        explorations.append(path)
+    figures = [
+        (tmp_path / "a.png", CAPTIONS["a.png"], "Data"),
+        (tmp_path / "c.json", CAPTIONS["c.json"], "Latent space"),
+        (tmp_path / "b.png", CAPTIONS["b.png"], "Latent space"),
+    ]
+    return {
+        "figures": figures,
+        "summary_tsv": tmp_path / "summary.tsv",
+        "comparison_tsv": tmp_path / "comparison.tsv",
+        "paired_tsv": tmp_path / "paired.tsv",
+        "explorations": explorations,
+        "config": TINY_CONFIG,
+        "source_dir": REPO,
+    }
+
+
+class _Resources(HTMLParser):
+    """Every tag and the attributes that can load something."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags, self.loads = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.loads += [
+            (tag, k, v or "") for k, v in attrs if k in ("src", "href", "srcset", "data", "poster")
+        ]
+
+
+def _build(inputs, path):
+    report.build_report(path, **inputs)
+    return path.read_text(encoding="utf-8")
+
+
+def test_report_is_self_contained(inputs, tmp_path):
+    page = _build(inputs, tmp_path / "report.html")
+    parsed = _Resources()
+    parsed.feed(page)
+    external = [load for load in parsed.loads if re.match(r"(https?:)?//", load[2].strip(), re.I)]
+    assert not external, external
+    assert "iframe" not in parsed.tags and "link" not in parsed.tags
+    images = [v for tag, k, v in parsed.loads if tag == "img"]
+    assert len(images) == 2
+    for src in images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1]).startswith(b"\x89PNG")
+    assert page.count(get_plotlyjs()[:500]) == 1  # plotly.js inline, once
+    assert page.count("Plotly.newPlot(") == 1
+    assert not [tag for tag, k, v in parsed.loads if tag == "script"]  # no script loads a file
+
+
+def test_report_shows_every_caption_escaped(inputs, tmp_path):
+    page = _build(inputs, tmp_path / "report.html")
+    assert "The first figure of <code>gauss</code> &amp; &lt;friends&gt;" in page
+    assert "<friends>" not in page
+    for caption in list(CAPTIONS.values())[1:]:
+        assert caption in page
+    for section in ("Answers", "Our numbers beside the notebook", "Data", "Latent space", "Provenance"):
+        assert section in page
+
+
+def test_report_is_reproducible(inputs, tmp_path):
+    assert _build(inputs, tmp_path / "one.html") == _build(inputs, tmp_path / "two.html")
+
+
+def test_answers_are_written_from_the_numbers(inputs):
+    summary = pd.read_csv(inputs["summary_tsv"], sep="\t")
+    paired = pd.read_csv(inputs["paired_tsv"], sep="\t")
+    comparison = pd.read_csv(inputs["comparison_tsv"], sep="\t")
+    answers = report.answer_questions(summary, paired, comparison, EXPLORATIONS)
+    assert [[dataset for dataset, _ in per_dataset] for _, per_dataset in answers] == [["gauss", "t"]] * 3
+    directions, shape, differences = (
+        " ".join(s for _, sentences in per_dataset for s in sentences) for _, per_dataset in answers
+    )
+    assert "cor ↔ z2 (r = -0.93)" in directions and "R² = 0.94 of cor" in directions
+    assert "Spearman ρ = 0.97 for var_x" in directions and "meaningful" in directions
+    assert "45%, 33% and 22%" in shape and "ρ = 0.60" in shape
+    assert "the AE reconstructs test images better than the VAE" in differences
+    assert "0.260 vs 0.320" in differences  # means over the two seeds
+    assert "the notebook: 0.256 vs 0.322" in differences
+    assert "more heavy-tailed" in differences  # 0.60/0.20 against 0.45/0.30
+    assert "40% vs 8%" in differences and "unlike the data" in differences
+    assert "about as well as" in differences  # df accuracy 0.85 against 0.85
+
+    # The same sentences turn round when the numbers do.
+    flipped = {key: dict(values) for key, values in METRICS.items()}
+    flipped[("gauss", "gaussian", "ae", "ae")]["frobenius_sample.mean"] = (0.40, 0.42)
+    summary, paired = evaluation.summarise_metrics(_tidy(flipped), n_boot=200)
+    _, per_dataset = report.answer_questions(summary, paired, comparison, EXPLORATIONS)[2]
+    differences = " ".join(per_dataset[0][1])
+    assert "the AE reconstructs test images worse than the VAE" in differences
+
+
+def test_render_caption_fills_the_wildcards():
+    template = "Seed {{ snakemake.wildcards.seed }} of ``{{snakemake.wildcards.dataset}}``; {{ other }}\n"
+    assert report.render_caption(template, seed=7, dataset="gauss") == "Seed 7 of ``gauss``; {{ other }}"
+
+
+def test_figure_list_orders_by_section_then_dataset(tmp_path):
+    (tmp_path / "x.rst").write_text("X of {{ snakemake.wildcards.dataset }}")
+    (tmp_path / "y.rst").write_text(
+        "Y of {{ snakemake.wildcards.model }}, seed {{ snakemake.wildcards.seed }}"
+    )
+    patterns = [
+        ("Data", "{dataset}/x.png", tmp_path / "x.rst"),
+        ("Models", "{dataset}/{model}/{seed}/y.png", tmp_path / "y.rst"),
+    ]
+    got = report.figure_list(patterns, ["d1", "d2"], ["vae", "ae"], [1])
+    assert got == [
+        ("d1/x.png", "X of d1", "Data"),
+        ("d2/x.png", "X of d2", "Data"),
+        ("d1/vae/1/y.png", "Y of vae, seed 1", "Models"),
+        ("d1/ae/1/y.png", "Y of ae, seed 1", "Models"),
+        ("d2/vae/1/y.png", "Y of vae, seed 1", "Models"),
+        ("d2/ae/1/y.png", "Y of ae, seed 1", "Models"),
+    ]
+
+
+def test_git_commit(tmp_path):
+    assert re.fullmatch(r"[0-9a-f]{40}( \(with uncommitted changes\))?", report.git_commit(REPO))
+    assert report.git_commit(tmp_path) == "unknown"
+    assert report.git_commit(None) == "unknown"
+
+
+def test_an_unknown_figure_type_is_refused(inputs, tmp_path):
+    (tmp_path / "page.html").write_text("<html></html>")
+    inputs["figures"] = [(tmp_path / "page.html", "a page", "Data")]
+    with pytest.raises(ValueError, match="cannot embed"):
+        report.build_report(tmp_path / "report.html", **inputs)

@@ -1,0 +1,120 @@
+# Stage 4: the latent space of every trained model explored and drawn, the training curves, and the
+# self-contained HTML report that answers the study's questions from all of it.
+
+
+rule explore_latents:
+    input:
+        model="results/models/{dataset}/{model}/seed{seed}/model.keras",
+        latents="results/latents/{dataset}/{model}/seed{seed}.h5",
+        dataset="results/data/{dataset}.h5",
+    output:
+        projections=report(
+            "results/figures/{dataset}/{model}/seed{seed}/projections.png",
+            caption="../report/projections.rst",
+            category="Latent space",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "seed": "{seed}", "figure": "projections"},
+        ),
+        latent_3d=report(
+            "results/figures/{dataset}/{model}/seed{seed}/latent_3d.png",
+            caption="../report/latent_3d.rst",
+            category="Latent space",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "seed": "{seed}", "figure": "3-D views"},
+        ),
+        interactive=report(
+            "results/figures/{dataset}/{model}/seed{seed}/latent_3d.html",
+            caption="../report/interactive_latent_3d.rst",
+            category="Latent space",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "seed": "{seed}", "figure": "interactive 3-D view"},
+        ),
+        # The same interactive figure as plotly JSON: the HTML report draws it without a second plotly.js.
+        interactive_json="results/figures/{dataset}/{model}/seed{seed}/latent_3d.json",
+        reconstructions=report(
+            "results/figures/{dataset}/{model}/seed{seed}/reconstructions.png",
+            caption="../report/reconstructions.rst",
+            category="Evaluation",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "seed": "{seed}", "figure": "reconstructions"},
+        ),
+        trajectories=report(
+            "results/figures/{dataset}/{model}/seed{seed}/trajectories.png",
+            caption="../report/trajectories.rst",
+            category="Latent paths",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "seed": "{seed}", "figure": "paths"},
+        ),
+        traversals=report(
+            "results/figures/{dataset}/{model}/seed{seed}/traversals.png",
+            caption="../report/traversals.rst",
+            category="Latent paths",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "seed": "{seed}", "figure": "axis traversals"},
+        ),
+        empty_regions=report(
+            "results/figures/{dataset}/{model}/seed{seed}/empty_regions.png",
+            caption="../report/empty_regions.rst",
+            category="Latent paths",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "seed": "{seed}", "figure": "empty regions"},
+        ),
+        summary="results/evaluation/{dataset}/{model}/seed{seed}/exploration.json",
+    log:
+        "logs/explore_latents/{dataset}/{model}/seed{seed}.log",
+    benchmark:
+        "benchmarks/explore_latents/{dataset}/{model}/seed{seed}.tsv"
+    threads: 1
+    # Loading the Keras model starts TensorFlow, which on a GPU reserves its memory: counted as a GPU job
+    # so that it never runs beside a training job there (decoding a few hundred points takes seconds).
+    resources:
+        gpu=1,
+        mem_mb=4000,
+    conda:
+        "../../envs/study.yaml"
+    script:
+        "../scripts/explore_latents.py"
+
+
+rule plot_training_curves:
+    input:
+        get_training_histories,
+    output:
+        report(
+            "results/figures/{dataset}/training_curves_seed{seed}.png",
+            caption="../report/training_curves.rst",
+            category="Training",
+            subcategory="{dataset}",
+        ),
+    params:
+        models=get_model_names,
+    log:
+        "logs/plot_training_curves/{dataset}/seed{seed}.log",
+    conda:
+        "../../envs/study.yaml"
+    script:
+        "../scripts/plot_training_curves.py"
+
+
+rule build_report:
+    input:
+        figures=get_report_figure_files,
+        explorations=get_exploration_summaries,
+        summary="results/metrics/summary.tsv",
+        comparison="results/metrics/comparison_with_seed.tsv",
+        paired="results/metrics/paired_vae_vs_ae.tsv",
+    output:
+        "results/report/report.html",
+    params:
+        figures=get_report_figures,
+        config=get_report_config,
+        # The checkout whose git commit the provenance names (the Snakefile's directory).
+        source_dir=workflow.basedir,
+    log:
+        "logs/build_report.log",
+    benchmark:
+        "benchmarks/build_report.tsv"
+    conda:
+        "../../envs/study.yaml"
+    script:
+        "../scripts/build_report.py"
