@@ -115,3 +115,49 @@ def test_split_equals_sklearn_on_the_arrays(seed_table):
     assert len(test) == 2375 and len(train) == 9500
     # The notebook printed y_train[:2] = [4.1, 4.3, -0.75], [1.5, 2.5, -0.15].
     np.testing.assert_allclose(values[train[:2]], [[4.1, 4.3, -0.75], [1.5, 2.5, -0.15]])
+
+
+def test_twin_images_are_exact_transposes_and_independent_of_the_batch(seed_table):
+    # heatmaps() copies the image of (var_y, var_x, cor) as the transpose of that of (var_x, var_y, cor):
+    # the copy must be bit for bit what computing it gives, and no image may depend on the others requested.
+    values, _ = seed_table
+    axis = heatmaps.grid_values(SEED_AXIS)
+    row_of = {tuple(v): r for r, v in enumerate(values)}
+    rows = np.flatnonzero(values[:, 0] < values[:, 1])
+    twins = np.array([row_of[(vy, vx, r)] for vx, vy, r in values[rows]])
+    rule = {"heavy_df": 2, "light_df": 200, "threshold": 20.0, "noise_high": 10.0, "seed": 25}
+    df = heatmaps.assign_df(values[:, 0], values[:, 1], rule)
+    for family_df in (None, df):
+        full = heatmaps.heatmaps(axis, *values.T, df=family_df, threads=2)
+        same = slice(None) if family_df is None else df[rows] == df[twins]
+        np.testing.assert_array_equal(full[twins[same]], full[rows[same]].transpose(0, 2, 1))
+        for row in (1, 25, 5000, 11874):  # var_x < var_y, var_x > var_y (a copy), another, var_x == var_y
+            one_df = None if family_df is None else family_df[[row]]
+            alone = heatmaps.heatmaps(axis, *values[[row]].T, df=one_df)
+            assert alone.tobytes() == full[row].tobytes()
+
+
+def test_quadratic_form_of_twins_is_transposed_bit_for_bit_in_float64(seed_table):
+    # The float32 test above would miss a float64 last-bit difference almost always; the basis makes it none.
+    values, _ = seed_table
+    axis = heatmaps.grid_values(SEED_AXIS)
+    basis = heatmaps._pixel_basis(axis)
+    vx, vy, cor = values[:64].T
+    form = heatmaps._form_coefficients(vx, vy, cor) @ basis
+    swapped = heatmaps._form_coefficients(vy, vx, cor) @ basis
+    assert swapped.reshape(-1, 36, 36).tobytes() == form.reshape(-1, 36, 36).transpose(0, 2, 1).tobytes()
+
+
+@pytest.mark.parametrize("df", [1.0, 4.0, 5.5, 6.0, 30.0])
+def test_student_t_images_for_other_df_equal_scipy(df):
+    # df = 2 and 200 are the study's; these take the other branches of the power (odd, exact, log-exp).
+    rng = np.random.default_rng(1)
+    axis = heatmaps.grid_values(SEED_AXIS)
+    params = np.column_stack([rng.uniform(0.1, 5, 40), rng.uniform(0.1, 5, 40), rng.uniform(-0.95, 0.95, 40)])
+    ours = heatmaps.heatmaps(axis, *params.T, df=np.full(40, df))
+    x, y = np.meshgrid(axis, axis, indexing="ij")
+    pos = np.dstack((x, y))
+    for n, (vx, vy, r) in enumerate(params):
+        cov = [[vx, r * np.sqrt(vx * vy)], [r * np.sqrt(vx * vy), vy]]
+        pdf = multivariate_t(shape=cov, df=df).pdf(pos)
+        np.testing.assert_allclose(ours[n], pdf / pdf.max(), rtol=0, atol=1e-6)
