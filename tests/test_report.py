@@ -246,3 +246,16 @@ def test_an_unknown_figure_type_is_refused(inputs, tmp_path):
     inputs["figures"] = [(tmp_path / "page.html", "a page", "Data")]
     with pytest.raises(ValueError, match="cannot embed"):
         report.build_report(tmp_path / "report.html", **inputs)
+
+
+def test_a_falling_strip_is_as_monotone_as_a_rising_one(inputs):
+    # The strip is binned along a code axis whose sign is arbitrary, so rho = -0.95 is a monotone strip.
+    summary = pd.read_csv(inputs["summary_tsv"], sep="\t")
+    paired = pd.read_csv(inputs["paired_tsv"], sep="\t")
+    comparison = pd.read_csv(inputs["comparison_tsv"], sep="\t")
+    runs = json.loads(json.dumps(EXPLORATIONS))
+    for rho, wording in ((-0.95, "changes monotonically"), (0.3, "follows only loosely")):
+        for run in runs:
+            run["paths"]["isovariance"]["decoded_factor_spearman"]["cor"] = rho
+        _, shape = report.answer_questions(summary, paired, comparison, runs)[1]
+        assert wording in " ".join(s for _, sentences in shape for s in sentences)

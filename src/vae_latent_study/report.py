@@ -289,7 +289,8 @@ def _shape(numbers: _Numbers, dataset: str, model: str, kind: str) -> list[str]:
         )
         sentence += f" (Spearman ρ = {_fmt(layout, 2)} between that distance and |var_x − var_y|)"
         if strip_cor is not None:
-            follows = "changes monotonically" if strip_cor >= 0.8 else "follows only loosely"
+            # The strip is binned along a code axis whose sign is arbitrary: falling is as monotone as rising.
+            follows = "changes monotonically" if abs(strip_cor) >= 0.8 else "follows only loosely"
             sentence += f"; along the strip the decoded correlation {follows} (ρ = {_fmt(strip_cor, 2)})"
         out.append(sentence + ".")
     share = numbers.explored(dataset, model, "empty_space", "share")
