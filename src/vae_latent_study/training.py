@@ -32,15 +32,13 @@ backend a `keras.utils.PyDataset` with the same batches in the same order.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import logging
 import math
-import os
 import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -205,18 +203,6 @@ def _pydataset_inputs(
 # ------------------------------------------------------------------------------------- resumable training
 
 
-@contextlib.contextmanager
-def _atomic_keras_path(path: Path, suffix: str) -> Iterator[Path]:
-    """Like `io.atomic_path`, but the temporary name keeps `suffix`, which Keras's savers insist on."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name.removesuffix(suffix)}{suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 class _AtomicBackup(keras.callbacks.BackupAndRestore):
     """`BackupAndRestore` whose files are replaced atomically, so a kill mid-save leaves the last backup.
 
@@ -225,7 +211,7 @@ class _AtomicBackup(keras.callbacks.BackupAndRestore):
 
     def _save_model(self) -> None:
         Path(self.backup_dir).mkdir(parents=True, exist_ok=True)
-        with _atomic_keras_path(Path(self._weights_path), ".weights.h5") as tmp:
+        with atomic_path(self._weights_path, keep_suffix=".weights.h5") as tmp:
             self.model.save_weights(tmp)
         metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
         with atomic_path(self._training_metadata_path) as tmp:
@@ -495,7 +481,7 @@ def train_model(
     with atomic_path(sidecar_path(model_path)) as tmp:
         tmp.write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
     # Last, so that an existing model file always comes with its history and sidecar.
-    with _atomic_keras_path(model_path, ".keras") as tmp:
+    with atomic_path(model_path, keep_suffix=".keras") as tmp:
         model.save(tmp)
     shutil.rmtree(backup_dir, ignore_errors=True)
     logger.info("wrote %s, %s and %s", model_path, history_path, sidecar_path(model_path))
