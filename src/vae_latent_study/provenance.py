@@ -1,10 +1,14 @@
-"""Provenance written into every output: library versions and content checksums."""
+"""Provenance written into every output: library versions and content checksums; and the digest of the
+package code behind each rule, which the workflow passes as a param."""
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import platform
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import numpy as np
 
@@ -31,3 +35,81 @@ def array_checksum(*arrays: np.ndarray) -> str:
         digest.update(f"{array.dtype.str}{array.shape}".encode())
         digest.update(array.tobytes())
     return digest.hexdigest()
+
+
+_PACKAGE = "vae_latent_study"
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+@functools.cache
+def _syntax_tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+@functools.cache
+def _normalised_source(path: Path) -> str:
+    """The module's code without comments, docstrings or layout: `ast.unparse` of its tree, docstrings
+    removed, so an edit to those alone does not count as a code change. (The cached tree loses its
+    docstrings here, which holds no import.)"""
+    tree = _syntax_tree(path)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                if isinstance(body[0].value.value, str):
+                    node.body = body[1:] or [ast.Pass()]
+    return ast.unparse(tree)
+
+
+def _module_file(name: str) -> Path | None:
+    """The file of package module `name` ('vae_latent_study.x'), or None when it is not one."""
+    parts = name.split(".")
+    if parts[0] != _PACKAGE:
+        return None
+    base = _PACKAGE_DIR.joinpath(*parts[1:])
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@functools.cache
+def _package_imports(path: Path) -> frozenset[Path]:
+    """Package modules that `path` imports anywhere (also inside functions), as files."""
+    tree = _syntax_tree(path)
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: only meaningful inside the package
+                package = path.parent.relative_to(_PACKAGE_DIR.parent).parts
+                package = package[: len(package) - node.level + 1]
+                module = ".".join((*package, node.module) if node.module else package)
+            else:
+                module = node.module or ""
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)  # `from pkg import submodule`
+    files = {_module_file(name) for name in names}
+    return frozenset(file for file in files if file is not None)
+
+
+def code_digest(script: str | Path) -> str:
+    """SHA-256 (16 hex digits) of the package code that a workflow script runs: every module of
+    vae_latent_study it imports, followed through their imports, comments and docstrings left out.
+
+    A rule passes it as a param, so Snakemake reruns the rule when that code changes, as it does for an
+    edit of the script itself."""
+    todo = set(_package_imports(Path(script).resolve()))
+    seen: set[Path] = set()
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo |= _package_imports(module)
+    seen.add(_PACKAGE_DIR / "__init__.py")
+    digest = hashlib.sha256()
+    for module in sorted(seen):
+        digest.update(module.relative_to(_PACKAGE_DIR).as_posix().encode() + b"\0")
+        digest.update(_normalised_source(module).encode() + b"\0")
+    return digest.hexdigest()[:16]

@@ -3,6 +3,7 @@ from pathlib import Path
 
 from vae_latent_study.config import training_hparams, validate_config
 from vae_latent_study.heatmaps import GENERATOR_VERSION
+from vae_latent_study.provenance import code_digest
 from vae_latent_study.report import figure_list
 
 # A wrong config stops here, before any job is planned, with a message naming the key.
@@ -13,6 +14,13 @@ wildcard_constraints:
     dataset="|".join(config["datasets"]),
     model="|".join(config["models"]),
     seed=r"\d+",
+
+
+def package_code(script):
+    """Digest of the package code that `script` runs (every vae_latent_study module it imports, followed
+    through their imports). A param of every rule, so editing that code reruns the rule, as Snakemake
+    does by itself for an edit of the script."""
+    return code_digest(Path(workflow.basedir) / "workflow" / "scripts" / script)
 
 
 def get_dataset_config(wildcards):
@@ -30,9 +38,23 @@ def get_backup_dir(wildcards):
     return f"results/models/{wildcards.dataset}/{wildcards.model}/seed{wildcards.seed}/backup"
 
 
-def get_evaluation_params(wildcards):
-    """Probe and metric settings, with the study's global seed for their random draws."""
-    return {**config["evaluation"], "seed": config["seed"]}
+# Which `evaluation` settings each rule reads. Each rule gets only its own as a param, with the study's global
+# seed for its random draws, so editing one setting reruns only the rule that reads it.
+EVALUATION_SETTINGS = {
+    "probe_latents": ("knn_k", "cv_folds", "fixed_k", "learning_curve_sizes"),
+    "score_latents": ("dci_num_train",),
+    "aggregate_metrics": ("bootstrap_samples",),
+}
+
+
+def evaluation_params(rule_name):
+    """A param function: the `evaluation` settings `rule_name` reads, plus the global seed."""
+
+    def params(wildcards):
+        settings = {key: config["evaluation"][key] for key in EVALUATION_SETTINGS[rule_name]}
+        return {**settings, "seed": config["seed"]}
+
+    return params
 
 
 def get_model_names(wildcards):

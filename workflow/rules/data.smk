@@ -5,6 +5,7 @@ rule simulate_heatmaps:
     output:
         "results/data/{dataset}.h5",
     params:
+        code=package_code("simulate_heatmaps.py"),
         dataset=get_dataset_config,
         # A new generator version (a change that can move a pixel) rebuilds every dataset.
         generator_version=GENERATOR_VERSION,
@@ -32,6 +33,7 @@ rule plot_sample_heatmaps:
             subcategory="{dataset}",
         ),
     params:
+        code=package_code("plot_sample_heatmaps.py"),
         figure=get_sample_figure_params,
     log:
         "logs/plot_sample_heatmaps/{dataset}.log",

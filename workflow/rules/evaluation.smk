@@ -9,6 +9,8 @@ rule evaluate_reconstruction:
     output:
         per_image="results/evaluation/{dataset}/{model}/seed{seed}/reconstruction.tsv",
         summary="results/evaluation/{dataset}/{model}/seed{seed}/reconstruction.json",
+    params:
+        code=package_code("evaluate_reconstruction.py"),
     log:
         "logs/evaluate_reconstruction/{dataset}/{model}/seed{seed}.log",
     conda:
@@ -24,7 +26,8 @@ rule probe_latents:
     output:
         "results/evaluation/{dataset}/{model}/seed{seed}/probes.json",
     params:
-        evaluation=get_evaluation_params,
+        code=package_code("probe_latents.py"),
+        evaluation=evaluation_params("probe_latents"),
     log:
         "logs/probe_latents/{dataset}/{model}/seed{seed}.log",
     benchmark:
@@ -43,7 +46,8 @@ rule score_latents:
     output:
         "results/evaluation/{dataset}/{model}/seed{seed}/scores.json",
     params:
-        evaluation=get_evaluation_params,
+        code=package_code("score_latents.py"),
+        evaluation=evaluation_params("score_latents"),
     log:
         "logs/score_latents/{dataset}/{model}/seed{seed}.log",
     benchmark:
@@ -66,6 +70,7 @@ rule plot_reconstruction_errors:
             subcategory="{dataset}",
         ),
     params:
+        code=package_code("plot_reconstruction_errors.py"),
         models=get_model_names,
     log:
         "logs/plot_reconstruction_errors/{dataset}/seed{seed}.log",
@@ -83,7 +88,8 @@ rule aggregate_metrics:
         summary="results/metrics/summary.tsv",
         paired="results/metrics/paired_vae_vs_ae.tsv",
     params:
-        evaluation=get_evaluation_params,
+        code=package_code("aggregate_metrics.py"),
+        evaluation=evaluation_params("aggregate_metrics"),
     log:
         "logs/aggregate_metrics.log",
     conda:
@@ -97,6 +103,8 @@ rule compare_with_seed:
         "results/metrics/metrics.tsv",
     output:
         "results/metrics/comparison_with_seed.tsv",
+    params:
+        code=package_code("compare_with_seed.py"),
     log:
         "logs/compare_with_seed.log",
     conda:

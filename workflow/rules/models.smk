@@ -9,6 +9,7 @@ rule train_model:
         metadata="results/models/{dataset}/{model}/seed{seed}/model.json",
         history="results/models/{dataset}/{model}/seed{seed}/history.csv",
     params:
+        code=package_code("train_model.py"),
         hparams=get_model_hparams,
         backup_dir=get_backup_dir,
         # The weights' bits depend on TensorFlow's thread count, so it is fixed here instead of taken
@@ -35,6 +36,8 @@ rule encode_dataset:
         dataset="results/data/{dataset}.h5",
     output:
         "results/latents/{dataset}/{model}/seed{seed}.h5",
+    params:
+        code=package_code("encode_dataset.py"),
     log:
         "logs/encode_dataset/{dataset}/{model}/seed{seed}.log",
     benchmark:

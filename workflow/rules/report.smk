@@ -60,6 +60,8 @@ rule explore_latents:
             labels={"model": "{model}", "seed": "{seed}", "figure": "empty regions"},
         ),
         summary="results/evaluation/{dataset}/{model}/seed{seed}/exploration.json",
+    params:
+        code=package_code("explore_latents.py"),
     log:
         "logs/explore_latents/{dataset}/{model}/seed{seed}.log",
     benchmark:
@@ -87,6 +89,7 @@ rule plot_training_curves:
             subcategory="{dataset}",
         ),
     params:
+        code=package_code("plot_training_curves.py"),
         models=get_model_names,
     log:
         "logs/plot_training_curves/{dataset}/seed{seed}.log",
@@ -106,6 +109,7 @@ rule build_report:
     output:
         "results/report/report.html",
     params:
+        code=package_code("build_report.py"),
         figures=get_report_figures,
         config=get_report_config,
         # The checkout whose git commit the provenance names (the Snakefile's directory).

@@ -1,0 +1,89 @@
+"""provenance.code_digest: the param that makes an edit of the package code rerun the rules that run it."""
+
+import shutil
+
+import pytest
+
+from vae_latent_study import provenance
+
+from .conftest import REPO
+
+SCRIPTS = REPO / "workflow" / "scripts"
+
+
+@pytest.fixture
+def package(tmp_path, monkeypatch):
+    """A copy of the package and the workflow scripts that code_digest reads instead of the real ones."""
+    copy = tmp_path / "vae_latent_study"
+    shutil.copytree(REPO / "src" / "vae_latent_study", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(SCRIPTS, tmp_path / "scripts")
+    monkeypatch.setattr(provenance, "_PACKAGE_DIR", copy)
+    for cached in (provenance._syntax_tree, provenance._normalised_source, provenance._package_imports):
+        cached.cache_clear()
+    yield copy, tmp_path / "scripts"
+    for cached in (provenance._syntax_tree, provenance._normalised_source, provenance._package_imports):
+        cached.cache_clear()
+
+
+def digests(scripts):
+    for cached in (provenance._syntax_tree, provenance._normalised_source, provenance._package_imports):
+        cached.cache_clear()
+    return {path.name: provenance.code_digest(path) for path in sorted(scripts.glob("*.py"))}
+
+
+def test_the_digest_is_stable_and_names_the_code_of_each_rule():
+    first = provenance.code_digest(SCRIPTS / "train_model.py")
+    assert first == provenance.code_digest(SCRIPTS / "train_model.py")
+    assert len(first) == 16 and int(first, 16) >= 0
+    # Different rules run different code.
+    assert first != provenance.code_digest(SCRIPTS / "simulate_heatmaps.py")
+
+
+def test_the_copy_gives_the_real_digests(package):
+    _, scripts = package
+    real = {path.name: provenance.code_digest(path) for path in sorted(SCRIPTS.glob("*.py"))}
+    assert digests(scripts) == real
+
+
+def test_a_code_edit_changes_the_digests_of_the_rules_that_import_it_only(package):
+    copy, scripts = package
+    before = digests(scripts)
+    metrics = copy / "metrics.py"
+    metrics.write_text(metrics.read_text() + "\n_AN_EDIT = 1\n")
+    after = digests(scripts)
+    changed = {name for name in before if before[name] != after[name]}
+    # metrics.py is imported by evaluation.py, which every evaluation script runs; not by training,
+    # the data or the figures.
+    assert changed == {
+        "evaluate_reconstruction.py",
+        "probe_latents.py",
+        "score_latents.py",
+        "aggregate_metrics.py",
+        "compare_with_seed.py",
+    }
+
+
+def test_an_import_inside_a_function_counts(package):
+    # latents.py imports `models` inside encode_dataset: a model edit changes the encoding's digest.
+    copy, scripts = package
+    before = digests(scripts)
+    models = copy / "models.py"
+    models.write_text(models.read_text() + "\n_AN_EDIT = 1\n")
+    after = digests(scripts)
+    assert before["encode_dataset.py"] != after["encode_dataset.py"]
+    assert before["train_model.py"] != after["train_model.py"]
+    assert before["build_report.py"] == after["build_report.py"]
+
+
+def test_comments_docstrings_and_layout_do_not_count(package):
+    copy, scripts = package
+    before = digests(scripts)
+    heatmaps = copy / "heatmaps.py"
+    source = heatmaps.read_text()
+    start = source.index('"""') + 3
+    edited = source[:start] + "An edited module docstring. " + source[start:]
+    edited = edited.replace("\ndef ", "\n# a new comment\n\n\ndef ", 1)
+    heatmaps.write_text(edited + "\n\n# a trailing comment\n")
+    assert digests(scripts) == before
+    heatmaps.write_text(edited.replace("GENERATOR_VERSION = ", "GENERATOR_VERSION = 'x' + ", 1))
+    assert digests(scripts)["simulate_heatmaps.py"] != before["simulate_heatmaps.py"]

@@ -1,0 +1,234 @@
+"""What a change to the config or to a script reruns, proven with dry runs on a copy of the workflow.
+
+The copy (Snakefile, workflow/, config/, profiles/, envs/ and the package, put first on PYTHONPATH) works on a
+copy of the finished tiny study, so that its scripts and package code can be edited without touching the
+repository.
+tests/test_workflow.py covers a finished run doing nothing, a dataset's `df_rule` and a model's batch size;
+this file covers the rest: a dataset's grid, a model's epochs on one dataset only, each evaluation setting,
+the figure settings, the global seed, an edited script and edited package code.
+"""
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from .conftest import REPO, TINY_CONFIG
+from .test_workflow import planned_jobs, planned_outputs
+
+pytestmark = pytest.mark.workflow
+
+WORKFLOW_PARTS = ("Snakefile", "workflow", "config", "profiles", "envs", "src/vae_latent_study")
+DATASETS = list(TINY_CONFIG["datasets"])
+MODELS = list(TINY_CONFIG["models"])
+
+# The study's rules by what one job covers (a training seed is fixed at 7 in the tiny config).
+PER_RUN = (  # one dataset x model x seed
+    "train_model",
+    "encode_dataset",
+    "evaluate_reconstruction",
+    "probe_latents",
+    "score_latents",
+    "explore_latents",
+)
+PER_DATASET = ("simulate_heatmaps", "plot_sample_heatmaps")
+PER_DATASET_AND_SEED = ("plot_reconstruction_errors", "plot_training_curves")
+STUDY_WIDE = ("aggregate_metrics", "compare_with_seed", "build_report")
+DOWNSTREAM_OF_METRICS = {"aggregate_metrics": 1, "compare_with_seed": 1, "build_report": 1, "all": 1}
+
+
+def snakemake(workflow, study, *args, check=True):
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(workflow / "Snakefile"),
+        "--directory",
+        str(study),
+        "--cores",
+        "2",
+        *args,
+    ]
+    # The copy's package comes first on the path, for Snakemake and for the scripts it runs, so that its
+    # code can be edited too.
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(workflow / "src"), os.environ.get("PYTHONPATH")])),
+    }
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def study_copy(finished_run, tmp_path_factory):
+    """(workflow copy, study copy, its config file, the workflow's rules): the finished tiny study and the
+    workflow copied with their modification times, then brought up to date by the copy."""
+    finished, config_file = finished_run
+    root = tmp_path_factory.mktemp("rerun")
+    workflow = root / "workflow_copy"
+    workflow.mkdir()
+    for part in WORKFLOW_PARTS:
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, workflow / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, workflow / part)
+    study = root / "study"
+    shutil.copytree(finished, study, symlinks=True)
+    config = study / config_file.relative_to(finished)
+
+    # Moving a finished study under another checkout recomputes nothing but what names the checkout's path
+    # in its params (the report, whose provenance reads the checkout's git commit).
+    catch_up = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
+    assert set(planned_jobs(catch_up)) <= {"build_report", "all"}, catch_up.stdout
+    snakemake(workflow, study, "--configfile", str(config))
+    rules = set(snakemake(workflow, study, "--configfile", str(config), "--list-rules").stdout.split())
+    return workflow, study, config, rules
+
+
+def plan(study_copy, tmp_path, config: dict):
+    """The jobs and outputs a dry run of the copy plans with `config`."""
+    workflow, study, _, _ = study_copy
+    config_file = tmp_path / "changed.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    proc = snakemake(workflow, study, "--configfile", str(config_file), "--dry-run")
+    return planned_jobs(proc), planned_outputs(proc)
+
+
+def expected_jobs(rules, *, runs=0, datasets=0, dataset_seeds=0, only=None, metrics=True):
+    """The job table a change should plan: `runs` dataset x model chains, `datasets` dataset chains, ...;
+    `only` restricts the per-run rules. Rules the workflow does not have (yet) are left out."""
+    table = {rule: runs for rule in (only or PER_RUN)}
+    table |= {rule: datasets for rule in PER_DATASET}
+    table |= {rule: dataset_seeds for rule in PER_DATASET_AND_SEED}
+    if metrics:
+        table |= DOWNSTREAM_OF_METRICS
+    else:
+        table |= {"build_report": 1, "all": 1}
+    return {rule: n for rule, n in table.items() if n and (rule in rules or rule == "all")}
+
+
+def test_a_finished_copy_has_nothing_to_do(study_copy):
+    workflow, study, config, _ = study_copy
+    proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_changing_one_dataset_grid_reruns_that_dataset_chain_only(study_copy, tmp_path):
+    changed = copy.deepcopy(TINY_CONFIG)
+    changed["datasets"]["tiny_gauss"]["grid"]["var_x"]["stop"] = 2.5
+    jobs, outputs = plan(study_copy, tmp_path, changed)
+    assert jobs == expected_jobs(study_copy[3], runs=2, datasets=1, dataset_seeds=1)
+    assert "results/data/tiny_gauss.h5" in outputs
+    assert "results/models/tiny_gauss/vae/seed7/model.keras" in outputs
+    assert not [path for path in outputs if "tiny_t" in path]
+
+
+def test_changing_one_models_epochs_on_one_dataset_retrains_that_run_only(study_copy, tmp_path):
+    changed = copy.deepcopy(TINY_CONFIG)
+    changed["models"]["vae"]["epochs_per_dataset"] = {"tiny_gauss": 3}
+    jobs, outputs = plan(study_copy, tmp_path, changed)
+    assert jobs == expected_jobs(study_copy[3], runs=1, dataset_seeds=1)
+    assert "results/models/tiny_gauss/vae/seed7/model.keras" in outputs
+    assert "results/metrics/summary.tsv" in outputs
+    assert not [path for path in outputs if "tiny_t" in path or "/ae/" in path or "results/data/" in path]
+
+
+# Each `evaluation` setting, a new value for it, and the one per-run rule that reads it (None: only
+# aggregate_metrics reads it, downstream of every run).
+EVALUATION_CHANGES = {
+    "knn_k": ([3, 5], "probe_latents"),
+    "cv_folds": (3, "probe_latents"),
+    "fixed_k": (4, "probe_latents"),
+    "learning_curve_sizes": ([10, 20], "probe_latents"),
+    "dci_num_train": (150, "score_latents"),
+    "bootstrap_samples": (200, None),
+}
+
+
+def test_every_evaluation_setting_is_covered_below():
+    schema = yaml.safe_load((REPO / "config" / "config.schema.yaml").read_text())
+    assert set(schema["properties"]["evaluation"]["properties"]) == set(EVALUATION_CHANGES)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "rule"), [(key, *change) for key, change in EVALUATION_CHANGES.items()]
+)
+def test_changing_one_evaluation_setting_reruns_its_rule_only(study_copy, tmp_path, key, value, rule):
+    changed = copy.deepcopy(TINY_CONFIG)
+    changed.setdefault("evaluation", {})[key] = value
+    jobs, outputs = plan(study_copy, tmp_path, changed)
+    runs = len(DATASETS) * len(MODELS)
+    assert jobs == expected_jobs(study_copy[3], runs=runs if rule else 0, only=(rule,) if rule else ())
+    assert not [path for path in outputs if "results/models/" in path or "results/latents/" in path]
+
+
+def test_changing_the_sample_figure_redraws_it_only(study_copy, tmp_path):
+    changed = copy.deepcopy(TINY_CONFIG)
+    changed["figures"]["sample_heatmaps"]["rows"] = 3
+    jobs, _ = plan(study_copy, tmp_path, changed)
+    assert jobs == {
+        "plot_sample_heatmaps": len(DATASETS),
+        **expected_jobs(study_copy[3], metrics=False),
+    }
+
+
+def test_changing_the_global_seed_reruns_the_evaluation_not_the_training(study_copy, tmp_path):
+    changed = copy.deepcopy(TINY_CONFIG)
+    changed["seed"] += 1
+    jobs, outputs = plan(study_copy, tmp_path, changed)
+    runs = len(DATASETS) * len(MODELS)
+    assert jobs == expected_jobs(study_copy[3], runs=runs, only=("probe_latents", "score_latents"))
+    assert not [path for path in outputs if "results/models/" in path or "results/data/" in path]
+
+
+def test_editing_a_script_reruns_its_rule_and_what_depends_on_it(study_copy):
+    workflow, study, config, rules = study_copy
+    script = workflow / "workflow" / "scripts" / "probe_latents.py"
+    original, stat = script.read_text(), script.stat()
+    try:
+        script.write_text(original + "# an edit that changes nothing but the file\n")
+        proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
+        jobs = planned_jobs(proc)
+        assert jobs == expected_jobs(rules, runs=len(DATASETS) * len(MODELS), only=("probe_latents",))
+        # Snakemake tells a script's edit by its modification time.
+        assert "reason: Code has changed since last execution" in proc.stdout
+    finally:
+        script.write_text(original)
+        os.utime(script, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_editing_package_code_reruns_the_rules_that_run_it(study_copy):
+    workflow, study, config, rules = study_copy
+    module = workflow / "src" / "vae_latent_study" / "metrics.py"
+    original, stat = module.read_text(), module.stat()
+    runs = len(DATASETS) * len(MODELS)
+    try:
+        # A comment is not code: nothing to do.
+        module.write_text(original + "\n# a comment\n")
+        proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
+        assert "Nothing to be done" in proc.stdout + proc.stderr
+
+        # metrics.py is run by the evaluation rules, through vae_latent_study.evaluation; they rerun with
+        # what depends on them, and nothing upstream (data, training, encoding) or beside them (figures of
+        # the latent space) does.
+        module.write_text(original + "\n_AN_EDIT = 1\n")
+        proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
+        expected = {rule: runs for rule in ("evaluate_reconstruction", "probe_latents", "score_latents")}
+        expected |= {"plot_reconstruction_errors": len(DATASETS)} | DOWNSTREAM_OF_METRICS
+        assert planned_jobs(proc) == expected, proc.stdout
+        assert "reason: Params have changed since last execution" in proc.stdout
+    finally:
+        module.write_text(original)
+        os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
