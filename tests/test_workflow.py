@@ -200,7 +200,7 @@ def test_lint_is_clean():
 
 def test_snakefmt_is_clean():
     proc = subprocess.run(
-        ["snakefmt", "--check", "."],
+        [sys.executable, "-m", "snakefmt", "--check", "."],
         cwd=REPO,
         capture_output=True,
         text=True,
