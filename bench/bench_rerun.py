@@ -27,15 +27,13 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import TINY_CONFIG  # noqa: E402
+from tests.conftest import TINY_CONFIG, snakemake_command  # noqa: E402
 from tests.test_slurm import LOCAL_CLUSTER, PROFILE, SLURM_STUDY, START_CLUSTER  # noqa: E402
 
 
 def snakemake_cmd(snakefile: Path, study: Path, configfile: Path | None, *args: str) -> list[str]:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(study)]
-    if configfile is not None:
-        cmd += ["--configfile", str(configfile)]
-    return cmd + list(args)
+    config = ["--configfile", str(configfile)] if configfile is not None else []
+    return snakemake_command(study, *config, *args, snakefile=snakefile)
 
 
 def noop_dry_run(snakefile: Path, study: Path, configfile: Path | None, repeats: int) -> None:

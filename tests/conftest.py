@@ -58,26 +58,23 @@ def tiny_config_file(tmp_path):
     return path
 
 
-def snakemake(workdir, config_file, *args, check=True):
-    """Run the repository's Snakefile in `workdir` with `config_file` on 2 cores."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(config_file),
-        "--cores",
-        "2",
-        *args,
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+def snakemake_command(workdir, *args, snakefile=REPO / "Snakefile") -> list[str]:
+    """The command line that runs `snakefile` (this interpreter's Snakemake) in `workdir`."""
+    return [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(workdir), *args]
+
+
+def run_snakemake(workdir, *args, snakefile=REPO / "Snakefile", check=True, timeout=1800, env=None):
+    """Run `snakemake_command` to its end; with `check`, a failure raises with Snakemake's output."""
+    cmd = snakemake_command(workdir, *args, snakefile=snakefile)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def snakemake(workdir, config_file, *args, check=True):
+    """Run the repository's Snakefile in `workdir` with `config_file` on 2 cores."""
+    return run_snakemake(workdir, "--configfile", str(config_file), "--cores", "2", *args, check=check)
 
 
 @pytest.fixture(scope="session")

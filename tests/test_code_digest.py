@@ -11,6 +11,11 @@ from .conftest import REPO
 SCRIPTS = REPO / "workflow" / "scripts"
 
 
+def clear_caches():
+    for cached in (provenance._syntax_tree, provenance._normalised_source, provenance._package_imports):
+        cached.cache_clear()
+
+
 @pytest.fixture
 def package(tmp_path, monkeypatch):
     """A copy of the package and the workflow scripts that code_digest reads instead of the real ones."""
@@ -18,16 +23,13 @@ def package(tmp_path, monkeypatch):
     shutil.copytree(REPO / "src" / "vae_latent_study", copy, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(SCRIPTS, tmp_path / "scripts")
     monkeypatch.setattr(provenance, "_PACKAGE_DIR", copy)
-    for cached in (provenance._syntax_tree, provenance._normalised_source, provenance._package_imports):
-        cached.cache_clear()
+    clear_caches()
     yield copy, tmp_path / "scripts"
-    for cached in (provenance._syntax_tree, provenance._normalised_source, provenance._package_imports):
-        cached.cache_clear()
+    clear_caches()
 
 
 def digests(scripts):
-    for cached in (provenance._syntax_tree, provenance._normalised_source, provenance._package_imports):
-        cached.cache_clear()
+    clear_caches()
     return {path.name: provenance.code_digest(path) for path in sorted(scripts.glob("*.py"))}
 
 

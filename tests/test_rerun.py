@@ -8,16 +8,15 @@ this file covers the rest: a dataset's grid, a model's epochs on one dataset onl
 the figure settings, the global seed, an edited script and edited package code.
 """
 
+import contextlib
 import copy
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 import yaml
 
-from .conftest import REPO, TINY_CONFIG
+from .conftest import REPO, TINY_CONFIG, run_snakemake
 from .test_workflow import planned_jobs, planned_outputs
 
 pytestmark = pytest.mark.workflow
@@ -42,28 +41,27 @@ DOWNSTREAM_OF_METRICS = {"aggregate_metrics": 1, "compare_with_seed": 1, "build_
 
 
 def snakemake(workflow, study, *args, check=True):
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(workflow / "Snakefile"),
-        "--directory",
-        str(study),
-        "--cores",
-        "2",
-        *args,
-    ]
     # The copy's package comes first on the path, for Snakemake and for the scripts it runs, so that its
     # code can be edited too.
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(workflow / "src"), os.environ.get("PYTHONPATH")])),
     }
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    return run_snakemake(
+        study, "--cores", "2", *args, snakefile=workflow / "Snakefile", check=check, timeout=900, env=env
+    )
+
+
+@contextlib.contextmanager
+def edited(path, text):
+    """`path` holds `text` inside the block, then its own text and modification time again."""
+    original, stat = path.read_text(), path.stat()
+    try:
+        path.write_text(text)
+        yield
+    finally:
+        path.write_text(original)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
 @pytest.fixture(scope="module")
@@ -192,17 +190,12 @@ def test_changing_the_global_seed_reruns_the_evaluation_not_the_training(study_c
 def test_editing_a_script_reruns_its_rule_and_what_depends_on_it(study_copy):
     workflow, study, config, rules = study_copy
     script = workflow / "workflow" / "scripts" / "probe_latents.py"
-    original, stat = script.read_text(), script.stat()
-    try:
-        script.write_text(original + "# an edit that changes nothing but the file\n")
+    with edited(script, script.read_text() + "# an edit that changes nothing but the file\n"):
         proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
         jobs = planned_jobs(proc)
         assert jobs == expected_jobs(rules, runs=len(DATASETS) * len(MODELS), only=("probe_latents",))
         # Snakemake tells a script's edit by its modification time.
         assert "reason: Code has changed since last execution" in proc.stdout
-    finally:
-        script.write_text(original)
-        os.utime(script, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
@@ -210,25 +203,20 @@ def test_editing_a_script_reruns_its_rule_and_what_depends_on_it(study_copy):
 def test_editing_package_code_reruns_the_rules_that_run_it(study_copy):
     workflow, study, config, rules = study_copy
     module = workflow / "src" / "vae_latent_study" / "metrics.py"
-    original, stat = module.read_text(), module.stat()
     runs = len(DATASETS) * len(MODELS)
-    try:
-        # A comment is not code: nothing to do.
-        module.write_text(original + "\n# a comment\n")
+    # A comment is not code: nothing to do.
+    with edited(module, module.read_text() + "\n# a comment\n"):
         proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
         assert "Nothing to be done" in proc.stdout + proc.stderr
 
-        # metrics.py is run by the evaluation rules, through vae_latent_study.evaluation; they rerun with
-        # what depends on them, and nothing upstream (data, training, encoding) or beside them (figures of
-        # the latent space) does.
-        module.write_text(original + "\n_AN_EDIT = 1\n")
+    # metrics.py is run by the evaluation rules, through vae_latent_study.evaluation; they rerun with what
+    # depends on them, and nothing upstream (data, training, encoding) or beside them (figures of the latent
+    # space) does.
+    with edited(module, module.read_text() + "\n_AN_EDIT = 1\n"):
         proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
         expected = {rule: runs for rule in ("evaluate_reconstruction", "probe_latents", "score_latents")}
         expected |= {"plot_reconstruction_errors": len(DATASETS)} | DOWNSTREAM_OF_METRICS
         assert planned_jobs(proc) == expected, proc.stdout
         assert "reason: Params have changed since last execution" in proc.stdout
-    finally:
-        module.write_text(original)
-        os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
     assert "Nothing to be done" in proc.stdout + proc.stderr

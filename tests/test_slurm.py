@@ -10,13 +10,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import threading
 
 import pytest
 import yaml
 
-from .conftest import REPO, TINY_CONFIG
+from .conftest import REPO, TINY_CONFIG, snakemake_command
 
 pytestmark = pytest.mark.slurm
 
@@ -108,22 +107,11 @@ def snakemake_on_slurm(snakefile, workdir, override_dir, *args, timeout=1500):
     """Run Snakemake through profiles/slurm plus the local cluster's profile; its log goes to a file."""
     override_dir.mkdir(exist_ok=True)
     (override_dir / "config.yaml").write_text(yaml.safe_dump(LOCAL_CLUSTER))
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(snakefile),
-        "--directory",
-        str(workdir),
-        "--profile",
-        str(PROFILE),
-        "--profile",
-        str(override_dir),
-        "--workflow-profile",
-        "none",
-        *args,
-    ]
+    cmd = snakemake_command(
+        workdir,
+        *("--profile", str(PROFILE), "--profile", str(override_dir), "--workflow-profile", "none", *args),
+        snakefile=snakefile,
+    )
     log = workdir / "snakemake.log"
     recorder = SqueueRecorder()
     recorder.start()
@@ -145,21 +133,9 @@ def snakemake_on_slurm(snakefile, workdir, override_dir, *args, timeout=1500):
 
 def dry_run(snakefile, workdir, *args):
     proc = run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(snakefile),
-            "--directory",
-            str(workdir),
-            "--workflow-profile",
-            "none",
-            "--cores",
-            "1",
-            "--dry-run",
-            *args,
-        ],
+        snakemake_command(
+            workdir, "--workflow-profile", "none", "--cores", "1", "--dry-run", *args, snakefile=snakefile
+        ),
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -569,23 +569,15 @@ def git_commit(source_dir: str | Path | None) -> str:
     "unknown" outside a git checkout or without git."""
     if source_dir is None:
         return "unknown"
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=source_dir, capture_output=True, text=True, timeout=30, check=True
+        ).stdout.strip()
+
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=source_dir,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=source_dir,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        ).stdout.strip()
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"{commit} (with uncommitted changes)" if dirty else commit or "unknown"
