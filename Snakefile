@@ -5,7 +5,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The shipped study, unless a config is given with --configfile: that one is then the whole study (Snakemake
+# would otherwise merge it into this one). `--config key=value` alone still edits the shipped study.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"

@@ -259,3 +259,18 @@ def test_a_falling_strip_is_as_monotone_as_a_rising_one(inputs):
             run["paths"]["isovariance"]["decoded_factor_spearman"]["cor"] = rho
         _, shape = report.answer_questions(summary, paired, comparison, runs)[1]
         assert wording in " ".join(s for _, sentences in shape for s in sentences)
+
+
+def test_the_knn_sentence_names_the_k_the_probe_used(inputs):
+    """The df sentence quotes the probe's own k (`evaluation.fixed_k`), not the notebook's 13."""
+    comparison = pd.read_csv(inputs["comparison_tsv"], sep="\t")
+    sentences = {}
+    for k in (13, 7):
+        metrics = {key: dict(values) for key, values in METRICS.items()}
+        for model in ("vae", "ae"):
+            metrics[("t", "student_t", model, model)]["knn_df.fixed_k.k_used"] = (k, k)
+        summary, paired = evaluation.summarise_metrics(_tidy(metrics), n_boot=50)
+        _, per_dataset = report.answer_questions(summary, paired, comparison, EXPLORATIONS)[2]
+        sentences[k] = " ".join(dict(per_dataset)["t"])
+    assert "a 13-nearest-neighbour classifier" in sentences[13]
+    assert "a 7-nearest-neighbour classifier" in sentences[7] and "13-nearest" not in sentences[7]

@@ -1,10 +1,13 @@
 """The Snakefile itself, run on the tiny config in a temporary directory."""
 
 import copy
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -153,6 +156,31 @@ def test_changing_one_model_retrains_only_that_model(finished_run, tmp_path):
     assert "results/metrics/summary.tsv" in outputs
 
 
+def _dry_run_from_the_checkout(*args):
+    """A dry run of the whole plan, from the repository root as a user types it (so that
+    config/config.yaml is there); --forceall plans every job whatever results/ holds."""
+    cmd = [sys.executable, "-m", "snakemake", "--dry-run", "--forceall", "--cores", "2", *args]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return planned_outputs(proc)
+
+
+def test_a_configfile_is_the_whole_study(tmp_path):
+    shipped = _dry_run_from_the_checkout()
+    assert {"results/data/gaussian.h5", "results/data/student_t.h5"} <= shipped
+
+    mine = {
+        "datasets": {"small": TINY_CONFIG["datasets"]["tiny_gauss"]},
+        "models": {"ae": TINY_CONFIG["models"]["ae"]},
+    }
+    config_file = tmp_path / "my.yaml"
+    config_file.write_text(yaml.safe_dump(mine))
+    outputs = _dry_run_from_the_checkout("--configfile", str(config_file))
+    assert {p for p in outputs if p.startswith("results/data/")} == {"results/data/small.h5"}
+    assert "results/models/small/ae/seed19/model.keras" in outputs
+    assert not [p for p in outputs if "gaussian" in p or "student_t" in p or "/vae/" in p]
+
+
 @pytest.mark.parametrize(
     ("path", "value", "key"),
     [
@@ -219,3 +247,81 @@ def test_ruff_is_clean():
         timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _weights(model_file):
+    """Every weight array of a `.keras` archive, by its path in the archive's weights file."""
+    import io
+    import zipfile
+
+    import h5py
+
+    with (
+        zipfile.ZipFile(model_file) as archive,
+        h5py.File(io.BytesIO(archive.read("model.weights.h5"))) as h5,
+    ):
+        arrays = {}
+        h5.visititems(lambda name, node: arrays.update({name: node[()]}) if hasattr(node, "shape") else None)
+        return arrays
+
+
+def test_after_snakemake_itself_is_killed_unlock_then_the_same_command_resumes(tmp_path):
+    """README, Failures: a SIGKILL of the whole Snakemake process group mid-training leaves Snakemake's lock;
+    `snakemake --unlock`, then the same command, resumes the training and ends with the weights of a run that
+    was never interrupted. While a run is alive the lock refuses a second one in the same directory."""
+    study = {
+        "datasets": {"tiny_gauss": TINY_CONFIG["datasets"]["tiny_gauss"]},
+        # Enough epochs (each backs itself up) that the kill lands mid-training.
+        "models": {"vae": {"kind": "vae", "epochs": 120, "batch_size": 16}},
+        "training": {"seeds": [7]},
+    }
+    target = "results/models/tiny_gauss/vae/seed7/model.keras"
+    runs = {}
+    for name in ("uninterrupted", "killed"):
+        runs[name] = tmp_path / name
+        runs[name].mkdir()
+        (runs[name] / "study.yaml").write_text(yaml.safe_dump(study))
+    command = ["--configfile", "study.yaml", "--cores", "2", target]
+    snakemake(runs["uninterrupted"], runs["uninterrupted"] / "study.yaml", target)
+
+    killed = runs["killed"]
+    backup = killed / "results/models/tiny_gauss/vae/seed7/backup/history.json"
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(killed),
+        *command,
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=killed, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while not (backup.exists() and len(json.loads(backup.read_text() or "[]")) >= 3):
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, "training did not start"
+            time.sleep(0.05)
+        second = subprocess.run(cmd, cwd=killed, capture_output=True, text=True, timeout=600)
+        assert second.returncode != 0 and "cannot be locked" in second.stdout + second.stderr
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not (killed / target).exists()
+
+    refused = subprocess.run(cmd, cwd=killed, capture_output=True, text=True, timeout=600)
+    assert refused.returncode != 0 and "cannot be locked" in refused.stdout + refused.stderr
+    unlock = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(killed)]
+    subprocess.run([*unlock, "--configfile", "study.yaml", "--unlock"], cwd=killed, check=True, timeout=600)
+    resumed = subprocess.run(cmd, cwd=killed, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+
+    sidecar = json.loads((killed / target).with_suffix(".json").read_text())
+    assert sidecar["resumed_after_epoch"] >= 3
+    expected, got = _weights(runs["uninterrupted"] / target), _weights(killed / target)
+    assert expected.keys() == got.keys() and expected
+    for name, array in expected.items():
+        np.testing.assert_array_equal(got[name], array, err_msg=name)

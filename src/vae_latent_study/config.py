@@ -131,9 +131,24 @@ def _drop_unused_keys(config: dict) -> None:
                 model["schedule"].pop(key, None)
 
 
+def by_value(value: Any) -> Any:
+    """`value` with the keys of every mapping in it sorted, recursively (lists keep their order).
+
+    YAML mappings have no order, and an editor or `yaml.safe_dump` may reorder them; Snakemake compares a
+    rule's params by their repr, in which a dict's key order shows. A config in this form gives every
+    param the same repr whatever order its file listed the keys in, so only a changed value reruns a job.
+    """
+    if isinstance(value, Mapping):
+        return {key: by_value(value[key]) for key in sorted(value, key=str)}
+    if isinstance(value, list | tuple):
+        return [by_value(item) for item in value]
+    return value
+
+
 def validate_config(config: Mapping[str, Any], schema: Mapping | str | Path) -> dict:
-    """Return a validated copy of `config` with every default filled in; raise ConfigError naming
-    each offending key otherwise. Nothing is planned or run before this passes."""
+    """Return a validated copy of `config` with every default filled in and every mapping's keys sorted
+    (`by_value`); raise ConfigError naming each offending key otherwise. Nothing is planned or run before
+    this passes."""
     if not isinstance(schema, Mapping):
         schema = load_schema(schema)
     resolved = copy.deepcopy(dict(config))
@@ -143,7 +158,7 @@ def validate_config(config: Mapping[str, Any], schema: Mapping | str | Path) -> 
     if messages:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(messages))
     _drop_unused_keys(resolved)
-    return resolved
+    return by_value(resolved)
 
 
 def training_hparams(model: Mapping[str, Any], dataset: str) -> dict[str, Any]:

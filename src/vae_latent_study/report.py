@@ -374,8 +374,11 @@ def _differences(numbers: _Numbers, dataset: str, vae: str, ae: str) -> list[str
     if None not in accuracy.values():
         f1 = {m: numbers.metric(dataset, m, "knn_df.fixed_k.test_f1") for m in (vae, ae)}
         how = _than(accuracy[ae], accuracy[vae], "worse than", "better than", "about as well as", 0.02)
+        # The k the probe used (the config's `evaluation.fixed_k`), as its JSON recorded it.
+        k = numbers.metric(dataset, ae, "knn_df.fixed_k.k_used")
+        classifier = f"{int(k)}-nearest-neighbour" if k is not None else "k-nearest-neighbour"
         sentence = (
-            f"On {dataset}, a 13-nearest-neighbour classifier reads the hidden df off the code of {the_ae} "
+            f"On {dataset}, a {classifier} classifier reads the hidden df off the code of {the_ae} "
             f"{how} off {the_vae}'s: test accuracy {_fmt(accuracy[ae])} vs {_fmt(accuracy[vae])}, "
             f"F1 {_fmt(f1[ae])} vs {_fmt(f1[vae])}"
         )

@@ -6,8 +6,12 @@ from vae_latent_study.heatmaps import GENERATOR_VERSION
 from vae_latent_study.provenance import code_digest
 from vae_latent_study.report import figure_list
 
-# A wrong config stops here, before any job is planned, with a message naming the key.
-config.update(validate_config(config, Path(workflow.basedir) / "config" / "config.schema.yaml"))
+# A wrong config stops here, before any job is planned, with a message naming the key. The validated config
+# replaces the given one whole: its mappings are key-sorted, so that params compare by value, and every
+# order the workflow uses (datasets, models) is by name, whatever order the file listed them in.
+_validated = validate_config(config, Path(workflow.basedir) / "config" / "config.schema.yaml")
+config.clear()
+config.update(_validated)
 
 
 wildcard_constraints:
