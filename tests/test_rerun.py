@@ -220,3 +220,27 @@ def test_editing_package_code_reruns_the_rules_that_run_it(study_copy):
         assert "reason: Params have changed since last execution" in proc.stdout
     proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def _reversed_keys(node):
+    """`node` with the keys of every mapping in reverse order (the values unchanged)."""
+    if isinstance(node, dict):
+        return {key: _reversed_keys(node[key]) for key in reversed(list(node))}
+    return node
+
+
+def test_the_same_config_with_its_keys_reordered_reruns_nothing(study_copy, tmp_path):
+    workflow, study, config, rules = study_copy
+    original = yaml.safe_load(config.read_text())
+    reordered = tmp_path / "reordered.yaml"
+    reordered.write_text(yaml.safe_dump(_reversed_keys(original), sort_keys=False))
+    assert list(yaml.safe_load(reordered.read_text())) != list(original)  # the keys really moved
+    proc = snakemake(workflow, study, "--configfile", str(reordered), "--dry-run")
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout
+
+    # Reordered and one value changed: exactly what that value alone reruns.
+    changed = _reversed_keys(original)
+    changed["models"]["vae"]["epochs_per_dataset"] = {"tiny_gauss": 3}
+    reordered.write_text(yaml.safe_dump(changed, sort_keys=False))
+    proc = snakemake(workflow, study, "--configfile", str(reordered), "--dry-run")
+    assert planned_jobs(proc) == expected_jobs(rules, runs=1, dataset_seeds=1), proc.stdout
