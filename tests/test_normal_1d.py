@@ -274,3 +274,10 @@ def test_figures_return_a_figure_and_write_the_file(tmp_path):
     assert len(figures["hist.png"].axes[0].patches) == 40  # 20 shared bins per histogram
     with pytest.raises(ValueError):
         normal_1d.plot_decoder_curve(grid, grid[:-1])
+
+
+def test_seed_objective_counts_the_reconstruction_once_per_row():
+    data, reconstruction = np.array([1.0, 2.0, 4.0]), np.array([[2.0], [2.0], [2.0]])
+    kl = np.array([0.5, 1.0, 1.5])
+    loss = normal_1d.keras2_mse_broadcast_loss(data, reconstruction)
+    assert normal_1d.keras2_seed_objective(data, reconstruction, kl) == pytest.approx(3 * loss + kl.sum())

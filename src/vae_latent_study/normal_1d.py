@@ -312,11 +312,25 @@ def keras2_mse_broadcast_loss(data: np.ndarray, reconstruction: np.ndarray) -> f
     whatever the code, so the reconstructions come out too narrow, and any spread in generated samples
     comes from elsewhere: codes off the training codes (the answer's N(-43, 4.5)), where the decoder is an
     unconstrained extrapolation, and the KL/prior mismatch. With (b, 1) data the same arithmetic is the
-    ordinary per-sample error (`per_sample_squared_error`).
+    ordinary per-sample error (`per_sample_squared_error`). Keras 3's `mean_squared_error` first calls
+    `squeeze_or_expand_to_same_rank`, so it returns the per-sample error for (b,) and (b, 1): a faithful port
+    has to write the broadcast out.
     """
     data = np.asarray(data, dtype=np.float64)
     reconstruction = np.asarray(reconstruction, dtype=np.float64)
     return float(np.sum(np.mean(np.square(reconstruction - data), axis=-1)))
+
+
+def keras2_seed_objective(data: np.ndarray, reconstruction: np.ndarray, kl_per_sample: np.ndarray) -> float:
+    """What the seed's gradients descended: b * broadcast loss + sum_i KL_i.
+
+    Its `total_loss` is the scalar reconstruction loss plus the (b,) KL vector, so (b,); `tape.gradient` of a
+    non-scalar target differentiates the sum of its elements, which counts the reconstruction term b times
+    (b = 11, the seed's batch) against each KL once. The seed's activity regularizers (`self.losses`) are
+    never added, so they did nothing.
+    """
+    kl = np.asarray(kl_per_sample, dtype=np.float64).ravel()
+    return float(np.sum(keras2_mse_broadcast_loss(data, reconstruction) + kl))
 
 
 def per_sample_squared_error(data: np.ndarray, reconstruction: np.ndarray) -> float:
