@@ -310,11 +310,11 @@ def keras2_mse_broadcast_loss(data: np.ndarray, reconstruction: np.ndarray) -> f
     Its gradient in r_i is 2 (r_i - xbar): the loss pulls every reconstruction to the BATCH MEAN, not to its
     own x_i, and b var_b is a floor no decoder can lower. The decoder learns to output (about) the mean
     whatever the code, so the reconstructions come out too narrow, and any spread in generated samples
-    comes from elsewhere: codes off the training codes (the answer's N(-43, 4.5)), where the decoder is an
-    unconstrained extrapolation, and the KL/prior mismatch. With (b, 1) data the same arithmetic is the
-    ordinary per-sample error (`per_sample_squared_error`). Keras 3's `mean_squared_error` first calls
-    `squeeze_or_expand_to_same_rank`, so it returns the per-sample error for (b,) and (b, 1): a faithful port
-    has to write the broadcast out.
+    comes from elsewhere: whatever slope in z the decoder kept from its initialisation (the answer stopped
+    early), and the KL/prior mismatch (the answer's codes sat at N(-43, 4.5), far from N(0, 1)).
+    With (b, 1) data the same arithmetic is the ordinary per-sample error (`per_sample_squared_error`).
+    Keras 3's `mean_squared_error` first calls `squeeze_or_expand_to_same_rank`, so it returns the
+    per-sample error for (b,) and (b, 1): a faithful port has to write the broadcast out.
     """
     data = np.asarray(data, dtype=np.float64)
     reconstruction = np.asarray(reconstruction, dtype=np.float64)
