@@ -9,6 +9,7 @@ SciPy: evaluations take arrays (a trained model's encodings, its decoder on the 
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -160,10 +161,17 @@ def validate_config(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------- functions
 
 
-def _shape_moments(name: str, c: float, n_nodes: int = 101) -> tuple[float, float]:
-    """Mean and sd of h(c Z) under Z ~ N(0, 1), by Gauss-Hermite (probabilists') quadrature."""
+@functools.cache
+def _hermite_rule(n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilists' Gauss-Hermite nodes, weights summing to 1 (cached: each one solves an eigenproblem)."""
     nodes, weights = hermegauss(n_nodes)
-    weights = weights / weights.sum()
+    return nodes, weights / weights.sum()
+
+
+def _shape_moments(name: str, c: float, n_nodes: int = 101) -> tuple[float, float]:
+    """Mean and sd of h(c Z) under Z ~ N(0, 1), by Gauss-Hermite quadrature (101 nodes: far more accurate
+    than an amplitude needs)."""
+    nodes, weights = _hermite_rule(n_nodes)
     values = _SHAPES[name](c * nodes)
     mean = float(weights @ values)
     return mean, float(np.sqrt(weights @ (values - mean) ** 2))
