@@ -241,12 +241,26 @@ def test_function_error_after_a_sign_flip_and_a_shrunk_code():
     z, Z = d["z_grid"], d["Z"]
     learned = fm.evaluate_g(d, -z / 0.8)
     codes = -0.8 * Z
-    by_quantile = fm.function_error(learned, d["g_grid"], z, d["s"], fm.code_map(codes, Z, z))
+    by_affine = fm.function_error(learned, d["g_grid"], z, d["s"], fm.code_map(codes, Z, z))
+    by_quantile = fm.function_error(learned, d["g_grid"], z, d["s"], fm.code_map(codes, Z, z, "quantile"))
     by_sign = fm.function_error(learned, d["g_grid"], z, d["s"], fm.code_map(codes, Z, z, method="sign"))
     unaligned = fm.function_error(learned, d["g_grid"], z, d["s"])
-    assert by_quantile["max"] < 0.02
+    # Not zero: the decoder is known on the grid only, and T(z) = -0.8 z falls between its nodes.
+    assert by_affine["max"] < 0.02 and by_quantile["max"] < 0.02
     assert by_sign["median"] > 0.5 and unaligned["median"] > by_sign["median"]
     np.testing.assert_allclose(fm.code_map(codes, Z, z), -0.8 * z, atol=0.05)
+
+
+def test_quantile_code_map_follows_a_warped_code():
+    # A code warped beyond an affine map, u = 3 tanh(Z / 3), with the decoder g(3 atanh(u / 3)): only the
+    # quantile map undoes the warp.
+    d = fm.simulate({"seed": 4, "p": 20, "n": 5000})
+    z, Z = d["z_grid"], d["Z"]
+    learned = fm.evaluate_g(d, 3 * np.arctanh(np.clip(z, -2.999, 2.999) / 3))
+    codes = 3 * np.tanh(Z / 3)
+    by_quantile = fm.function_error(learned, d["g_grid"], z, d["s"], fm.code_map(codes, Z, z, "quantile"))
+    by_affine = fm.function_error(learned, d["g_grid"], z, d["s"], fm.code_map(codes, Z, z, "affine"))
+    assert by_quantile["median"] < 0.05 and by_affine["median"] > 0.5
 
 
 def test_code_map_rejects_an_unknown_method():
