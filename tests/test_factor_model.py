@@ -142,6 +142,7 @@ def test_simulate_layout_split_and_truth(seed_data):
     names = [d["family_names"][k] for k in d["family"]]
     assert sum(name in fm.NONMONOTONE for name in names) == 50
     assert set(names) == set(fm.FAMILIES)
+    assert all(isinstance(d[key], np.ndarray) and d[key].dtype.kind in "if" for key in fm.GROUND_TRUTH)
     residual = d["X"] - fm.evaluate_g(d, d["Z"])
     assert np.all(np.abs(residual.std(axis=0) / d["s"] - 1) < 0.35)  # noise of about the drawn sd
 

@@ -61,6 +61,11 @@ DEFAULTS: dict[str, Any] = {
     "grid_size": 161,
 }
 
+# What `simulate` returns beside X and the split that a dataset file must keep as its ground truth: the
+# latent values, the noise sds, the exact parameters of g (the oracle evaluates g off the grid) and g on the
+# grid (what a learned decoder is compared with). `family` codes index FAMILIES.
+GROUND_TRUTH: tuple[str, ...] = ("Z", "s", "family", "a", "b", "c", "z_grid", "g_grid")
+
 # Quadrature over z for the exact posterior and marginal likelihood (see `posterior_moments`).
 Z_LIMIT = 8.0
 N_NODES = 8001
