@@ -1,0 +1,329 @@
+"""Seed 004's factor model: closed forms, known answers, determinism and rejected settings."""
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+from scipy import stats
+
+from vae_latent_study import factor_model as fm
+
+
+def _linear(p: int, seed: int = 0, n: int = 7):
+    rng = np.random.default_rng(seed)
+    params = {
+        "family": np.zeros(p, dtype=int),
+        "a": rng.uniform(0.3, 1.5, p) * rng.choice([-1, 1], p),
+        "b": rng.normal(0, 1, p),
+        "c": np.ones(p),
+    }
+    s = rng.uniform(0.2, 1.0, p)
+    Z = rng.standard_normal(n)
+    X = fm.evaluate_g(params, Z) + s * rng.standard_normal((n, p))
+    return params, s, Z, X
+
+
+@pytest.fixture(scope="module")
+def seed_data():
+    return fm.simulate({"seed": 3})
+
+
+# ------------------------------------------------------------------------------------------- closed forms
+
+
+@pytest.mark.parametrize("p", [1, 4, 100])
+def test_oracle_on_linear_g_matches_closed_form(p):
+    params, s, _, X = _linear(p)
+    a, b = params["a"], params["b"]
+    precision = 1.0 + np.sum(a**2 / s**2)
+    post = fm.posterior_mean(X, params, s)
+    np.testing.assert_allclose(post["mean"], ((X - b) @ (a / s**2)) / precision, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(post["sd"], np.full(len(X), precision**-0.5), atol=1e-6, rtol=0)
+    want = stats.multivariate_normal(mean=b, cov=np.outer(a, a) + np.diag(s**2)).logpdf(X)
+    np.testing.assert_allclose(fm.log_marginal(X, fm.true_g_function(params), s), want, atol=1e-6, rtol=0)
+
+
+def test_noise_sd_as_scalar_array_or_callable_agree():
+    params, _, _, X = _linear(5)
+    g = fm.true_g_function(params)
+    shared = fm.log_marginal(X, g, 0.7)
+    np.testing.assert_allclose(fm.log_marginal(X, g, np.full(5, 0.7)), shared, rtol=1e-12)
+    np.testing.assert_allclose(fm.log_marginal(X, g, lambda z: np.full((z.size, 5), 0.7)), shared, rtol=1e-12)
+
+
+def test_z_dependent_noise_is_a_density_in_x():
+    # p = 1, nonlinear mean and a variance that depends on z: exp(log p(x)) must integrate to 1 over x.
+    g = lambda z: np.sin(2 * z)[:, None] + 0.3 * z[:, None]  # noqa: E731
+    sd = lambda z: (0.2 + 0.1 * z**2)[:, None]  # noqa: E731
+    x = np.linspace(-12, 12, 4001)[:, None]
+    density = np.exp(fm.log_marginal(x, g, sd, n_nodes=2001))
+    assert np.trapezoid(density, x[:, 0]) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_chunked_rows_give_the_same_answer():
+    params, s, _, X = _linear(3, n=50)
+    g = fm.true_g_function(params)
+    whole = list(fm._log_joint(X, g, s, 8.0, 101, chunk=10**7))
+    parts = list(fm._log_joint(X, g, s, 8.0, 101, chunk=101 * 7))
+    assert len(whole) == 1 and len(parts) == 8
+    # BLAS may round a one-row product differently from a block: equal to the last bits, not bitwise.
+    np.testing.assert_allclose(np.vstack([p[2] for p in parts]), whole[0][2], rtol=1e-13)
+
+
+def test_wrong_shapes_are_rejected():
+    params, s, _, X = _linear(3)
+    with pytest.raises(ValueError, match="g_fn"):
+        fm.log_marginal(X, lambda z: np.zeros((z.size, 2)), s)
+    with pytest.raises(ValueError, match="s\\(z\\)"):
+        fm.log_marginal(X, fm.true_g_function(params), lambda z: np.ones(z.size))
+    with pytest.raises(ValueError, match="positive"):
+        fm.log_marginal(X, fm.true_g_function(params), 0.0)
+
+
+# -------------------------------------------------------------------------------------- oracle, known answers
+
+
+def test_oracle_correlation_approaches_its_theoretical_value():
+    # Linear g: corr(E[Z|X], Z) = sqrt(S / (1 + S)), S = sum a^2 / s^2; a weak signal keeps it far from 1.
+    rng = np.random.default_rng(1)
+    p, n = 3, 20_000
+    params = {
+        "family": np.zeros(p, dtype=int),
+        "a": np.array([0.5, -0.4, 0.3]),
+        "b": np.zeros(p),
+        "c": np.ones(p),
+    }
+    s = np.array([0.8, 1.0, 0.6])
+    Z = rng.standard_normal(n)
+    X = fm.evaluate_g(params, Z) + s * rng.standard_normal((n, p))
+    S = np.sum(params["a"] ** 2 / s**2)
+    oracle = fm.posterior_mean(X, params, s, n_nodes=801)["mean"]
+    assert np.corrcoef(oracle, Z)[0, 1] == pytest.approx(np.sqrt(S / (1 + S)), abs=0.01)
+
+
+def test_oracle_correlation_matches_its_posterior_sd_on_the_nonlinear_family():
+    # Var(E[Z|X]) = 1 - E[Var(Z|X)] and Cov(E[Z|X], Z) = Var(E[Z|X]), so corr = sqrt(1 - E[sd^2]).
+    d = fm.simulate(
+        {"p": 4, "n": 20_000, "seed": 5, "noise_range": [0.5, 1.5], "amplitude_range": [0.3, 0.6]}
+    )
+    post = fm.posterior_mean(d["X"], d, d["s"], n_nodes=801)
+    theory = np.sqrt(1 - np.mean(post["sd"] ** 2))
+    assert 0.5 < theory < 0.95  # a setting where the answer is not trivially 1
+    assert np.corrcoef(post["mean"], d["Z"])[0, 1] == pytest.approx(theory, abs=0.01)
+
+
+def test_the_seed_setting_pins_z_and_an_easy_setting_recovers_s(seed_data):
+    d = seed_data
+    post = fm.posterior_mean(d["X"], d, d["s"])
+    assert np.corrcoef(post["mean"], d["Z"])[0, 1] > 0.999
+    # With the true g and Z, residual sds recover every s_j within 10% once n is large.
+    big = fm.simulate({"seed": 3, "n": 2000})
+    s_hat = np.std(big["X"] - fm.evaluate_g(big, big["Z"]), axis=0)
+    assert fm.variance_recovery(s_hat, big["s"])["share_within"] == 1.0
+    # With the oracle's code in place of Z they still meet the seed's target (90% within 10%), but run low
+    # where one feature dominates the posterior: the code then partly fits that feature's noise.
+    code = fm.posterior_mean(big["X"], big, big["s"], n_nodes=4001)["mean"]
+    s_plugin = np.std(big["X"] - fm.evaluate_g(big, code), axis=0)
+    plugin = fm.variance_recovery(s_plugin, big["s"])
+    assert plugin["share_within"] >= 0.9 and plugin["ratio_max"] < 1.05
+
+
+# ---------------------------------------------------------------------------------------------- simulate
+
+
+def test_simulate_layout_split_and_truth(seed_data):
+    d = seed_data
+    assert d["X"].shape == (200, 100) and d["X"].dtype == np.float32
+    assert d["Z"].shape == (200,) and d["s"].shape == (100,)
+    np.testing.assert_array_equal(d["train"], np.arange(180))  # the seed's data[:int(200 * .9)]
+    np.testing.assert_array_equal(d["test"], np.arange(180, 200))
+    np.testing.assert_array_equal(d["g_grid"], fm.evaluate_g(d, d["z_grid"]))
+    assert d["z_grid"][0] == -4.0 and d["z_grid"][-1] == 4.0 and d["g_grid"].shape == (161, 100)
+    assert np.all((d["s"] >= 0.1) & (d["s"] <= 1.0))
+    names = [d["family_names"][k] for k in d["family"]]
+    assert sum(name in fm.NONMONOTONE for name in names) == 50
+    assert set(names) == set(fm.FAMILIES)
+    assert all(isinstance(d[key], np.ndarray) and d[key].dtype.kind in "if" for key in fm.GROUND_TRUTH)
+    residual = d["X"] - fm.evaluate_g(d, d["Z"])
+    assert np.all(np.abs(residual.std(axis=0) / d["s"] - 1) < 0.35)  # noise of about the drawn sd
+
+
+def test_each_g_has_its_drawn_sd_and_mean_under_the_prior(seed_data):
+    nodes, weights = np.polynomial.hermite_e.hermegauss(101)
+    weights = weights / weights.sum()
+    values = fm.evaluate_g(seed_data, nodes)
+    sd = np.sqrt(weights @ (values - weights @ values) ** 2)
+    assert np.all((sd >= 0.5 - 1e-9) & (sd <= 1.5 + 1e-9))
+
+
+def test_family_choice_and_share():
+    d = fm.simulate({"p": 10, "families": ["linear", "sine"], "nonmonotone_share": 0.3})
+    assert sorted(np.bincount(d["family"], minlength=6)[[0, 4]]) == [3, 7]
+    assert fm.simulate({"p": 5, "families": ["tanh"], "nonmonotone_share": 0})["family"].tolist() == [1] * 5
+
+
+def test_same_seed_same_output_and_functions_do_not_depend_on_n():
+    first, again = fm.simulate({"seed": 11, "p": 20}), fm.simulate({"seed": 11, "p": 20})
+    for key in ("X", "Z", "s", "a", "b", "c", "family", "g_grid"):
+        np.testing.assert_array_equal(first[key], again[key])
+    other = fm.simulate({"seed": 12, "p": 20})
+    assert not np.array_equal(first["X"], other["X"])
+    longer = fm.simulate({"seed": 11, "p": 20, "n": 500})
+    for key in ("s", "a", "b", "c", "family"):
+        np.testing.assert_array_equal(first[key], longer[key])
+    np.testing.assert_array_equal(first["Z"], longer["Z"][:200])
+
+
+@pytest.mark.parametrize(
+    ("settings", "key"),
+    [
+        ({"p": 0}, "'p'"),
+        ({"p": 2.5}, "'p'"),
+        ({"n": 2}, "'n'"),
+        ({"n": 1}, "'n'"),
+        ({"test_share": 1.0}, "'test_share'"),
+        ({"noise_range": [0.0, 1.0]}, "'noise_range'"),
+        ({"noise_range": [-1.0, 1.0]}, "'noise_range'"),
+        ({"noise_range": [1.0, 0.1]}, "'noise_range'"),
+        ({"noise_range": 0.5}, "'noise_range'"),
+        ({"amplitude_range": [2.0, 1.0]}, "'amplitude_range'"),
+        ({"families": ["linear", "cubic"]}, "'families'"),
+        ({"families": ["linear"], "nonmonotone_share": 0.5}, "'nonmonotone_share'"),
+        ({"nonmonotone_share": 1.5}, "'nonmonotone_share'"),
+        ({"grid_limit": 0}, "'grid_limit'"),
+        ({"pp": 100}, "'pp'"),
+    ],
+)
+def test_bad_settings_are_rejected_naming_the_key(settings, key):
+    with pytest.raises(ValueError, match=key):
+        fm.simulate(settings)
+
+
+def test_every_bad_key_is_named_at_once():
+    with pytest.raises(ValueError) as err:
+        fm.validate_config({"p": 0, "noise_range": [1, 0.5]})
+    assert "'p'" in str(err.value) and "'noise_range'" in str(err.value)
+
+
+def test_split_sizes_follow_the_seed():
+    assert fm.split_sizes(200, 0.1) == (180, 20)
+    assert fm.split_sizes(100, 0.3) == (70, 30)
+    assert fm.split_sizes(10, 0.1) == (9, 1)
+
+
+# -------------------------------------------------------------------------------------------- evaluations
+
+
+def test_align_sign_and_latent_recovery():
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal(300)
+    sign, aligned = fm.align_sign(-2 * Z, Z)
+    assert sign == -1.0 and np.allclose(aligned, 2 * Z)
+    noisy = Z + 0.1 * rng.standard_normal(300)
+    out = fm.latent_recovery(-noisy[:270], Z[:270], -noisy[270:], Z[270:], Z[:270], Z[270:])
+    assert out["sign"] == -1.0 and out["oracle_corr_train"] == pytest.approx(1.0)
+    assert 0.98 < out["corr_train"] < 1 and out["corr_test"] > 0.95
+    assert out["gap_test"] == pytest.approx(1.0 - out["corr_test"])
+    constant = fm.latent_recovery(np.zeros(270), Z[:270], np.zeros(30), Z[270:], Z[:270], Z[270:])
+    assert constant["corr_train"] == 0.0 and constant["gap_train"] == pytest.approx(1.0)
+
+
+def test_function_error_known_answers(seed_data):
+    d = seed_data
+    z, g, s = d["z_grid"], d["g_grid"], d["s"]
+    assert fm.function_error(g, g, z, s)["max"] == pytest.approx(0.0, abs=1e-12)
+    shifted = fm.function_error(g + 0.5 * s, g, z, s)
+    np.testing.assert_allclose(shifted["per_feature"], 0.5)
+    assert shifted["median"] == pytest.approx(0.5) and shifted["extrapolated_weight"] == 0.0
+
+
+def test_function_error_after_a_sign_flip_and_a_shrunk_code():
+    # A model whose code is u = -0.8 Z learned g_model(u) = g(-u / 0.8): aligned, it is exactly the truth.
+    d = fm.simulate({"seed": 4, "p": 20, "n": 2000})
+    z, Z = d["z_grid"], d["Z"]
+    learned = fm.evaluate_g(d, -z / 0.8)
+    codes = -0.8 * Z
+    by_affine = fm.function_error(learned, d["g_grid"], z, d["s"], fm.code_map(codes, Z, z))
+    by_quantile = fm.function_error(learned, d["g_grid"], z, d["s"], fm.code_map(codes, Z, z, "quantile"))
+    by_sign = fm.function_error(learned, d["g_grid"], z, d["s"], fm.code_map(codes, Z, z, method="sign"))
+    unaligned = fm.function_error(learned, d["g_grid"], z, d["s"])
+    # Not zero: the decoder is known on the grid only, and T(z) = -0.8 z falls between its nodes.
+    assert by_affine["max"] < 0.02 and by_quantile["max"] < 0.02
+    assert by_sign["median"] > 0.5 and unaligned["median"] > by_sign["median"]
+    np.testing.assert_allclose(fm.code_map(codes, Z, z), -0.8 * z, atol=0.05)
+
+
+def test_quantile_code_map_follows_a_warped_code():
+    # A code warped beyond an affine map, u = 3 tanh(Z / 3), with the decoder g(3 atanh(u / 3)): only the
+    # quantile map undoes the warp.
+    d = fm.simulate({"seed": 4, "p": 20, "n": 5000})
+    z, Z = d["z_grid"], d["Z"]
+    learned = fm.evaluate_g(d, 3 * np.arctanh(np.clip(z, -2.999, 2.999) / 3))
+    codes = 3 * np.tanh(Z / 3)
+    by_quantile = fm.function_error(learned, d["g_grid"], z, d["s"], fm.code_map(codes, Z, z, "quantile"))
+    by_affine = fm.function_error(learned, d["g_grid"], z, d["s"], fm.code_map(codes, Z, z, "affine"))
+    assert by_quantile["median"] < 0.05 and by_affine["median"] > 0.5
+
+
+def test_code_map_rejects_an_unknown_method():
+    with pytest.raises(ValueError, match="method"):
+        fm.code_map(np.arange(3.0), np.arange(3.0), np.arange(3.0), method="isotonic")
+
+
+def test_variance_recovery_of_the_truth_and_of_a_shared_sd(seed_data):
+    s = seed_data["s"]
+    truth = fm.variance_recovery(s, s)
+    assert truth["share_within"] == 1.0 and truth["expected_cost_learned"] == 0.0 and not truth["shared"]
+    assert fm.variance_recovery(1.05 * s, s)["share_within"] == 1.0
+    assert fm.variance_recovery(1.2 * s, s)["share_within"] == 0.0
+    shared = fm.variance_recovery(0.5, s)
+    assert shared["shared"] and shared["pooled_optimal_s"] == pytest.approx(np.sqrt(np.mean(s**2)))
+    best = shared["expected_cost_pooled_optimal"]
+    assert 0 < best < shared["expected_cost_learned"]
+    for factor in (0.95, 1.05):  # the pooled value minimises the cost among shared sds
+        assert fm.expected_variance_cost(factor * shared["pooled_optimal_s"], s).sum() > best
+
+
+def test_expected_variance_cost_equals_monte_carlo():
+    rng = np.random.default_rng(2)
+    true_s, assumed = np.array([0.1, 0.5, 1.0]), 0.4
+    x = true_s * rng.standard_normal((400_000, 3))  # g = 0: the cost does not depend on it
+    extra = stats.norm.logpdf(x, scale=true_s) - stats.norm.logpdf(x, scale=assumed)
+    np.testing.assert_allclose(extra.mean(axis=0), fm.expected_variance_cost(assumed, true_s), rtol=0.01)
+
+
+def test_heldout_nll_of_the_truth_and_of_a_pooled_sd():
+    d = fm.simulate({"seed": 6, "p": 10, "n": 4000})
+    X = d["X"][d["test"]]
+    g = fm.true_g_function(d)
+    same = fm.heldout_nll(X, g, d["s"], d, d["s"])
+    assert same["nll_gap"] == pytest.approx(0.0, abs=1e-9) and same["n_rows"] == 400
+    pooled = np.sqrt(np.mean(d["s"] ** 2))
+    worse = fm.heldout_nll(X, g, pooled, d, d["s"])
+    assert worse["nll_gap"] == pytest.approx(worse["pooled_cost"])
+    # The marginal cost of pooling is close to the conditional one that `variance_recovery` predicts.
+    expected = fm.variance_recovery(pooled, d["s"])["expected_cost_pooled_optimal"]
+    assert worse["pooled_cost"] == pytest.approx(expected, rel=0.25)
+
+
+# ------------------------------------------------------------------------------------------------ figures
+
+
+def _written(path):
+    image = mpimg.imread(path)
+    assert image.shape[0] > 200 and image[..., :3].std() > 0.02
+    return image
+
+
+def test_figures_are_written(tmp_path, seed_data):
+    d = seed_data
+    X = d["X"][d["test"]]
+    fig = fm.plot_reconstruction_scatter(X, fm.evaluate_g(d, d["Z"][d["test"]]), tmp_path / "rec.png")
+    assert len(fig.axes[0].collections) == 1
+    fm.plot_code_histogram(-d["Z"], d["Z"], tmp_path / "codes.png")
+    code = fm.code_map(-d["Z"], d["Z"], d["z_grid"])
+    learned = fm.evaluate_g(d, -d["z_grid"])
+    fig = fm.plot_g_curves(d["z_grid"], learned, d["g_grid"], code, s=d["s"], path=tmp_path / "g.png")
+    assert sum(bool(ax.lines) for ax in fig.axes) == 20
+    fig = fm.plot_noise_sd(1.05 * d["s"], d["s"], path=tmp_path / "s.png")
+    for name in ("rec", "codes", "g", "s"):
+        _written(tmp_path / f"{name}.png")
