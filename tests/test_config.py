@@ -1,12 +1,22 @@
 """Config validation: the defaults are the source study, and every bad input names its key."""
 
 import copy
+import re
 
 import numpy as np
 import pytest
 import yaml
 
-from vae_latent_study.config import ConfigError, dataset_size, training_hparams, validate_config
+from vae_latent_study.config import (
+    ConfigError,
+    Run,
+    by_value,
+    dataset_size,
+    plan,
+    study_runs,
+    training_hparams,
+    validate_config,
+)
 from vae_latent_study.heatmaps import grid_values
 
 from .conftest import REPO, SCHEMA, TINY_CONFIG
@@ -205,3 +215,103 @@ def test_epochs_per_dataset_override_the_model_epochs():
 def test_tiny_config_sizes(tiny_config):
     assert dataset_size(tiny_config["datasets"]["tiny_gauss"]) == 3 * 3 * 3
     assert np.allclose(grid_values(tiny_config["datasets"]["tiny_gauss"]["grid"]["cor"]), [-0.5, 0.0, 0.5])
+
+
+def test_without_studies_one_heatmaps_study_trains_every_model_on_every_dataset(tiny_config):
+    assert tiny_config["studies"] == {
+        "heatmaps": {
+            "datasets": ["tiny_gauss", "tiny_t"],
+            "models": ["ae", "vae"],
+            "pairs": [],
+            "seeds": [],
+            "expected": "heatmaps",
+        }
+    }
+    runs = plan(tiny_config)
+    assert runs == [Run(d, m, 7) for d in ("tiny_gauss", "tiny_t") for m in ("ae", "vae")]
+
+
+def test_studies_choose_their_pairs_and_seeds_and_share_runs():
+    given = copy.deepcopy(TINY_CONFIG)
+    given["studies"] = {
+        "one": {"datasets": ["tiny_gauss", "tiny_t"], "models": ["vae", "ae"], "pairs": [["tiny_t", "vae"]]},
+        "two": {"datasets": ["tiny_t"], "models": ["vae"], "seeds": [7, 8]},
+    }
+    config = validate_config(given, SCHEMA)
+    assert study_runs(config, "one") == [Run("tiny_t", "vae", 7)]
+    assert study_runs(config, "two") == [Run("tiny_t", "vae", 7), Run("tiny_t", "vae", 8)]
+    assert plan(config) == [Run("tiny_t", "vae", 7), Run("tiny_t", "vae", 8)]  # the shared run once
+
+
+@pytest.mark.parametrize(
+    ("study", "key"),
+    [
+        ({"datasets": ["nope"], "models": ["vae"]}, "studies.s.datasets.0': no dataset named 'nope'"),
+        ({"datasets": ["tiny_t"], "models": ["vae", "gan"]}, "studies.s.models.1': no model named 'gan'"),
+        ({"datasets": ["tiny_t"], "models": ["vae"], "pairs": [["tiny_gauss", "vae"]]}, "studies.s.pairs.0'"),
+        ({"datasets": [], "models": ["vae"]}, "studies.s.datasets'"),
+        ({"datasets": ["tiny_t"], "models": ["vae"], "expected": "../x"}, "studies.s.expected'"),
+    ],
+)
+def test_a_bad_study_is_refused_naming_the_key(study, key):
+    given = copy.deepcopy(TINY_CONFIG)
+    given["studies"] = {"s": study}
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        validate_config(given, SCHEMA)
+
+
+def test_by_value_sorts_every_mapping_and_keeps_lists():
+    value = {"b": [{"z": 1, "a": 2}, 3], "a": {"y": 1, "x": None}}
+    canonical = by_value(value)
+    assert canonical == value
+    assert list(canonical) == ["a", "b"] and list(canonical["a"]) == ["x", "y"]
+    assert list(canonical["b"][0]) == ["a", "z"] and canonical["b"][1] == 3
+
+
+@pytest.mark.parametrize(
+    ("dataset", "key"),
+    [
+        ({"kind": "normal_1d", "std": 0}, "datasets.x.std'"),
+        ({"kind": "normal_1d", "std": -2.0}, "datasets.x.std'"),
+        ({"kind": "normal_1d", "n": 3, "test_share": 0.9}, "datasets.x.n'"),
+        ({"kind": "factor_model", "p": 0}, "datasets.x.p'"),
+        ({"kind": "factor_model", "noise_range": [1.0, 0.1]}, "datasets.x.noise_range'"),
+        ({"kind": "factor_model", "n": 2, "test_share": 0.1}, "datasets.x"),
+        ({"kind": "normal_1d", "grid": {}}, "datasets.x': Additional properties"),
+        ({"kind": "cauchy"}, "datasets.x.kind'"),
+    ],
+)
+def test_a_bad_dataset_of_another_kind_is_refused_naming_the_key(dataset, key):
+    given = copy.deepcopy(TINY_CONFIG)
+    given["datasets"]["x"] = dataset
+    given["studies"] = {"heatmaps": {"datasets": ["tiny_t"], "models": ["vae"]}}
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        validate_config(given, SCHEMA)
+
+
+def test_every_kind_fills_its_own_defaults():
+    given = copy.deepcopy(TINY_CONFIG)
+    given["datasets"] |= {"n1": {"kind": "normal_1d"}, "fm": {"kind": "factor_model", "p": 5}}
+    given["studies"] = {"heatmaps": {"datasets": ["tiny_gauss"], "models": ["vae"]}}
+    config = validate_config(given, SCHEMA)
+    assert config["datasets"]["n1"] == {
+        "kind": "normal_1d",
+        "mean": 100.0,
+        "std": 10.0,
+        "n": 100,
+        "test_share": 0.33,
+        "seed": 0,
+    }
+    assert config["datasets"]["fm"]["p"] == 5 and config["datasets"]["fm"]["n"] == 200
+    assert config["datasets"]["tiny_gauss"]["kind"] == "heatmaps"
+    assert "family" not in config["datasets"]["n1"]
+
+
+def test_a_study_of_a_kind_the_workflow_cannot_train_yet_is_refused():
+    given = copy.deepcopy(TINY_CONFIG)
+    given["datasets"]["n1"] = {"kind": "normal_1d"}
+    given["studies"] = {"heatmaps": {"datasets": ["tiny_t"], "models": ["vae"]}}
+    validate_config(given, SCHEMA)  # a dataset no study uses is fine
+    given["studies"]["s"] = {"datasets": ["n1"], "models": ["vae"]}
+    with pytest.raises(ConfigError, match=re.escape("'studies.s.datasets.0': 'n1' is of kind normal_1d")):
+        validate_config(given, SCHEMA)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import SCHEMA, TINY_CONFIG
+from tests.conftest import REPO, SCHEMA, TINY_CONFIG
 from vae_latent_study import evaluation, latents, metrics, plots
 from vae_latent_study.config import validate_config
 from vae_latent_study.datasets import build_dataset, write_dataset
@@ -336,7 +336,10 @@ def test_bootstrap_and_pairing_on_hand_made_values():
     assert math.isnan(low) and math.isnan(high) and "fewer than 2" in how
 
 
-def test_compare_with_seed_marks_within_and_outside(tmp_path):
+EXPECTED = REPO / "config" / "expected" / "heatmaps.yaml"
+
+
+def test_compare_with_expected_marks_within_and_outside(tmp_path):
     rows = [
         # 0.32 is 0.6% from the notebook's 0.32196: within 25%.
         ("gauss", "gaussian", "v", "vae", 1, "frobenius_sample.mean", 0.30),
@@ -349,9 +352,15 @@ def test_compare_with_seed_marks_within_and_outside(tmp_path):
         ("t", "student_t", "v", "vae", 1, "knn_df.best.best_k", 7),
         ("t", "student_t", "v", "vae", 1, "knn_df.test_positive_rate", 0.52),
         ("t", "student_t", "a", "ae", 1, "knn_df.test_positive_rate", 0.52),
+        # A run outside the study is not compared.
+        ("other", "gaussian", "v", "vae", 1, "frobenius_sample.mean", 9.0),
     ]
-    table = evaluation.compare_with_seed(hand_made_tidy(rows), tmp_path / "compare.tsv")
+    studies = {"heatmaps": {"datasets": ["gauss", "t"], "models": ["v", "a"]}}
+    table = evaluation.compare_with_expected(
+        hand_made_tidy(rows), studies, {"heatmaps": EXPECTED}, tmp_path / "compare.tsv"
+    )
     assert list(table.columns) == list(evaluation.COMPARISON_COLUMNS)
+    assert set(table["study"]) == {"heatmaps"} and "other" not in set(table["dataset"])
 
     def verdict(kind, metric):
         hit = table[(table["kind"] == kind) & (table["metric"] == metric)]
@@ -371,18 +380,30 @@ def test_compare_with_seed_marks_within_and_outside(tmp_path):
     recon = table[table["metric"] == "frobenius_sample.mean"]
     assert set(recon["tolerance_mode"]) == {"relative"} and set(recon["tolerance"]) == {0.25}
     written = pd.read_csv(tmp_path / "compare.tsv", sep="\t")
-    assert len(written) == len(table) == len(evaluation.SEED_RESULTS) + 1  # the share matches two models
-    stricter = evaluation.compare_with_seed(hand_made_tidy(rows), tolerance={"rate": ("absolute", 0.01)})
+    expected = evaluation.read_expected(EXPECTED)
+    assert len(written) == len(table) == len(expected.entries) + 1  # the share matches two models
+    stricter = evaluation.compare_expected(
+        hand_made_tidy(rows), expected, tolerance={"rate": ("absolute", 0.01)}
+    )
     hit = stricter[(stricter["kind"] == "vae") & (stricter["metric"] == "knn_df.fixed_k.test_accuracy")]
     assert list(hit["verdict"]) == ["outside"]
 
 
-def test_seed_results_name_metrics_we_report(study):
+def test_expected_numbers_name_metrics_we_report(study):
     tidy = evaluation.collect_metrics(study["json"])
-    assert {entry.metric for entry in evaluation.SEED_RESULTS} <= set(tidy["metric"])
-    assert set(entry.tolerance_class for entry in evaluation.SEED_RESULTS) <= set(
-        evaluation.DEFAULT_TOLERANCE
+    expected = evaluation.read_expected(EXPECTED)
+    assert {entry.metric for entry in expected.entries} <= set(tidy["metric"])
+    assert {entry.line for entry in expected.entries} >= {258, 734, 1096, 1191}
+
+
+def test_a_bad_expected_file_is_refused_naming_the_entry(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "tolerances: {rate: [absolute, 0.05]}\n"
+        "expected:\n  - {quantity: q, metric: m, value: 1, tolerance: rates, where: {colour: red}}\n"
     )
+    with pytest.raises(ValueError, match=r"expected\[0\]: unknown tolerance 'rates'; 'where' key 'colour'"):
+        evaluation.read_expected(bad)
 
 
 def test_reconstruction_error_figure(study, tmp_path):

@@ -16,6 +16,9 @@ from plotly.offline import get_plotlyjs  # noqa: E402
 
 from tests.conftest import REPO, TINY_CONFIG  # noqa: E402
 from vae_latent_study import evaluation, report  # noqa: E402
+from vae_latent_study.config import Run  # noqa: E402
+
+EXPECTED = REPO / "config" / "expected" / "heatmaps.yaml"
 
 # Per dataset x model: the metrics the answers quote, one value per training seed (1 and 2).
 METRICS = {
@@ -110,7 +113,9 @@ def inputs(tmp_path):
     )
     tidy = _tidy()
     evaluation.summarise_metrics(tidy, tmp_path / "summary.tsv", tmp_path / "paired.tsv", n_boot=200)
-    evaluation.compare_with_seed(tidy, tmp_path / "comparison.tsv")
+    evaluation.compare_with_expected(
+        tidy, {"heatmaps": {"datasets": ["gauss", "t"], "models": ["vae", "ae"]}}, {"heatmaps": EXPECTED}
+    ).to_csv(tmp_path / "comparison.tsv", sep="\t", index=False)
     explorations = []
     for i, run in enumerate(EXPLORATIONS):
         path = tmp_path / f"exploration{i}.json"
@@ -224,7 +229,8 @@ def test_figure_list_orders_by_section_then_dataset(tmp_path):
         ("Data", "{dataset}/x.png", tmp_path / "x.rst"),
         ("Models", "{dataset}/{model}/{seed}/y.png", tmp_path / "y.rst"),
     ]
-    got = report.figure_list(patterns, ["d1", "d2"], ["vae", "ae"], [1])
+    runs = [Run(dataset, model, 1) for dataset in ("d1", "d2") for model in ("vae", "ae")]
+    got = report.figure_list(patterns, runs)
     assert got == [
         ("d1/x.png", "X of d1", "Data"),
         ("d2/x.png", "X of d2", "Data"),

@@ -69,7 +69,7 @@ def test_tiny_study_writes_every_metric_table(finished_run, tiny_config):
     paired = pd.read_csv(metrics / "paired_vae_vs_ae.tsv", sep="\t")
     assert set(paired["dataset"]) == set(tiny_config["datasets"])
     comparison = pd.read_csv(metrics / "comparison_with_seed.tsv", sep="\t")
-    assert {"notebook_value", "ours_mean", "verdict"} <= set(comparison.columns)
+    assert {"study", "expected_value", "ours_mean", "verdict"} <= set(comparison.columns)
     for name in tiny_config["datasets"]:
         assert (
             workdir / "results" / "figures" / name / "reconstruction_errors_seed7.png"

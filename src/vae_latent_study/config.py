@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,16 +51,26 @@ def _key(path) -> str:
 
 
 def _schema_messages(config: dict, schema: Mapping) -> list[str]:
+    messages = _errors(config, schema, [])
+    if not messages:
+        # Each dataset against its kind's schema, now that the kind is known (and its default filled in).
+        for name, dataset in config["datasets"].items():
+            kind_schema = {"$ref": f"#/$defs/{dataset['kind']}_dataset", "$defs": schema["$defs"]}
+            messages += _errors(dataset, kind_schema, ["datasets", name])
+    return sorted(set(messages))
+
+
+def _errors(instance: Any, schema: Mapping, prefix: list[str]) -> list[str]:
     messages = []
-    for error in _DefaultFillingValidator(schema).iter_errors(config):
+    for error in _DefaultFillingValidator(schema).iter_errors(instance):
         if "propertyNames" in error.schema_path:
             messages.append(
-                f"config key '{_key([*error.absolute_path, error.instance])}': a dataset name must be a "
+                f"config key '{_key([*prefix, *error.absolute_path, error.instance])}': a name must be a "
                 "plain identifier (a letter, then letters, digits or underscores)"
             )
         else:
-            messages.append(f"config key '{_key(error.absolute_path)}': {error.message}")
-    return sorted(set(messages))
+            messages.append(f"config key '{_key([*prefix, *error.absolute_path])}': {error.message}")
+    return messages
 
 
 def _grid_messages(key: str, spec: Mapping[str, float], low: float | None, high: float | None) -> list[str]:
@@ -78,6 +89,8 @@ def _semantic_messages(config: dict, given: Mapping[str, Any]) -> list[str]:
     bounds = {"var_x": (0.0, None), "var_y": (0.0, None), "cor": (-1.0, 1.0)}
     messages = []
     for name, ds in config["datasets"].items():
+        if ds["kind"] != "heatmaps":
+            continue
         for factor in GRID_FACTORS:
             messages += _grid_messages(f"datasets.{name}.grid.{factor}", ds["grid"][factor], *bounds[factor])
         key = f"datasets.{name}.image_grid"
@@ -97,6 +110,8 @@ def _semantic_messages(config: dict, given: Mapping[str, Any]) -> list[str]:
         rule = ds.get("df_rule", {})
         if ds["family"] == "student_t" and rule["heavy_df"] == rule["light_df"]:
             messages.append(f"config key 'datasets.{name}.df_rule': heavy_df and light_df must differ")
+    messages += _kind_messages(config)
+    messages += _study_messages(config)
     for name, model in config["models"].items():
         given_model = given.get("models", {}).get(name, {})
         if model["kind"] == "ae":
@@ -113,10 +128,76 @@ def _semantic_messages(config: dict, given: Mapping[str, Any]) -> list[str]:
     return messages
 
 
+#: The dataset kinds the workflow trains and evaluates. The others (normal_1d, factor_model) are built,
+#: validated and stored by the package, and get their models and evaluations next.
+WORKFLOW_KINDS = ("heatmaps",)
+
+
+def _kind_messages(config: Mapping[str, Any]) -> list[str]:
+    """The checks of the simulated kinds a schema cannot say (a split that leaves too few rows, a reversed
+    range), from their own modules."""
+    from vae_latent_study import factor_model, normal_1d
+
+    messages = []
+    for name, ds in config["datasets"].items():
+        settings = {k: v for k, v in ds.items() if k != "kind"}
+        if ds["kind"] == "normal_1d":
+            messages += normal_1d.normal_1d_messages(settings, prefix=f"datasets.{name}.")
+        elif ds["kind"] == "factor_model":
+            try:
+                factor_model.validate_config(settings)
+            except ValueError as error:
+                messages += [
+                    line.strip().replace("config key '", f"config key 'datasets.{name}.", 1)
+                    for line in str(error).splitlines()
+                    if line.strip().startswith("config key '")
+                ]
+    return messages
+
+
+def _study_messages(config: Mapping[str, Any]) -> list[str]:
+    messages = []
+    for name, study in config["studies"].items():
+        for part in ("datasets", "models"):
+            for i, member in enumerate(study[part]):
+                if member not in config[part]:
+                    key = f"studies.{name}.{part}.{i}"
+                    messages.append(f"config key '{key}': no {part[:-1]} named {member!r}")
+        for i, member in enumerate(study["datasets"]):
+            kind = config["datasets"].get(member, {}).get("kind")
+            if kind is not None and kind not in WORKFLOW_KINDS:
+                messages.append(
+                    f"config key 'studies.{name}.datasets.{i}': {member!r} is of kind {kind}, which "
+                    "vae_latent_study.datasets builds but the workflow does not train yet"
+                )
+        for i, (dataset, model) in enumerate(study["pairs"]):
+            if dataset not in study["datasets"] or model not in study["models"]:
+                messages.append(
+                    f"config key 'studies.{name}.pairs.{i}': [{dataset}, {model}] is not a pair of the "
+                    "study's datasets and models"
+                )
+    return messages
+
+
+def _resolve_studies(config: dict, given: Mapping[str, Any]) -> None:
+    """No studies given: one study `heatmaps` of every dataset and every model (the workflow before
+    studies existed), judged against seed 000's numbers."""
+    if not given.get("studies"):
+        config["studies"] = {
+            "heatmaps": {
+                "datasets": sorted(config["datasets"]),
+                "models": sorted(config["models"]),
+                "pairs": [],
+                "seeds": [],
+                "expected": "heatmaps",
+            }
+        }
+
+
 def _drop_unused_keys(config: dict) -> None:
     """Remove defaults that do not apply (so they neither reach rule params nor trigger reruns)."""
     for ds in config["datasets"].values():
-        if ds["family"] != "student_t":
+        if ds["kind"] == "heatmaps" and ds["family"] != "student_t":
             ds.pop("df_rule", None)
     for model in config["models"].values():
         # Defaults may name datasets this config does not have (the default VAE's student_t entry).
@@ -154,6 +235,7 @@ def validate_config(config: Mapping[str, Any], schema: Mapping | str | Path) -> 
     resolved = copy.deepcopy(dict(config))
     messages = _schema_messages(resolved, schema)
     if not messages:
+        _resolve_studies(resolved, config)
         messages = _semantic_messages(resolved, config)
     if messages:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(messages))
@@ -171,3 +253,35 @@ def training_hparams(model: Mapping[str, Any], dataset: str) -> dict[str, Any]:
 def dataset_size(dataset: Mapping[str, Any]) -> int:
     """Number of images a validated dataset config describes."""
     return int(np.prod([len(grid_values(dataset["grid"][f])) for f in GRID_FACTORS]))
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run of the plan: a model trained on a dataset with a training seed."""
+
+    dataset: str
+    model: str
+    seed: int
+
+
+def study_runs(config: Mapping[str, Any], study: str) -> list[Run]:
+    """The runs of one study of a validated config: its pairs (every dataset x model when it lists none)
+    times its seeds (`training.seeds` when it lists none), in dataset, model, seed order."""
+    spec = config["studies"][study]
+    pairs = spec["pairs"] or [[d, m] for d in spec["datasets"] for m in spec["models"]]
+    seeds = spec["seeds"] or config["training"]["seeds"]
+    chosen = {tuple(pair) for pair in pairs}
+    return [
+        Run(dataset, model, int(seed))
+        for dataset in sorted(spec["datasets"])
+        for model in sorted(spec["models"])
+        if (dataset, model) in chosen
+        for seed in seeds
+    ]
+
+
+def plan(config: Mapping[str, Any]) -> list[Run]:
+    """Every run of every study of a validated config, each once (studies may share runs), in dataset,
+    model, seed order: what the workflow trains, encodes and evaluates."""
+    runs = {run: None for study in config["studies"] for run in study_runs(config, study)}
+    return sorted(runs, key=lambda r: (r.dataset, r.model, r.seed))

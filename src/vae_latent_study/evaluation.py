@@ -16,7 +16,7 @@ import json
 import logging
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -525,148 +525,79 @@ def summarise_metrics(
     return summary, paired
 
 
-# --- 6. the notebook's numbers --------------------------------------------------------------------------
+# --- 6. the source's printed numbers ----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class SeedResult:
-    """One number the source notebook printed, and the metric of ours that measures the same thing."""
+class ExpectedNumber:
+    """One number a study's source printed, and the metric of ours that measures the same thing."""
 
     quantity: str
-    family: str  # dataset family the notebook computed it on
-    kind: str | None  # model kind; None: a property of the data, compared for every model
-    notebook_value: float
-    notebook_line: int  # line of the printed value in /work/shared/seeds/000_*.txt (the notebook export)
     metric: str  # our metric name in the tidy table
-    tolerance_class: str  # key of the tolerance mapping of `compare_with_seed`
+    value: float
+    line: int | None  # line of the printed value in the source document
+    tolerance: str | None  # key of the file's `tolerances`
+    where: tuple[tuple[str, str], ...] = ()  # tidy-table columns the compared runs must match (family, kind)
     note: str = ""
 
 
-#: Every printed number of the notebook's evaluation that one of our metrics measures. Not included:
-#: training losses (the training histories hold those), array shapes (n_test = 2,375 is a dataset check)
-#: and the first ten per-image errors (they depend on the trained weights image by image).
-SEED_RESULTS: tuple[SeedResult, ...] = (
-    SeedResult(
-        quantity="VAE mean test reconstruction error (Frobenius, decoded sampled code)",
-        family="gaussian",
-        kind="vae",
-        notebook_value=0.32196462,
-        notebook_line=258,
-        metric="frobenius_sample.mean",
-        tolerance_class="reconstruction_error",
-    ),
-    SeedResult(
-        quantity="AE mean test reconstruction error (Frobenius)",
-        family="gaussian",
-        kind="ae",
-        notebook_value=0.25596395,
-        notebook_line=734,
-        metric="frobenius_sample.mean",
-        tolerance_class="reconstruction_error",
-        note=(
-            "the notebook decoded the AE code plus the VAE's noise (line 727: ae_latent + sim * "
-            "exp(vae_logvar)); ours decodes the AE code itself"
-        ),
-    ),
-    SeedResult(
-        quantity="share of heavy-tailed (df = 2) images",
-        family="student_t",
-        kind=None,
-        notebook_value=0.5000421052631578,
-        notebook_line=935,
-        metric="knn_df.test_positive_rate",
-        tolerance_class="rate",
-        note="the notebook's share is over all 11,875 images, ours over the test split",
-    ),
-    SeedResult(
-        quantity="VAE KNN df probe: best k of the grid search",
-        family="student_t",
-        kind="vae",
-        notebook_value=13,
-        notebook_line=1088,
-        metric="knn_df.best.best_k",
-        tolerance_class="neighbours",
-    ),
-    SeedResult(
-        quantity="VAE KNN df probe: cross-validated accuracy at the best k",
-        family="student_t",
-        kind="vae",
-        notebook_value=0.8474736842105264,
-        notebook_line=1090,
-        metric="knn_df.best.cv_accuracy",
-        tolerance_class="rate",
-    ),
-    SeedResult(
-        quantity="VAE KNN df probe: test accuracy, k = 13",
-        family="student_t",
-        kind="vae",
-        notebook_value=0.8492631578947368,
-        notebook_line=1096,
-        metric="knn_df.fixed_k.test_accuracy",
-        tolerance_class="rate",
-    ),
-    SeedResult(
-        quantity="VAE KNN df probe: test F1 of df = 2, k = 13",
-        family="student_t",
-        kind="vae",
-        notebook_value=0.8562248995983935,
-        notebook_line=1096,
-        metric="knn_df.fixed_k.test_f1",
-        tolerance_class="rate",
-    ),
-    SeedResult(
-        quantity="AE KNN df probe: best k of the grid search",
-        family="student_t",
-        kind="ae",
-        notebook_value=3,
-        notebook_line=1183,
-        metric="knn_df.best.best_k",
-        tolerance_class="neighbours",
-    ),
-    SeedResult(
-        quantity="AE KNN df probe: cross-validated accuracy at the best k",
-        family="student_t",
-        kind="ae",
-        notebook_value=0.8563157894736841,
-        notebook_line=1185,
-        metric="knn_df.best.cv_accuracy",
-        tolerance_class="rate",
-    ),
-    SeedResult(
-        quantity="AE KNN df probe: test accuracy, k = 13",
-        family="student_t",
-        kind="ae",
-        notebook_value=0.8471578947368421,
-        notebook_line=1191,
-        metric="knn_df.fixed_k.test_accuracy",
-        tolerance_class="rate",
-    ),
-    SeedResult(
-        quantity="AE KNN df probe: test F1 of df = 2, k = 13",
-        family="student_t",
-        kind="ae",
-        notebook_value=0.8560095200317335,
-        notebook_line=1191,
-        metric="knn_df.fixed_k.test_f1",
-        tolerance_class="rate",
-    ),
-)
+@dataclass(frozen=True)
+class ExpectedNumbers:
+    """A study's expected-numbers file (config/expected/<name>.yaml), read by `read_expected`."""
 
-#: Tolerance per class: (mode, value), mode "relative" (of the notebook's value) or "absolute"; None: shown
-#: but not judged. Reconstruction errors move by ~20% between training seeds; the grid search's best k is
-#: unstable (the notebook found 13 and 3 on the same data).
-DEFAULT_TOLERANCE: dict[str, tuple[str, float] | None] = {
-    "reconstruction_error": ("relative", 0.25),
-    "rate": ("absolute", 0.05),
-    "neighbours": None,
-}
+    source: str
+    tolerances: dict[str, tuple[str, float] | None]
+    entries: tuple[ExpectedNumber, ...]
+
+
+_WHERE_COLUMNS = ("dataset", "family", "model", "kind")
+
+
+def read_expected(path: str | Path) -> ExpectedNumbers:
+    """Read and check an expected-numbers file: `source`, `tolerances` ({name: [mode, value] or null}) and
+    `expected` (entries with quantity, metric, value, line, tolerance, where, note)."""
+    import yaml
+
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    tolerances = {
+        name: None if spec is None else (str(spec[0]), float(spec[1]))
+        for name, spec in (data.get("tolerances") or {}).items()
+    }
+    entries = []
+    for i, item in enumerate(data.get("expected") or []):
+        where = dict(item.get("where") or {})
+        tolerance = item.get("tolerance")
+        problems = [] if tolerance in tolerances else [f"unknown tolerance {tolerance!r}"]
+        problems += [
+            f"'where' key {k!r} is not one of {_WHERE_COLUMNS}" for k in where if k not in _WHERE_COLUMNS
+        ]
+        problems += [f"no {key!r}" for key in ("quantity", "metric", "value") if key not in item]
+        if problems:
+            raise ValueError(f"{path}: expected[{i}]: " + "; ".join(problems))
+        entries.append(
+            ExpectedNumber(
+                quantity=str(item["quantity"]),
+                metric=str(item["metric"]),
+                value=float(item["value"]),
+                line=None if item.get("line") is None else int(item["line"]),
+                tolerance=item.get("tolerance"),
+                where=tuple(sorted((str(k), str(v)) for k, v in where.items())),
+                note=str(item.get("note") or ""),
+            )
+        )
+    for mode, _ in filter(None, tolerances.values()):
+        if mode not in ("relative", "absolute"):
+            raise ValueError(f"{path}: tolerance mode must be 'relative' or 'absolute'; got {mode!r}")
+    return ExpectedNumbers(str(data.get("source", "")), tolerances, tuple(entries))
+
 
 COMPARISON_COLUMNS = (
+    "study",
     "quantity",
     "family",
     "kind",
-    "notebook_value",
-    "notebook_line",
+    "expected_value",
+    "source_line",
     "metric",
     "dataset",
     "model",
@@ -683,50 +614,51 @@ COMPARISON_COLUMNS = (
 )
 
 
-def _verdict(ours: float, notebook: float, tolerance: tuple[str, float] | None) -> str:
+def _verdict(ours: float, expected: float, tolerance: tuple[str, float] | None) -> str:
     if tolerance is None:
         return "not judged"
     mode, value = tolerance
-    if mode == "relative":
-        bound = value * abs(notebook)
-    elif mode == "absolute":
-        bound = value
-    else:
-        raise ValueError(f"tolerance mode must be 'relative' or 'absolute'; got {mode!r}")
-    return "within" if abs(ours - notebook) <= bound else "outside"
+    bound = value * abs(expected) if mode == "relative" else value
+    return "within" if abs(ours - expected) <= bound else "outside"
 
 
-def compare_with_seed(
+def compare_expected(
     tidy: pd.DataFrame,
-    output_tsv: str | Path | None = None,
+    expected: ExpectedNumbers,
+    study: str = "",
     tolerance: Mapping[str, tuple[str, float] | None] | None = None,
-    seed_results: Sequence[SeedResult] = SEED_RESULTS,
 ) -> pd.DataFrame:
-    """Each of the notebook's printed numbers beside ours (the mean over training seeds), per dataset of
-    its family and model of its kind, with a verdict: "within" or "outside" its tolerance, "not judged"
-    (no tolerance), or "no value" (no run of ours measures it). `tolerance` overrides entries of
-    `DEFAULT_TOLERANCE`; the mode and value used are columns of the table."""
-    tolerances = {**DEFAULT_TOLERANCE, **(tolerance or {})}
+    """Each expected number beside ours (the mean over training seeds), per dataset and model its `where`
+    matches, with a verdict: "within" or "outside" its tolerance, "not judged" (no tolerance), or "no
+    value" (no run of ours measures it). `tolerance` overrides entries of the file's tolerances; the mode
+    and value used are columns of the table (`COMPARISON_COLUMNS`)."""
+    tolerances = {**expected.tolerances, **(tolerance or {})}
     rows = []
-    for entry in seed_results:
-        tol = tolerances[entry.tolerance_class]
+    for entry in expected.entries:
+        tol = tolerances[entry.tolerance]
+        where = dict(entry.where)
         base = {
-            **{k: v for k, v in asdict(entry).items() if k not in ("tolerance_class", "note")},
+            "study": study,
+            "quantity": entry.quantity,
+            "family": where.get("family"),
+            "kind": where.get("kind"),
+            "expected_value": entry.value,
+            "source_line": entry.line,
+            "metric": entry.metric,
             "tolerance_mode": tol[0] if tol else None,
             "tolerance": tol[1] if tol else math.nan,
             "note": entry.note,
         }
-        match = (tidy["family"] == entry.family) & (tidy["metric"] == entry.metric)
-        if entry.kind is not None:
-            match &= tidy["kind"] == entry.kind
+        match = tidy["metric"] == entry.metric
+        for column, value in entry.where:
+            match &= tidy[column] == value
         found = tidy[match]
         if found.empty:
             rows.append({**base, "n_seeds": 0, "verdict": "no value"})
             continue
         for (dataset, model), group in found.groupby(["dataset", "model"], sort=True):
             ours = float(group["value"].mean())
-            difference = ours - entry.notebook_value
-            relative = difference / entry.notebook_value if entry.notebook_value else math.nan
+            difference = ours - entry.value
             rows.append(
                 {
                     **base,
@@ -737,11 +669,28 @@ def compare_with_seed(
                     "ours_min": float(group["value"].min()),
                     "ours_max": float(group["value"].max()),
                     "difference": difference,
-                    "relative_difference": relative,
-                    "verdict": _verdict(ours, entry.notebook_value, tol),
+                    "relative_difference": difference / entry.value if entry.value else math.nan,
+                    "verdict": _verdict(ours, entry.value, tol),
                 }
             )
-    table = pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
+    return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
+
+
+def compare_with_expected(
+    tidy: pd.DataFrame,
+    studies: Mapping[str, Mapping[str, Any]],
+    expected_files: Mapping[str, str | Path],
+    output_tsv: str | Path | None = None,
+) -> pd.DataFrame:
+    """The comparison of every study that has expected numbers: `studies` maps a study to its `datasets`
+    and `models` (the runs it compares), `expected_files` a study to its expected-numbers file."""
+    tables = []
+    for study in sorted(expected_files):
+        spec = studies[study]
+        own = tidy[tidy["dataset"].isin(spec["datasets"]) & tidy["model"].isin(spec["models"])]
+        tables.append(compare_expected(own, read_expected(expected_files[study]), study))
+    empty = pd.DataFrame(columns=list(COMPARISON_COLUMNS))
+    table = pd.concat(tables, ignore_index=True) if tables else empty
     if output_tsv is not None:
         _write_tsv(table, output_tsv)
     return table

@@ -52,34 +52,30 @@ def render_caption(template: str, **wildcards: Any) -> str:
 
 
 def figure_list(
-    patterns: Sequence[tuple[str, str, str | Path]],
-    datasets: Sequence[str],
-    models: Sequence[str],
-    seeds: Sequence[int],
+    patterns: Sequence[tuple[str, str, str | Path]], runs: Sequence[Any]
 ) -> list[tuple[str, str, str]]:
     """(path, caption, section) of every figure, from (section, path pattern, caption file) entries.
 
-    Patterns use `{dataset}`, `{model}` and `{seed}`; a pattern without one of them gives one figure per
-    value of the others. Figures are ordered by section (in order of first appearance), then dataset,
-    model, seed and the order of the patterns.
+    `runs` are the plan's runs (anything with `dataset`, `model` and `seed`), in their order. Patterns use
+    `{dataset}`, `{model}` and `{seed}`; a pattern without one of them gives one figure per value of the
+    others among the runs. Figures are ordered by section (in order of first appearance), then run and
+    the order of the patterns.
     """
     sections = list(dict.fromkeys(section for section, _, _ in patterns))
     captions = {str(caption): Path(caption).read_text(encoding="utf-8") for _, _, caption in patterns}
     out: list[tuple[str, str, str]] = []
     seen: set[str] = set()
     for section in sections:
-        for dataset in datasets:
-            for model in models:
-                for seed in seeds:
-                    for entry_section, pattern, caption in patterns:
-                        if entry_section != section:
-                            continue
-                        wildcards = {"dataset": dataset, "model": model, "seed": seed}
-                        path = pattern.format(**wildcards)
-                        if path in seen:
-                            continue
-                        seen.add(path)
-                        out.append((path, render_caption(captions[str(caption)], **wildcards), section))
+        for run in runs:
+            for entry_section, pattern, caption in patterns:
+                if entry_section != section:
+                    continue
+                wildcards = {"dataset": run.dataset, "model": run.model, "seed": run.seed}
+                path = pattern.format(**wildcards)
+                if path in seen:
+                    continue
+                seen.add(path)
+                out.append((path, render_caption(captions[str(caption)], **wildcards), section))
     return out
 
 
@@ -158,7 +154,7 @@ class _Numbers:
             & (self.comparison["kind"] == kind)
             & (self.comparison["metric"] == metric)
         ]
-        return float(rows["notebook_value"].iloc[0]) if len(rows) else None
+        return float(rows["expected_value"].iloc[0]) if len(rows) else None
 
     def runs(self, dataset: str, model: str) -> list[dict]:
         found = [e for e in self.explorations if e["dataset"] == dataset and e["model"] == model]
@@ -473,10 +469,11 @@ def _read_tsv(path: str | Path) -> pd.DataFrame:
 
 def _comparison_table(comparison: pd.DataFrame) -> str:
     columns = [
+        "study",
         "quantity",
         "dataset",
         "model",
-        "notebook_value",
+        "expected_value",
         "ours_mean",
         "ours_min",
         "ours_max",

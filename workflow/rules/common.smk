@@ -1,7 +1,7 @@
 # Validates the config before anything is planned, and holds the small helpers the rules share.
 from pathlib import Path
 
-from vae_latent_study.config import training_hparams, validate_config
+from vae_latent_study.config import ConfigError, plan, training_hparams, validate_config
 from vae_latent_study.heatmaps import GENERATOR_VERSION
 from vae_latent_study.provenance import code_digest
 from vae_latent_study.report import figure_list
@@ -12,6 +12,22 @@ from vae_latent_study.report import figure_list
 _validated = validate_config(config, Path(workflow.basedir) / "config" / "config.schema.yaml")
 config.clear()
 config.update(_validated)
+
+# Every (dataset, model, seed) that some study trains, each once: all the rules below expand these.
+RUNS = plan(config)
+
+
+def expected_file(name):
+    """config/expected/<name>.yaml of the workflow: a study's source's printed numbers."""
+    return str(Path(workflow.basedir) / "config" / "expected" / f"{name}.yaml")
+
+
+for _study, _spec in config["studies"].items():
+    if _spec["expected"] and not Path(expected_file(_spec["expected"])).exists():
+        raise ConfigError(
+            f"invalid configuration:\n  config key 'studies.{_study}.expected': no file "
+            f"{expected_file(_spec['expected'])}"
+        )
 
 
 wildcard_constraints:
@@ -62,7 +78,8 @@ def evaluation_params(rule_name):
 
 
 def get_model_names(wildcards):
-    return list(config["models"])
+    """The models trained on one dataset with one seed, by name."""
+    return [r.model for r in RUNS if r.dataset == wildcards.dataset and r.seed == int(wildcards.seed)]
 
 
 def get_reconstruction_tables(wildcards):
@@ -76,12 +93,8 @@ def get_reconstruction_tables(wildcards):
 
 
 def _combinations(pattern):
-    return expand(
-        pattern,
-        dataset=list(config["datasets"]),
-        model=list(config["models"]),
-        seed=config["training"]["seeds"],
-    )
+    """`pattern` filled in for every run of the plan."""
+    return [pattern.format(dataset=r.dataset, model=r.model, seed=r.seed) for r in RUNS]
 
 
 def get_metric_files(wildcards):
@@ -91,6 +104,20 @@ def get_metric_files(wildcards):
         for name in ("reconstruction", "probes", "scores")
         for path in _combinations(f"results/evaluation/{{dataset}}/{{model}}/seed{{seed}}/{name}.json")
     ]
+
+
+def get_expected_files(wildcards):
+    """The expected-numbers file of every study of `get_study_members`, in its order."""
+    return [expected_file(spec["expected"]) for spec in config["studies"].values() if spec["expected"]]
+
+
+def get_study_members(wildcards):
+    """{study: {datasets, models}} of the studies with expected numbers: the runs each comparison covers."""
+    return {
+        study: {"datasets": spec["datasets"], "models": spec["models"]}
+        for study, spec in config["studies"].items()
+        if spec["expected"]
+    }
 
 
 def get_sample_figure_params(wildcards):
@@ -136,10 +163,7 @@ def get_report_figures(wildcards):
     """(path, caption, section) of every figure of the HTML report, for every dataset, model and seed."""
     captions = Path(workflow.basedir) / "workflow" / "report"
     return figure_list(
-        [(section, pattern, captions / caption) for section, pattern, caption in REPORT_FIGURES],
-        list(config["datasets"]),
-        list(config["models"]),
-        config["training"]["seeds"],
+        [(section, pattern, captions / caption) for section, pattern, caption in REPORT_FIGURES], RUNS
     )
 
 
@@ -153,14 +177,10 @@ def get_report_config(wildcards):
 
 
 def get_final_outputs():
-    datasets = list(config["datasets"])
+    dataset_seeds = sorted({(r.dataset, r.seed) for r in RUNS})
     return (
-        expand("results/figures/{dataset}/sample_heatmaps.png", dataset=datasets)
-        + expand(
-            "results/figures/{dataset}/reconstruction_errors_seed{seed}.png",
-            dataset=datasets,
-            seed=config["training"]["seeds"],
-        )
+        sorted({f"results/figures/{dataset}/sample_heatmaps.png" for dataset, _ in dataset_seeds})
+        + [f"results/figures/{d}/reconstruction_errors_seed{seed}.png" for d, seed in dataset_seeds]
         + [
             "results/metrics/summary.tsv",
             "results/metrics/comparison_with_seed.tsv",

@@ -1,5 +1,5 @@
 # Stage 3: reconstruction error, probes and disentanglement metrics of every latent store, then tables
-# over seeds and the comparison with the source study's printed numbers.
+# over seeds and the comparison with each study's source's printed numbers.
 
 
 rule evaluate_reconstruction:
@@ -100,11 +100,14 @@ rule aggregate_metrics:
 
 rule compare_with_seed:
     input:
-        "results/metrics/metrics.tsv",
+        metrics="results/metrics/metrics.tsv",
+        # One file per study of `get_study_members`, in its order; an edited file reruns the comparison.
+        expected=get_expected_files,
     output:
         "results/metrics/comparison_with_seed.tsv",
     params:
         code=package_code("compare_with_seed.py"),
+        studies=get_study_members,
     log:
         "logs/compare_with_seed.log",
     conda:
