@@ -247,3 +247,43 @@ def test_other_process_and_resume_after_sigkill_are_bitwise_identical(study, ref
         ]
         sidecar = json.loads(training.sidecar_path(resumed["model_path"]).read_text())
         assert sidecar["resumed_after_epoch"] == KILL_EPOCH
+
+
+def test_early_stopping_replays_keras():
+    # Keras's EarlyStopping (mode min, min_delta 0): `wait` counts epochs without a strict improvement.
+    assert training.early_stopping_epoch([3, 2, 2, 2], patience=2) == 4
+    assert training.early_stopping_epoch([3, 2, 1, 0], patience=1) is None
+    assert training.early_stopping_epoch([1, 1], patience=1) == 2
+    assert training.early_stopping_epoch([1], patience=0) is None  # never after the first epoch
+
+
+class _FailAtEnd(keras.callbacks.Callback):
+    def on_train_end(self, logs=None):
+        raise KeyboardInterrupt("stopped before the outputs")
+
+
+def test_early_stopping_stops_and_resumes_at_the_same_epoch(study, tmp_path):
+    # A constant learning rate never improves, so patience 1 stops after epoch 2 of EPOCHS.
+    hparams = {**study["hparams"]["ae"], "early_stopping": {"monitor": "learning_rate", "patience": 1}}
+    whole = _outputs(tmp_path, "whole")
+    training.train_model(study["dataset"], hparams, 7, **whole)
+    rows = training.read_history(whole["history_path"])
+    assert [r["epoch"] for r in rows] == [1, 2]
+    steps = math.ceil(len(study["data"].train) / 16)
+    model, _ = _weights(whole["model_path"])
+    assert int(model.optimizer.iterations) == 2 * steps
+    # Interrupted after the stop but before the outputs: the rerun restores the backup and trains no further.
+    interrupted = _outputs(tmp_path, "interrupted")
+    with pytest.raises(KeyboardInterrupt):
+        training.train_model(study["dataset"], hparams, 7, **interrupted, callbacks=[_FailAtEnd()])
+    assert interrupted["backup_dir"].exists() and not interrupted["model_path"].exists()
+    training.train_model(study["dataset"], hparams, 7, **interrupted)
+    _assert_same_weights(interrupted["model_path"], whole["model_path"])
+    sidecar = json.loads(training.sidecar_path(interrupted["model_path"]).read_text())
+    assert sidecar["epochs_trained"] == 2 and sidecar["resumed_after_epoch"] == 2
+
+
+def test_model_inputs_keep_tabular_and_1d_shapes():
+    assert training.model_inputs(np.zeros((4, 9, 9))).shape == (4, 9, 9, 1)
+    assert training.model_inputs(np.zeros((4, 5))).shape == (4, 5)
+    assert training.model_inputs(np.zeros(4)).shape == (4,)

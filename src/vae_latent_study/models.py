@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import keras
@@ -14,6 +14,8 @@ PACKAGE = "vae_latent_study"
 
 ModelKind = Literal["vae", "ae"]
 KLReduction = Literal["mean", "sum"]
+Sampler = Literal["log_sigma", "log_var"]
+SAMPLERS = ("log_sigma", "log_var")
 
 #: The seed's optimisers. The VAE cell decays the step size; the AE cell builds a schedule (decay 0.98) but
 #: then compiles a plain `Adam()`, whose learning rate is Keras's default 1e-3, so the AE's is constant.
@@ -65,18 +67,29 @@ def _check_image_size(image_size: int) -> None:
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class Sampling(keras.layers.Layer):
-    """Draws z = z_mean + exp(z_log_sigma) * eps with eps ~ N(0, I), as the seed's `Sample` Lambda."""
+    """Draws z = z_mean + sigma * eps with eps ~ N(0, I) and sigma = exp(h) of the second head h.
 
-    def __init__(self, seed: int | None = None, **kwargs: Any) -> None:
+    `parameterization="log_sigma"` is seed 000's `Sample` Lambda (h is a log standard deviation here, but
+    a log variance in its KL); `"log_var"` is the z_mean + exp(0.5 * h) * eps of seeds 001-004.
+    """
+
+    def __init__(
+        self, seed: int | None = None, parameterization: Sampler = "log_sigma", **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
+        if parameterization not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}; got {parameterization!r}")
         self.seed = seed
+        self.parameterization = parameterization
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, inputs: list[Any]) -> Any:
-        z_mean, z_log_sigma = inputs
+        z_mean, h = inputs
         epsilon = keras.random.normal(ops.shape(z_mean), dtype=z_mean.dtype, seed=self.seed_generator)
+        if self.parameterization == "log_var":
+            return z_mean + ops.exp(0.5 * h) * epsilon
         # The seed treats the second head as a log standard deviation here (but as a log variance in the KL).
-        return z_mean + ops.exp(z_log_sigma) * epsilon
+        return z_mean + ops.exp(h) * epsilon
 
     def compute_output_shape(self, input_shape: list[tuple[int | None, ...]]) -> tuple[int | None, ...]:
         return tuple(input_shape[0])
@@ -91,7 +104,7 @@ class Sampling(keras.layers.Layer):
         self.seed_generator.state.assign(store["seed_generator_state"])
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "seed": self.seed}
+        return {**super().get_config(), "seed": self.seed, "parameterization": self.parameterization}
 
 
 def build_encoder(
@@ -152,6 +165,309 @@ def build_decoder(latent_dim: int = 3, image_size: int = 36, seed: int | None = 
     return keras.Model(inputs, outputs, name="decoder")
 
 
+# ------------------------------------------------------------------------------------ dense networks
+
+#: Layer items of a `dense` architecture, as the study config writes them (see `build_dense_encoder`).
+LAYER_TYPES = ("dense", "batch_norm", "dropout")
+#: Keras's string "l2" regulariser: activity_regularizer="l2" is L2(0.01).
+KERAS_L2_FACTOR = 0.01
+# Dropout layers draw from their own seed indices, away from the kernels' and the sampler's.
+_DROPOUT_SEED_INDEX = 2000
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SeededDropout(keras.layers.Dropout):
+    """Keras's Dropout whose noise state is saved with the weights, so a resumed run draws the same masks."""
+
+    def save_own_variables(self, store: Any) -> None:
+        super().save_own_variables(store)
+        if self.rate > 0:
+            store["seed_generator_state"] = self.seed_generator.state
+
+    def load_own_variables(self, store: Any) -> None:
+        if self.rate > 0:
+            self.seed_generator.state.assign(store["seed_generator_state"])
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LogVariance(keras.layers.Layer):
+    """A log-variance that does not depend on the code, broadcast to the shape of the decoded mean.
+
+    `per_feature=True`: one value per feature; otherwise one shared value. `trainable=False` keeps it at
+    `initial_value` (a fixed variance).
+    """
+
+    def __init__(self, per_feature: bool = True, initial_value: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.per_feature = per_feature
+        self.initial_value = float(initial_value)
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self.log_var = self.add_weight(
+            shape=tuple(input_shape[1:]) if self.per_feature else (),
+            initializer=keras.initializers.Constant(self.initial_value),
+            trainable=self.trainable,
+            name="log_var",
+        )
+
+    def call(self, mean: Any) -> Any:
+        return ops.zeros_like(mean) + ops.cast(self.log_var, mean.dtype)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "per_feature": self.per_feature, "initial_value": self.initial_value}
+
+
+def _activity_l2(value: Any) -> keras.regularizers.Regularizer | None:
+    """`activity_l2` of a dense item: a factor, `"l2"` (Keras's default 0.01), or None/0 for none."""
+    if value in (None, 0, False):
+        return None
+    factor = KERAS_L2_FACTOR if value in ("l2", True) else float(value)
+    # Keras 3 divides an activity loss by the batch size, as Keras 2's base Layer did.
+    return keras.regularizers.L2(factor)
+
+
+class _Stack:
+    """Builds the layer items of one dense network in order, with seeded kernels and dropout."""
+
+    def __init__(self, seed: int | None, sizes: Mapping[str, int]) -> None:
+        self.init = _Initializers(seed)
+        self.seed = seed
+        self.sizes = sizes
+        self.dropouts = 0
+
+    def units(self, value: Any) -> int:
+        if isinstance(value, str):
+            if value not in self.sizes:
+                raise ValueError(
+                    f"units must be a positive integer or one of {sorted(self.sizes)}; got {value!r}"
+                )
+            return int(self.sizes[value])
+        if int(value) != value or value < 1:
+            raise ValueError(f"units must be a positive integer; got {value!r}")
+        return int(value)
+
+    def __call__(self, x: Any, items: Sequence[Mapping[str, Any]], prefix: str) -> Any:
+        for i, item in enumerate(items):
+            item = dict(item)
+            kind = item.pop("type", None)
+            name = f"{prefix}_{i}"
+            if kind == "dense":
+                _check_keys(item, {"units", "activation", "activity_l2"}, f"dense item {name}")
+                x = keras.layers.Dense(
+                    self.units(item["units"]),
+                    activation=item.get("activation", "linear"),
+                    activity_regularizer=_activity_l2(item.get("activity_l2")),
+                    kernel_initializer=self.init.kernel(),
+                    name=name,
+                )(x)
+            elif kind == "batch_norm":
+                # Keras 2 and Keras 3 share the defaults (momentum 0.99, epsilon 1e-3).
+                _check_keys(item, {"momentum", "epsilon"}, f"batch_norm item {name}")
+                x = keras.layers.BatchNormalization(name=name, **item)(x)
+            elif kind == "dropout":
+                _check_keys(item, {"rate"}, f"dropout item {name}")
+                self.dropouts += 1
+                seed = (
+                    None
+                    if self.seed is None
+                    else _derive_seed(self.seed, _DROPOUT_SEED_INDEX + self.dropouts)
+                )
+                x = SeededDropout(float(item["rate"]), seed=seed, name=name)(x)
+            else:
+                raise ValueError(f"layer type must be one of {LAYER_TYPES}; got {kind!r} in {prefix}")
+        return x
+
+
+def _check_keys(options: Mapping[str, Any], known: set[str], what: str) -> None:
+    unknown = set(options) - known
+    if unknown:
+        raise ValueError(f"unknown keys for {what}: {sorted(unknown)} (known: {sorted(known)})")
+
+
+def _features(input_shape: Sequence[int]) -> int:
+    return int(math.prod(input_shape)) if len(input_shape) else 1
+
+
+def _default_head(units: str) -> list[dict[str, Any]]:
+    return [{"type": "dense", "units": units}]
+
+
+def build_dense_encoder(
+    kind: ModelKind,
+    latent_dim: int,
+    input_shape: Sequence[int],
+    network: Mapping[str, Any],
+    sampler: Sampler = "log_var",
+    seed: int | None = 0,
+) -> keras.Model:
+    """A dense encoder: `trunk` items, then one item list per head, then (VAE) the sampler.
+
+    `network`: `trunk` (list of items) and `heads`: for a VAE `z_mean` and `z_log_var` (sampler
+    `log_var`) or `z_log_sigma` (sampler `log_sigma`), each defaulting to one linear Dense(latent); for an
+    AE `code`, defaulting to no layers (the trunk's last layer is the code). An item is a mapping with
+    `type`: `dense` (`units`: an integer, `latent` or `features`; `activation`, default linear;
+    `activity_l2`: a factor or `"l2"` = 0.01), `batch_norm` (`momentum`, `epsilon`) or `dropout` (`rate`).
+    An empty `input_shape` means one number per sample (data of shape (n,)); the Input is then (1,).
+    """
+    _check_keys(network, {"trunk", "heads"}, "the encoder")
+    stack = _Stack(seed, {"latent": latent_dim, "features": _features(input_shape)})
+    inputs = keras.Input(shape=tuple(input_shape) or (1,), name="x")
+    x = keras.layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
+    x = stack(x, network.get("trunk", ()), "encoder")
+    heads = dict(network.get("heads", {}))
+    if kind == "ae":
+        _check_keys(heads, {"code"}, "the AE's encoder heads")
+        code = stack(x, heads.get("code", ()), "code")
+        if code.shape[-1] != latent_dim:
+            raise ValueError(f"the AE's code has {code.shape[-1]} units, not latent_dim={latent_dim}")
+        return keras.Model(inputs, code, name="encoder")
+    scale = "z_log_var" if sampler == "log_var" else "z_log_sigma"
+    _check_keys(heads, {"z_mean", scale}, f"the encoder heads of a {sampler!r} VAE")
+    z_mean = stack(x, heads.get("z_mean", _default_head("latent")), "z_mean")
+    h = stack(x, heads.get(scale, _default_head("latent")), scale)
+    for name, head in (("z_mean", z_mean), (scale, h)):
+        if head.shape[-1] != latent_dim:
+            raise ValueError(f"head {name} has {head.shape[-1]} units, not latent_dim={latent_dim}")
+    z = Sampling(seed=_derive_seed(seed, _SAMPLER_SEED_INDEX), parameterization=sampler, name="sampling")(
+        [z_mean, h]
+    )
+    return keras.Model(inputs, [z_mean, h, z], name="encoder")
+
+
+def build_dense_decoder(
+    latent_dim: int,
+    input_shape: Sequence[int],
+    network: Mapping[str, Any],
+    likelihood: Mapping[str, Any],
+    seed: int | None = 0,
+) -> keras.Model:
+    """A dense decoder: `trunk` items, a `mean` head (default one linear Dense(features)) and, for a
+    Gaussian likelihood, its log-variance: a `log_var` head (`variance: decoder` or `decoder_mean`, default
+    one linear Dense(features)) or a `LogVariance` layer (`per_feature`, `shared`, `fixed`).
+
+    Outputs the mean in the data's shape ((n, 1) for 1-D data), or [mean, log_var] for a Gaussian.
+    """
+    _check_keys(network, {"trunk", "heads"}, "the decoder")
+    features = _features(input_shape)
+    out_shape = tuple(input_shape) or (1,)
+    variance = likelihood.get("variance") if likelihood.get("type") == "gaussian" else None
+    stack = _Stack(
+        None if seed is None else _derive_seed(seed, 500), {"latent": latent_dim, "features": features}
+    )
+    inputs = keras.Input(shape=(latent_dim,), name="code")
+    x = stack(inputs, network.get("trunk", ()), "decoder")
+    heads = dict(network.get("heads", {}))
+    _check_keys(
+        heads, {"mean", "log_var"} if variance in ("decoder", "decoder_mean") else {"mean"}, "decoder heads"
+    )
+
+    def head(name: str) -> Any:
+        y = stack(x, heads.get(name, _default_head("features")), name)
+        if y.shape[-1] != features:
+            raise ValueError(
+                f"decoder head {name} has {y.shape[-1]} units, not the data's {features} features"
+            )
+        return keras.layers.Reshape(out_shape, name=f"{name}_reshape")(y) if len(out_shape) > 1 else y
+
+    mean = head("mean")
+    if variance is None:
+        return keras.Model(inputs, mean, name="decoder")
+    if variance in ("decoder", "decoder_mean"):
+        log_var = head("log_var")
+    else:
+        log_var = LogVariance(
+            per_feature=variance == "per_feature",
+            initial_value=float(likelihood.get("log_var", 0.0)),
+            trainable=variance != "fixed",
+            name="log_var",
+        )(mean)
+    return keras.Model(inputs, [mean, log_var], name="decoder")
+
+
+# --------------------------------------------------------------------------------------------- losses
+
+#: Reconstruction terms (`likelihood.type`) and their variants.
+LIKELIHOODS = ("bernoulli", "binary_crossentropy", "squared_error", "gaussian")
+SQUARED_ERROR_VARIANTS = ("faithful", "corrected")
+VARIANCES = ("decoder_mean", "decoder", "per_feature", "shared", "fixed")
+_LIKELIHOOD_KEYS = {
+    "bernoulli": {"scale"},
+    "binary_crossentropy": set(),
+    "squared_error": {"variant"},
+    "gaussian": {"variance", "log_var"},
+}
+
+
+def check_likelihood(likelihood: Mapping[str, Any] | None, kind: ModelKind) -> dict[str, Any]:
+    """The likelihood options with defaults filled: seed 000's Bernoulli term when None."""
+    options = dict(likelihood or {"type": "bernoulli"})
+    kind_ = options.pop("type", "bernoulli")
+    if kind_ not in LIKELIHOODS:
+        raise ValueError(f"likelihood type must be one of {LIKELIHOODS}; got {kind_!r}")
+    _check_keys(options, _LIKELIHOOD_KEYS[kind_], f"a {kind_!r} likelihood")
+    if kind_ == "bernoulli":
+        # The seed-000 VAE scales the per-pixel mean by the pixel count; its AE does not.
+        options.setdefault("scale", "features" if kind == "vae" else 1.0)
+    if kind_ == "squared_error":
+        options.setdefault("variant", "corrected")
+        if options["variant"] not in SQUARED_ERROR_VARIANTS:
+            raise ValueError(
+                f"squared_error variant must be one of {SQUARED_ERROR_VARIANTS}; got {options['variant']!r}"
+            )
+    if kind_ == "gaussian":
+        if kind != "vae":
+            raise ValueError("a gaussian likelihood with a variance needs a VAE")
+        options.setdefault("variance", "decoder_mean")
+        if options["variance"] not in VARIANCES:
+            raise ValueError(f"gaussian variance must be one of {VARIANCES}; got {options['variance']!r}")
+    return {"type": kind_, **options}
+
+
+def _like_reconstruction(x: Any, reconstruction: Any) -> Any:
+    """`x` with the rank of the reconstruction: 1-D data (b,) against a (b, 1) output, as Keras 2's
+    compiled losses expanded it (a static shape check, so equal shapes emit no op)."""
+    if len(x.shape) == len(reconstruction.shape) - 1:
+        return ops.expand_dims(x, -1)
+    return x
+
+
+def _feature_axes(t: Any) -> tuple[int, ...]:
+    return tuple(range(1, len(t.shape)))
+
+
+def reconstruction_term(
+    likelihood: Mapping[str, Any], x: Any, y_pred: Mapping[str, Any], scale: float = 1.0
+) -> Any:
+    """The reconstruction loss of a batch, reduced as the options say (see `check_likelihood`)."""
+    kind = likelihood["type"]
+    reconstruction = y_pred["reconstruction"]
+    if kind == "squared_error" and likelihood["variant"] == "faithful":
+        # Seed 002's Keras 2 arithmetic, kept on purpose: `mean_squared_error(data, reconstruction)` with
+        # data (b,) and reconstruction (b, 1) broadcast to (b, b), comparing every reconstruction with every
+        # sample of the batch, then `reduce_sum`. Keras 3's loss function would align the ranks first, so
+        # the broadcast is written out here.
+        return ops.sum(ops.mean(ops.square(reconstruction - x), axis=-1))
+    x = _like_reconstruction(x, reconstruction)
+    if kind == "bernoulli":
+        return scale * ops.mean(keras.losses.binary_crossentropy(x, reconstruction))
+    if kind == "binary_crossentropy":
+        # Keras's BCE clips the prediction into [eps, 1 - eps] and not the target; see the report notes.
+        return ops.mean(keras.losses.binary_crossentropy(x, reconstruction))
+    if kind == "squared_error":
+        # Per-sample sum of squares, then the batch mean: a per-sample loss like the KL's, so that the
+        # uneven last batch weighs as much per sample as the others.
+        return ops.mean(ops.sum(ops.square(x - reconstruction), axis=_feature_axes(x)))
+    log_var = y_pred["reconstruction_log_var"]
+    if likelihood["variance"] == "decoder_mean":
+        # Seed 004: one variance per sample, the mean of the decoder's log-variance head over features.
+        log_var = ops.mean(log_var, axis=_feature_axes(log_var), keepdims=True)
+    terms = ops.square(x - reconstruction) * ops.exp(-log_var) + log_var + math.log(2.0 * math.pi)
+    return 0.5 * ops.mean(ops.sum(terms, axis=_feature_axes(terms)))
+
+
 def _batch_size(x: Any) -> Any:
     """Rows in a batch, as Keras weights its own loss tracker, so that epoch means stay comparable."""
     return ops.shape(x)[0]
@@ -162,12 +478,29 @@ def _reject_sample_weight(sample_weight: Any) -> None:
         raise ValueError("sample weights are not supported: every image counts once, as in the seed")
 
 
-@keras.saving.register_keras_serializable(package=PACKAGE)
-class VAE(keras.Model):
-    """Encoder + sampler + decoder trained on the seed's loss: 36*36 x mean BCE + beta x KL.
+REGULARIZATION_LOSSES = ("include", "ignore")
 
-    Calling the model returns a dict with `z_mean`, `z_log_sigma`, `z` and `reconstruction`. The target is
-    always the input itself. History keys: `loss` (total), `reconstruction_loss`, `kl_loss` (and `val_*`).
+
+class _Regularized:
+    """Adds the layers' activity-regularisation losses, which a `compute_loss` override otherwise drops."""
+
+    def _regularization(self, x: Any) -> Any | None:
+        if self.regularization_losses == "ignore" or not self.losses:
+            return None
+        total = ops.sum(ops.stack([ops.cast(loss, "float32") for loss in self.losses]))
+        self.regularization_loss_tracker.update_state(total, sample_weight=_batch_size(x))
+        return total
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class VAE(_Regularized, keras.Model):
+    """Encoder + sampler + decoder trained on reconstruction + beta x KL; by default seed 000's loss,
+    36*36 x mean BCE + beta x KL.
+
+    Calling the model returns a dict with `z_mean`, the second head (`z_log_sigma` or `z_log_var`, after
+    the sampler), `z`, `reconstruction` and, for a Gaussian likelihood, `reconstruction_log_var`. The target
+    is always the input itself. History keys: `loss` (total), `reconstruction_loss`, `kl_loss` (and
+    `val_*`), plus `regularization_loss` when layers carry activity regularisers.
     """
 
     def __init__(
@@ -176,6 +509,9 @@ class VAE(keras.Model):
         decoder: keras.Model,
         kl_reduction: KLReduction = "mean",
         beta: float = 1.0,
+        sampler: Sampler = "log_sigma",
+        likelihood: Mapping[str, Any] | None = None,
+        regularization_losses: str = "include",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -183,30 +519,54 @@ class VAE(keras.Model):
             raise ValueError(f"kl_reduction must be 'mean' or 'sum'; got {kl_reduction!r}")
         if beta < 0:
             raise ValueError(f"beta must be non-negative; got {beta}")
+        if sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}; got {sampler!r}")
+        if regularization_losses not in REGULARIZATION_LOSSES:
+            raise ValueError(f"regularization_losses must be one of {REGULARIZATION_LOSSES}")
         self.encoder = encoder
         self.decoder = decoder
         self.kl_reduction = kl_reduction
         self.beta = float(beta)
+        self.sampler = sampler
+        self.scale_key = "z_log_var" if sampler == "log_var" else "z_log_sigma"
+        self.likelihood = check_likelihood(likelihood, "vae")
+        self.regularization_losses = regularization_losses
+        mean_shape = (
+            decoder.output_shape[0] if self.likelihood["type"] == "gaussian" else decoder.output_shape
+        )
+        scale = self.likelihood.get("scale", 1.0)
         # The seed multiplies the per-pixel mean by 36 * 36, i.e. the pixel count of one image.
-        self.reconstruction_scale = float(math.prod(decoder.output_shape[1:]))
+        self.reconstruction_scale = float(math.prod(mean_shape[1:]) if scale == "features" else scale)
         self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
+        if regularization_losses == "include" and _has_activity_regularizer(encoder, decoder):
+            self.regularization_loss_tracker = keras.metrics.Mean(name="regularization_loss")
 
     def call(self, inputs: Any, training: bool | None = None) -> dict[str, Any]:
-        z_mean, z_log_sigma, z = self.encoder(inputs, training=training)
-        reconstruction = self.decoder(z, training=training)
-        return {"z_mean": z_mean, "z_log_sigma": z_log_sigma, "z": z, "reconstruction": reconstruction}
+        z_mean, h, z = self.encoder(inputs, training=training)
+        decoded = self.decoder(z, training=training)
+        out = {"z_mean": z_mean, self.scale_key: h, "z": z}
+        if self.likelihood["type"] == "gaussian":
+            out["reconstruction"], out["reconstruction_log_var"] = decoded
+        else:
+            out["reconstruction"] = decoded
+        return out
 
     def loss_terms(self, x: Any, y_pred: Mapping[str, Any]) -> tuple[Any, Any]:
-        """(reconstruction, weighted KL) batch means for inputs `x` and the model's outputs `y_pred`."""
-        reconstruction = self.reconstruction_scale * ops.mean(
-            keras.losses.binary_crossentropy(x, y_pred["reconstruction"])
-        )
-        z_mean, z_log_sigma = y_pred["z_mean"], y_pred["z_log_sigma"]
-        # Deliberately the seed's formula: it plugs z_log_sigma in as if it were log(sigma^2), although
-        # the sampler uses exp(z_log_sigma) as sigma. Kept as is so that the study reproduces the seed.
-        kl = -0.5 * (1.0 + z_log_sigma - ops.square(z_mean) - ops.exp(z_log_sigma))
+        """(reconstruction, weighted KL) for inputs `x` and the model's outputs `y_pred`: batch means, or
+        for the faithful squared error the batch sums that seed 002's gradient saw."""
+        reconstruction = reconstruction_term(self.likelihood, x, y_pred, self.reconstruction_scale)
+        z_mean, h = y_pred["z_mean"], y_pred[self.scale_key]
+        # For `log_sigma` deliberately the seed's formula: it plugs z_log_sigma in as if it were
+        # log(sigma^2), although the sampler uses exp(z_log_sigma) as sigma. Kept as is so that the study
+        # reproduces the seed. For `log_var` the same expression is the standard KL.
+        kl = -0.5 * (1.0 + h - ops.square(z_mean) - ops.exp(h))
         kl = ops.mean(kl, axis=-1) if self.kl_reduction == "mean" else ops.sum(kl, axis=-1)
+        if self.likelihood["type"] == "squared_error" and self.likelihood["variant"] == "faithful":
+            # Seed 002 adds the scalar reconstruction to the per-sample KL vector and differentiates that
+            # vector, i.e. its sum: batch x reconstruction + sum of the KL.
+            batch = ops.cast(_batch_size(x), reconstruction.dtype)
+            return batch * reconstruction, self.beta * ops.sum(kl)
         # The seed added this per-image vector to the scalar reconstruction; its batch mean is what it logged.
         return reconstruction, self.beta * ops.mean(kl)
 
@@ -223,7 +583,9 @@ class VAE(keras.Model):
         # Same weights as Keras's own `loss` tracker, so that logged loss == reconstruction + kl per epoch.
         self.reconstruction_loss_tracker.update_state(reconstruction, sample_weight=_batch_size(x))
         self.kl_loss_tracker.update_state(kl, sample_weight=_batch_size(x))
-        return reconstruction + kl
+        total = reconstruction + kl
+        regularization = self._regularization(x)
+        return total if regularization is None else total + regularization
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -232,6 +594,9 @@ class VAE(keras.Model):
             "decoder": keras.saving.serialize_keras_object(self.decoder),
             "kl_reduction": self.kl_reduction,
             "beta": self.beta,
+            "sampler": self.sampler,
+            "likelihood": dict(self.likelihood),
+            "regularization_losses": self.regularization_losses,
         }
 
     @classmethod
@@ -243,18 +608,36 @@ class VAE(keras.Model):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class AE(keras.Model):
-    """Deterministic autoencoder trained on the seed's AE loss: mean binary cross-entropy over pixels.
+class AE(_Regularized, keras.Model):
+    """Deterministic autoencoder; by default seed 000's AE loss, the mean binary cross-entropy over pixels.
 
     Calling the model returns a dict with `code` and `reconstruction`. History keys: `loss`,
-    `reconstruction_loss` (equal for the AE, kept so that both models log the same names).
+    `reconstruction_loss` (equal unless layers carry activity regularisers, then also
+    `regularization_loss`), kept so that both models log the same names.
     """
 
-    def __init__(self, encoder: keras.Model, decoder: keras.Model, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        encoder: keras.Model,
+        decoder: keras.Model,
+        likelihood: Mapping[str, Any] | None = None,
+        regularization_losses: str = "include",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
+        if regularization_losses not in REGULARIZATION_LOSSES:
+            raise ValueError(f"regularization_losses must be one of {REGULARIZATION_LOSSES}")
         self.encoder = encoder
         self.decoder = decoder
+        self.likelihood = check_likelihood(likelihood, "ae")
+        self.regularization_losses = regularization_losses
+        scale = self.likelihood.get("scale", 1.0)
+        self.reconstruction_scale = float(
+            math.prod(decoder.output_shape[1:]) if scale == "features" else scale
+        )
         self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        if regularization_losses == "include" and _has_activity_regularizer(encoder, decoder):
+            self.regularization_loss_tracker = keras.metrics.Mean(name="regularization_loss")
 
     def call(self, inputs: Any, training: bool | None = None) -> dict[str, Any]:
         code = self.encoder(inputs, training=training)
@@ -269,16 +652,22 @@ class AE(keras.Model):
         training: bool = True,
     ) -> Any:
         _reject_sample_weight(sample_weight)
-        # Unlike the VAE's, the seed's AE loss is not rescaled by the pixel count.
-        reconstruction = ops.mean(keras.losses.binary_crossentropy(x, y_pred["reconstruction"]))
+        if self.likelihood == {"type": "bernoulli", "scale": 1.0}:
+            # Unlike the VAE's, the seed's AE loss is not rescaled by the pixel count.
+            reconstruction = ops.mean(keras.losses.binary_crossentropy(x, y_pred["reconstruction"]))
+        else:
+            reconstruction = reconstruction_term(self.likelihood, x, y_pred, self.reconstruction_scale)
         self.reconstruction_loss_tracker.update_state(reconstruction, sample_weight=_batch_size(x))
-        return reconstruction
+        regularization = self._regularization(x)
+        return reconstruction if regularization is None else reconstruction + regularization
 
     def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "encoder": keras.saving.serialize_keras_object(self.encoder),
             "decoder": keras.saving.serialize_keras_object(self.decoder),
+            "likelihood": dict(self.likelihood),
+            "regularization_losses": self.regularization_losses,
         }
 
     @classmethod
@@ -287,6 +676,12 @@ class AE(keras.Model):
         config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
         config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
         return cls(**config)
+
+
+def _has_activity_regularizer(*networks: keras.Model) -> bool:
+    return any(
+        getattr(layer, "activity_regularizer", None) is not None for net in networks for layer in net.layers
+    )
 
 
 def build_model(
@@ -313,18 +708,99 @@ def build_model(
     return model
 
 
+#: Options of a model entry that `build_model_from_options` reads (the rest, e.g. `epochs`, is training's).
+MODEL_OPTIONS = {
+    "kind",
+    "latent_dim",
+    "architecture",
+    "encoder",
+    "decoder",
+    "sampler",
+    "likelihood",
+    "kl_reduction",
+    "beta",
+    "regularization_losses",
+}
+ARCHITECTURES = ("conv36", "dense")
+
+
+def build_model_from_options(
+    options: Mapping[str, Any], input_shape: Sequence[int], seed: int | None
+) -> VAE | AE:
+    """An uncompiled VAE or AE as a study config's model entry describes it; weights depend only on `seed`.
+
+    `input_shape` is one sample's shape without the batch axis: (size, size, 1) for images, (p,) for
+    tabular data, () for 1-D data of shape (n,). Keys (others, such as `epochs`, are ignored here):
+    `kind` (`vae`, `ae`), `latent_dim`, `architecture` (`conv36`, the default: `build_model`, bit for bit;
+    or `dense`, with `encoder` and `decoder` as in `build_dense_encoder` / `build_dense_decoder`),
+    `sampler` (`log_sigma`, default for conv36; `log_var`, default for dense), `likelihood` (see
+    `check_likelihood`), `kl_reduction`, `beta`, `regularization_losses` (`include`, `ignore`).
+    """
+    kind = options.get("kind", "vae")
+    if kind not in ("vae", "ae"):
+        raise ValueError(f"kind must be 'vae' or 'ae'; got {kind!r}")
+    architecture = options.get("architecture", "conv36")
+    latent_dim = int(options.get("latent_dim", 3))
+    kl_reduction = options.get("kl_reduction", "mean")
+    beta = float(options.get("beta", 1.0))
+    regularization = options.get("regularization_losses", "include")
+    if architecture == "conv36":
+        if len(input_shape) != 3 or input_shape[0] != input_shape[1] or input_shape[2] != 1:
+            raise ValueError(f"conv36 takes square one-channel images; got input_shape {tuple(input_shape)}")
+        for key, default in (
+            ("sampler", "log_sigma"),
+            ("likelihood", None),
+            ("encoder", None),
+            ("decoder", None),
+        ):
+            if options.get(key, default) not in (default, {"type": "bernoulli"}):
+                raise ValueError(
+                    f"conv36 is seed 000's network: {key}={options[key]!r} is not available for it"
+                )
+        return build_model(kind, latent_dim, kl_reduction, beta, seed, image_size=int(input_shape[0]))
+    if architecture != "dense":
+        raise ValueError(f"architecture must be one of {ARCHITECTURES}; got {architecture!r}")
+    sampler = options.get("sampler", "log_var")
+    likelihood = check_likelihood(options.get("likelihood"), kind)
+    encoder = build_dense_encoder(kind, latent_dim, input_shape, options.get("encoder", {}), sampler, seed)
+    decoder = build_dense_decoder(latent_dim, input_shape, options.get("decoder", {}), likelihood, seed)
+    if kind == "vae":
+        model: VAE | AE = VAE(
+            encoder,
+            decoder,
+            kl_reduction=kl_reduction,
+            beta=beta,
+            sampler=sampler,
+            likelihood=likelihood,
+            regularization_losses=regularization,
+            name="vae",
+        )
+    else:
+        model = AE(encoder, decoder, likelihood=likelihood, regularization_losses=regularization, name="ae")
+    model(keras.KerasTensor((None, *input_shape)))
+    return model
+
+
 def seed_schedule(kind: ModelKind) -> dict[str, Any]:
     """A copy of the seed's learning-rate schedule for `kind`, for `make_optimizer`."""
     return dict(SEED_SCHEDULES[kind])
 
 
-def make_optimizer(schedule: Mapping[str, Any]) -> keras.optimizers.Adam:
-    """Adam with a learning rate given by `schedule`.
+#: Optimisers by name. Keras 3's Adadelta defaults to learning_rate=1e-3, like tf.keras 2's; standalone
+#: Keras <= 2.3 (and the Adadelta paper) used 1.0: a study config must say which (seed 002's AE: 1.0).
+OPTIMIZERS = {"adam": keras.optimizers.Adam, "adadelta": keras.optimizers.Adadelta}
+
+
+def make_optimizer(schedule: Mapping[str, Any], optimizer: str = "adam") -> keras.optimizers.Optimizer:
+    """Adam (or `optimizer="adadelta"`, rho 0.95 and epsilon 1e-7 as in Keras 2) with a learning rate
+    given by `schedule`.
 
     `schedule["type"]` is `"exponential_decay"` (keys `learning_rate`, the initial rate, `decay_steps`,
     `decay_rate`, `staircase`; defaults are the seed's VAE values) or `"constant"` (key `learning_rate`,
     default 1e-3). These are the keys of a model's `schedule` in the study config.
     """
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}; got {optimizer!r}")
     kind = schedule.get("type", "constant")
     known = {"exponential_decay": SEED_SCHEDULES["vae"], "constant": SEED_SCHEDULES["ae"]}
     if kind not in known:
@@ -333,29 +809,66 @@ def make_optimizer(schedule: Mapping[str, Any]) -> keras.optimizers.Adam:
     if unknown:
         raise ValueError(f"unknown keys for a {kind!r} schedule: {sorted(unknown)}")
     params = {**known[kind], **schedule}
+    make = OPTIMIZERS[optimizer]
     if kind == "constant":
-        return keras.optimizers.Adam(learning_rate=float(params["learning_rate"]))
+        return make(learning_rate=float(params["learning_rate"]))
     learning_rate = keras.optimizers.schedules.ExponentialDecay(
         initial_learning_rate=float(params["learning_rate"]),
         decay_steps=int(params["decay_steps"]),
         decay_rate=float(params["decay_rate"]),
         staircase=bool(params["staircase"]),
     )
-    return keras.optimizers.Adam(learning_rate=learning_rate)
+    return make(learning_rate=learning_rate)
 
 
-def encode(model: VAE | AE, images: np.ndarray, batch_size: int = 256) -> dict[str, np.ndarray]:
-    """Latent coordinates of `images`: `z_mean`, `z_log_sigma` and a sample `z` (VAE) or `code` (AE).
+def _predict(network: keras.Model, x: np.ndarray, batch_size: int, training: bool) -> Any:
+    """`network.predict`, or with `training=True` a training-mode pass (BatchNorm on batch statistics,
+    Dropout active) that leaves the model's state untouched: the moving statistics and noise states are
+    carried from batch to batch in a copy only."""
+    if not training:
+        return network.predict(x, batch_size=batch_size, verbose=0)
+    trainable = [v.value for v in network.trainable_variables]
+    state = [v.value for v in network.non_trainable_variables]
+    batches = []
+    for start in range(0, len(x), batch_size):
+        out, state = network.stateless_call(trainable, state, x[start : start + batch_size], training=True)
+        batches.append(
+            [ops.convert_to_numpy(o) for o in out]
+            if isinstance(out, list | tuple)
+            else [ops.convert_to_numpy(out)]
+        )
+    parts = [np.concatenate(p) for p in zip(*batches, strict=True)]
+    return parts if isinstance(network.output, list | tuple) else parts[0]
 
-    The VAE's `z` is one draw from the sampler, as the seed's plots use; drawing it advances the sampler.
+
+def encode(
+    model: VAE | AE, images: np.ndarray, batch_size: int = 256, training: bool = False
+) -> dict[str, np.ndarray]:
+    """Latent coordinates of `images`: `z_mean`, the second head (`z_log_sigma` or `z_log_var`, after the
+    model's sampler) and a sample `z` (VAE) or `code` (AE).
+
+    The VAE's `z` is one draw from the sampler, as the seed's plots use; drawing it advances the sampler
+    (unless `training=True`, which runs BatchNorm on batch statistics and Dropout without changing the model).
     """
-    outputs = model.encoder.predict(images, batch_size=batch_size, verbose=0)
+    outputs = _predict(model.encoder, images, batch_size, training)
     if isinstance(model, VAE):
-        z_mean, z_log_sigma, z = outputs
-        return {"z_mean": z_mean, "z_log_sigma": z_log_sigma, "z": z}
+        z_mean, h, z = outputs
+        return {"z_mean": z_mean, model.scale_key: h, "z": z}
     return {"code": outputs}
 
 
-def decode(model: VAE | AE, codes: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Images (n, size, size, 1) in [0, 1] decoded from latent points `codes` (n, latent_dim)."""
-    return model.decoder.predict(np.asarray(codes, dtype="float32"), batch_size=batch_size, verbose=0)
+def decode(model: VAE | AE, codes: np.ndarray, batch_size: int = 256, training: bool = False) -> np.ndarray:
+    """The decoded means of latent points `codes` (n, latent_dim): images (n, size, size, 1) in [0, 1] for
+    conv36, (n, p) or (n, 1) for dense decoders. `training=True` decodes in training mode (BatchNorm on batch
+    statistics, Dropout active) without changing the model."""
+    out = _predict(model.decoder, np.asarray(codes, dtype="float32"), batch_size, training)
+    return out[0] if isinstance(out, list) else out
+
+
+def decode_log_variance(
+    model: VAE, codes: np.ndarray, batch_size: int = 256, training: bool = False
+) -> np.ndarray:
+    """The decoder's log-variance (per feature) at `codes`, for a VAE with a Gaussian likelihood."""
+    if model.likelihood["type"] != "gaussian":
+        raise ValueError("only a gaussian likelihood has a decoded variance")
+    return _predict(model.decoder, np.asarray(codes, dtype="float32"), batch_size, training)[1]

@@ -77,6 +77,14 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; no model is written."""
 
 
+def model_inputs(data: np.ndarray) -> np.ndarray:
+    """What the model is fed: images (n, h, w) get the channel axis; tabular (n, p) and 1-D (n,) data stay
+    as they are (the encoder's Input (1,) expands a 1-D batch itself, in Keras 3 as in Keras 2, while the
+    faithful seed-002 loss sees the batch as (b,))."""
+    data = data[..., None] if data.ndim == 3 else data
+    return data.astype("float32", copy=False)
+
+
 def shuffle_order(seed: int, epoch: int, n: int) -> np.ndarray:
     """The order in which epoch `epoch` (0-based) visits `n` training rows."""
     return np.random.default_rng([int(seed), SHUFFLE_STREAM, int(epoch)]).permutation(n)
@@ -307,6 +315,44 @@ class _History(keras.callbacks.Callback):
         )
 
 
+def early_stopping_epoch(values: Sequence[float], patience: int) -> int | None:
+    """The epoch (1-based) after which Keras's `EarlyStopping(monitor, patience)` (mode min, min_delta 0,
+    no baseline) stops, given the monitored value of each finished epoch; None if it does not stop."""
+    best, wait = math.inf, 0
+    for epoch, value in enumerate(values):
+        wait += 1
+        if value < best:
+            best, wait = value, 0
+        if wait >= patience and epoch > 0:  # Keras checks only after the first epoch
+            return epoch + 1
+    return None
+
+
+class _EarlyStopping(keras.callbacks.Callback):
+    """Keras's EarlyStopping, decided from the history rows (which the backup keeps), so that a resumed
+    run stops where an uninterrupted one does."""
+
+    def __init__(self, history: _History, monitor: str, patience: int) -> None:
+        super().__init__()
+        self.history, self.monitor, self.patience = history, monitor, patience
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if _stopped_epoch(self.history.rows, self.monitor, self.patience) is not None:
+            self.model.stop_training = True
+
+
+def _stopped_epoch(rows: Sequence[Mapping[str, Any]], monitor: str, patience: int) -> int | None:
+    return early_stopping_epoch([row[monitor] for row in rows], patience)
+
+
+def _backed_up_epoch(backup_dir: Path) -> int:
+    """Epochs finished in the backup (0 if none)."""
+    try:
+        return int(json.loads((backup_dir / "training_metadata.json").read_text())["epoch"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
 def _prepare_backup(backup_dir: Path, fingerprint: Mapping[str, Any]) -> None:
     """Keep a backup only if it was left by this very run; record the run's fingerprint."""
     marker = backup_dir / _FINGERPRINT_FILE
@@ -359,7 +405,9 @@ def train_model(
     """Train the model that `hparams` describe on the dataset's training split and write its outputs.
 
     `hparams` (a validated `models` entry of the study config): `kind`, `latent_dim`, `epochs`,
-    `batch_size`, `schedule` (for `models.make_optimizer`) and, for a VAE, `kl_reduction` and `beta`.
+    `batch_size`, `schedule` and `optimizer` (for `models.make_optimizer`), the model options of
+    `models.build_model_from_options` and, optionally, `early_stopping: {monitor, patience}` (Keras's
+    EarlyStopping with mode min and restore_best_weights=False; `monitor` is a history column).
     Validation runs on the test split after every epoch, as in the source notebook.
 
     `threads` sets TensorFlow's intra- and inter-op thread pools. TensorFlow accepts that only before its
@@ -377,8 +425,8 @@ def train_model(
     keras.utils.set_random_seed(int(seed))
 
     dataset = read_dataset(dataset_path)
-    x_train = dataset.images[dataset.train][..., None].astype("float32", copy=False)
-    x_test = dataset.images[dataset.test][..., None].astype("float32", copy=False)
+    x_train = model_inputs(dataset.images[dataset.train])
+    x_test = model_inputs(dataset.images[dataset.test])
     if not (np.isfinite(x_train).all() and np.isfinite(x_test).all()):
         raise ValueError(f"{dataset_path}: the images contain NaN or infinite pixels")
     checksum = dataset.manifest["checksum"]["sha256"]
@@ -398,21 +446,25 @@ def train_model(
     }
     _prepare_backup(backup_dir, fingerprint)
 
-    model = models.build_model(
-        hparams["kind"],
-        latent_dim=int(hparams["latent_dim"]),
-        kl_reduction=hparams.get("kl_reduction", "mean"),  # VAE-only keys, absent for an AE
-        beta=float(hparams.get("beta", 1.0)),
-        seed=int(seed),
-        image_size=x_train.shape[1],
-    )
-    model.compile(optimizer=models.make_optimizer(hparams["schedule"]), jit_compile=False)
+    model = models.build_model_from_options(hparams, x_train.shape[1:], seed=int(seed))
+    optimizer = models.make_optimizer(hparams["schedule"], hparams.get("optimizer", "adam"))
+    model.compile(optimizer=optimizer, jit_compile=False)
 
     orders = np.array([shuffle_order(seed, e, len(x_train)) for e in range(epochs)], dtype=np.int64)
     orders = orders.reshape(epochs, len(x_train))
     make_inputs = _tf_inputs if _tensorflow_backend() else _pydataset_inputs
     train, validation, epoch_counter = make_inputs(x_train, x_test, batch_size, orders)
     history = _History(backup_dir, epochs, steps_per_epoch)
+    stopping = hparams.get("early_stopping")
+    stop_callbacks: list[keras.callbacks.Callback] = []
+    fit_epochs = epochs
+    if stopping:
+        monitor, patience = stopping.get("monitor", "loss"), int(stopping.get("patience", 10))
+        if monitor not in HISTORY_COLUMNS[1:-1]:
+            raise ValueError(f"early_stopping monitor must be a history column; got {monitor!r}")
+        stop_callbacks = [_EarlyStopping(history, monitor, patience)]
+        # A backup of a run that already stopped: fit up to there, i.e. restore it and train no further.
+        fit_epochs = _stopped_epoch(history.rows[: _backed_up_epoch(backup_dir)], monitor, patience) or epochs
     logger.info(
         "training a %s (latent_dim %d) on %s: %d train / %d test images, %d epochs of %d steps, "
         "seed %d, backend %s, threads %s",
@@ -430,7 +482,7 @@ def train_model(
     try:
         model.fit(
             train,
-            epochs=epochs,
+            epochs=fit_epochs,
             validation_data=validation,
             shuffle=False,  # the pipeline shuffles, per epoch
             verbose=0,
@@ -438,6 +490,7 @@ def train_model(
                 epoch_counter,
                 _NaNGuard(),
                 history,
+                *stop_callbacks,
                 _AtomicBackup(backup_dir, delete_checkpoint=False),
                 *callbacks,
             ],
@@ -449,8 +502,11 @@ def train_model(
         shutil.rmtree(backup_dir, ignore_errors=True)
         raise
     rows = history.rows
-    if len(rows) != epochs:
-        raise RuntimeError(f"expected {epochs} history rows, got {len(rows)}; delete {backup_dir}")
+    expected = epochs
+    if stopping:
+        expected = _stopped_epoch(rows, monitor, patience) or epochs
+    if len(rows) != expected:
+        raise RuntimeError(f"expected {expected} history rows, got {len(rows)}; delete {backup_dir}")
 
     _write_history(rows, history_path)
     sidecar = {
@@ -472,7 +528,8 @@ def train_model(
         "epochs": epochs,
         "steps": int(_scalar(model.optimizer.iterations)),
         # 0 for a fresh run; the epochs already done when this process started otherwise.
-        "resumed_after_epoch": epochs if history.first_epoch is None else history.first_epoch,
+        "resumed_after_epoch": len(rows) if history.first_epoch is None else history.first_epoch,
+        "epochs_trained": len(rows),  # fewer than `epochs` when early stopping stopped the run
         "final": dict(rows[-1]) if rows else None,
         "history": history_path.name,
         "seconds_this_run": time.perf_counter() - started,
