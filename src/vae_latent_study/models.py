@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 import keras
 import numpy as np
 from keras import ops
+
+from vae_latent_study.io import reading
 
 PACKAGE = "vae_latent_study"
 
@@ -359,3 +362,12 @@ def encode(model: VAE | AE, images: np.ndarray, batch_size: int = 256) -> dict[s
 def decode(model: VAE | AE, codes: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Images (n, size, size, 1) in [0, 1] decoded from latent points `codes` (n, latent_dim)."""
     return model.decoder.predict(np.asarray(codes, dtype="float32"), batch_size=batch_size, verbose=0)
+
+
+def load_model(path: str | Path, compile: bool = True) -> VAE | AE:
+    """A model written by `training.train_model`; a damaged file raises `io.ProjectFileError`."""
+    with reading(path):
+        model = keras.models.load_model(path, compile=compile)
+        if not isinstance(model, VAE | AE):
+            raise TypeError(f"expected a VAE or AE from {PACKAGE}.models, got {type(model).__name__}")
+    return model

@@ -47,7 +47,7 @@ import numpy as np
 
 from vae_latent_study import models
 from vae_latent_study.datasets import read_dataset
-from vae_latent_study.io import atomic_path
+from vae_latent_study.io import atomic_path, reading
 from vae_latent_study.provenance import library_versions
 
 logger = logging.getLogger(__name__)
@@ -334,7 +334,7 @@ def _write_history(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
 
 def read_history(path: str | Path) -> list[dict[str, float | None]]:
     """The rows of a history CSV written by `train_model` (empty cells as None)."""
-    with open(path, newline="") as f:
+    with reading(path), open(path, newline="") as f:
         return [
             {k: (int(v) if k == "epoch" else float(v)) if v != "" else None for k, v in row.items()}
             for row in csv.DictReader(f)
