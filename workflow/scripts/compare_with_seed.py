@@ -1,10 +1,10 @@
 """Glue: rule compare_with_seed -> vae_latent_study.evaluation.compare_with_seed."""
 
-import logging
+from vae_latent_study.jobs import job
 
-import pandas as pd
+# Imports inside the job: what they print on stderr (TensorFlow's start-up) goes to the log.
+with job(snakemake.log[0]):
+    from vae_latent_study.evaluation import compare_with_seed
+    from vae_latent_study.io import read_table
 
-from vae_latent_study.evaluation import compare_with_seed
-
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-compare_with_seed(pd.read_csv(snakemake.input[0], sep="\t"), snakemake.output[0])
+    compare_with_seed(read_table(snakemake.input[0]), snakemake.output[0])
