@@ -1,8 +1,10 @@
 """train_model: outputs, history, determinism across processes, exact resume after SIGKILL, divergence."""
 
+import io
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -130,6 +132,20 @@ def test_training_writes_model_history_and_sidecar(study, reference):
     assert sidecar["versions"]["tensorflow"] != "not installed"
     assert sidecar["resumed_after_epoch"] == 0
     assert sidecar["final"]["loss"] == rows[-1]["loss"]
+
+
+def test_each_epoch_writes_a_short_line_to_the_console(study, tmp_path):
+    console = io.StringIO()
+    training.train_model(
+        study["dataset"], study["hparams"]["ae"], 7, **_outputs(tmp_path, "ae"), console=console, label="job"
+    )
+    lines = console.getvalue().splitlines()
+    assert len(lines) == EPOCHS
+    for epoch, line in enumerate(lines, start=1):
+        assert re.fullmatch(rf"job: epoch {epoch}/{EPOCHS} loss [\d.]+ val [\d.]+, [\d.]+ s, done.*", line), (
+            line
+        )
+    assert re.search(r"done ~\d\d:\d\d \(\d+s left\)$", lines[0]) and lines[-1].endswith(", done")
 
 
 def test_ae_history_has_no_kl(reference):

@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 
 from vae_latent_study import heatmaps
-from vae_latent_study.io import atomic_path
+from vae_latent_study.io import atomic_path, reading
 from vae_latent_study.provenance import array_checksum, library_versions
 
 logger = logging.getLogger(__name__)
@@ -114,19 +114,16 @@ def write_dataset(dataset: HeatmapDataset, path: str | Path) -> None:
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
     """The manifest of a dataset file, without reading its arrays."""
-    with h5py.File(path, "r") as h5:
+    with reading(path), h5py.File(path, "r") as h5:
         return json.loads(h5.attrs["manifest"])
 
 
 def read_dataset(path: str | Path) -> HeatmapDataset:
-    """Read a dataset written by `write_dataset`."""
-    with h5py.File(path, "r") as h5:
+    """Read a dataset written by `write_dataset`; a damaged one raises `io.ProjectFileError`."""
+    with reading(path), h5py.File(path, "r") as h5:
         manifest = json.loads(h5.attrs["manifest"])
         if manifest.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{path}: format version {manifest.get('format_version')}, "
-                f"expected {FORMAT_VERSION}; rebuild it with the workflow"
-            )
+            raise ValueError(f"format version {manifest.get('format_version')}, expected {FORMAT_VERSION}")
         names = [str(n) for n in h5["factors"].attrs["names"]]
         return HeatmapDataset(
             images=h5["images"][()],

@@ -26,7 +26,7 @@ from scipy import stats
 
 from vae_latent_study import metrics, probes
 from vae_latent_study.datasets import HeatmapDataset, read_dataset
-from vae_latent_study.io import atomic_path
+from vae_latent_study.io import atomic_path, read_json, reading
 from vae_latent_study.latents import SPLITS, Latents, read_latents
 from vae_latent_study.provenance import library_versions
 
@@ -391,7 +391,7 @@ def collect_metrics(paths: Sequence[str | Path], output_tsv: str | Path | None =
     learning curves) stay in the JSONs. Written as TSV when `output_tsv` is given."""
     records = []
     for path in paths:
-        payload = json.loads(Path(path).read_text())
+        payload = read_json(path)
         ident = {key: payload.get(key) for key in ("dataset", "family", "model", "kind", "seed")}
         records.extend({**ident, "metric": name, "value": value} for name, value in _numeric_leaves(payload))
     tidy = pd.DataFrame.from_records(records, columns=list(TIDY_COLUMNS))
@@ -558,7 +558,8 @@ def read_expected(path: str | Path) -> ExpectedNumbers:
     `expected` (entries with quantity, metric, value, line, tolerance, where, note)."""
     import yaml
 
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    with reading(path):
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     tolerances = {
         name: None if spec is None else (str(spec[0]), float(spec[1]))
         for name, spec in (data.get("tolerances") or {}).items()

@@ -25,13 +25,12 @@ import matplotlib
 matplotlib.use("Agg")  # figures are files; never open a window (also on a display-less cluster node)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 from scipy.spatial import ConvexHull, Delaunay, QhullError, cKDTree  # noqa: E402
 
 from vae_latent_study import latent_plots, trajectories  # noqa: E402
 from vae_latent_study.datasets import HeatmapDataset, read_dataset  # noqa: E402
-from vae_latent_study.io import atomic_path  # noqa: E402
+from vae_latent_study.io import atomic_path, read_table  # noqa: E402
 from vae_latent_study.latents import read_latents  # noqa: E402
 from vae_latent_study.plots import save_figure  # noqa: E402
 from vae_latent_study.provenance import library_versions  # noqa: E402
@@ -420,13 +419,9 @@ def explore_latents(
     if missing:
         raise ValueError(f"outputs lacks {sorted(missing)}")
     # Imported here: Keras brings TensorFlow, seconds to import, which only the decoding needs.
-    import keras
-
     from vae_latent_study import models
 
-    model = keras.models.load_model(model_path, compile=False)
-    if not isinstance(model, models.VAE | models.AE):
-        raise TypeError(f"{model_path}: expected a VAE or AE from vae_latent_study.models, got {type(model)}")
+    model = models.load_model(model_path, compile=False)
     latents = read_latents(latents_path)
     dataset = read_dataset(dataset_path)
     _check_inputs(latents, dataset, latents_path, dataset_path)
@@ -573,7 +568,7 @@ def describe_codes(codes: np.ndarray, factors: np.ndarray, names: Sequence[str])
 
 def _history_rows(path: str | Path) -> list[dict[str, Any]]:
     # pandas, not training.read_history: that module imports Keras, seconds for a CSV.
-    table = pd.read_csv(path)
+    table = read_table(path, sep=",")
     return [
         {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
         for row in table.to_dict("records")

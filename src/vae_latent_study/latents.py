@@ -32,7 +32,7 @@ import h5py
 import numpy as np
 
 from vae_latent_study.datasets import read_dataset
-from vae_latent_study.io import atomic_path
+from vae_latent_study.io import atomic_path, reading
 
 logger = logging.getLogger(__name__)
 
@@ -102,9 +102,7 @@ def encode_dataset(
     from vae_latent_study.training import runtime_versions
 
     model_path = Path(model_path)
-    model = keras.models.load_model(model_path)
-    if not isinstance(model, models.VAE | models.AE):
-        raise TypeError(f"{model_path}: expected a VAE or AE from vae_latent_study.models, got {type(model)}")
+    model = models.load_model(model_path)
     kind = "vae" if isinstance(model, models.VAE) else "ae"
     dataset = read_dataset(dataset_path)
     if tuple(model.encoder.input_shape[1:3]) != tuple(dataset.images.shape[1:]):
@@ -179,14 +177,11 @@ def _attr(value: Any) -> Any:
 
 
 def read_latents(path: str | Path) -> Latents:
-    """Read a latent store written by `encode_dataset`."""
-    with h5py.File(path, "r") as h5:
+    """Read a latent store written by `encode_dataset`; a damaged one raises `io.ProjectFileError`."""
+    with reading(path), h5py.File(path, "r") as h5:
         attrs = {k: _attr(v) for k, v in h5.attrs.items()}
         if attrs.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"{path}: latent store format {attrs.get('format_version')}, expected {FORMAT_VERSION}; "
-                "encode the dataset again"
-            )
+            raise ValueError(f"latent store format {attrs.get('format_version')}, expected {FORMAT_VERSION}")
         attrs["versions"] = json.loads(attrs["versions"])
 
         def split(name: str) -> LatentSplit:

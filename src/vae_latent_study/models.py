@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import keras
 import numpy as np
 from keras import ops
+
+from vae_latent_study.io import reading
 
 PACKAGE = "vae_latent_study"
 
@@ -872,3 +875,12 @@ def decode_log_variance(
     if model.likelihood["type"] != "gaussian":
         raise ValueError("only a gaussian likelihood has a decoded variance")
     return _predict(model.decoder, np.asarray(codes, dtype="float32"), batch_size, training)[1]
+
+
+def load_model(path: str | Path, compile: bool = True) -> VAE | AE:
+    """A model written by `training.train_model`; a damaged file raises `io.ProjectFileError`."""
+    with reading(path):
+        model = keras.models.load_model(path, compile=compile)
+        if not isinstance(model, VAE | AE):
+            raise TypeError(f"expected a VAE or AE from {PACKAGE}.models, got {type(model).__name__}")
+    return model

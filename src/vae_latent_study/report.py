@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from vae_latent_study.io import atomic_path
+from vae_latent_study.io import atomic_path, read_json, read_table, reading
 from vae_latent_study.provenance import library_versions
 
 logger = logging.getLogger(__name__)
@@ -463,10 +463,6 @@ def _table(
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
-def _read_tsv(path: str | Path) -> pd.DataFrame:
-    return pd.read_csv(path, sep="\t", keep_default_na=True)
-
-
 def _comparison_table(comparison: pd.DataFrame) -> str:
     columns = [
         "study",
@@ -542,7 +538,8 @@ def _figure_html(index: int, path: Path, caption: str) -> str:
     elif suffix == ".json":
         import plotly.io as pio
 
-        figure = pio.from_json(path.read_text(encoding="utf-8"))
+        with reading(path):
+            figure = pio.from_json(path.read_text(encoding="utf-8"))
         # No plotly.js here: the page loads it once, in its head. A fixed id keeps the file reproducible.
         body = pio.to_html(
             figure,
@@ -624,10 +621,10 @@ def build_report(
     `explorations` the `explore.explore_latents` summaries, `config` the resolved study config, and
     `source_dir` the checkout whose git commit the provenance names.
     """
-    summary = _read_tsv(summary_tsv)
-    comparison = _read_tsv(comparison_tsv)
-    paired = _read_tsv(paired_tsv)
-    runs = [json.loads(Path(p).read_text(encoding="utf-8")) for p in explorations]
+    summary = read_table(summary_tsv)
+    comparison = read_table(comparison_tsv)
+    paired = read_table(paired_tsv)
+    runs = [read_json(p) for p in explorations]
     answers = answer_questions(summary, paired, comparison, runs)
 
     sections = list(dict.fromkeys(section for _, _, section in figures))

@@ -37,17 +37,18 @@ import json
 import logging
 import math
 import shutil
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import keras
 import numpy as np
 
 from vae_latent_study import models
 from vae_latent_study.datasets import read_dataset
-from vae_latent_study.io import atomic_path
+from vae_latent_study.io import atomic_path, reading
 from vae_latent_study.provenance import library_versions
 
 logger = logging.getLogger(__name__)
@@ -353,6 +354,45 @@ def _backed_up_epoch(backup_dir: Path) -> int:
         return 0
 
 
+def _duration(seconds: float) -> str:
+    """`7m50s`, `1h02m`, `12s`: a remaining time, as short as a console line wants it."""
+    seconds = round(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+class ConsoleProgress(keras.callbacks.Callback):
+    """One short line per epoch on `stream` (the console, where the user watches a long training): epoch,
+    loss, validation loss, the epoch's time and when the run should end, from this process's mean epoch."""
+
+    def __init__(self, stream: TextIO, label: str, epochs: int, clock: Any = time) -> None:
+        super().__init__()
+        self.stream, self.label, self.epochs, self.clock = stream, label, epochs, clock
+        self._seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._start = self.clock.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        logs = logs or {}
+        seconds = self.clock.perf_counter() - self._start
+        self._seconds.append(seconds)
+        left = (self.epochs - epoch - 1) * sum(self._seconds) / len(self._seconds)
+        if left > 0:
+            finish = time.strftime("%H:%M", time.localtime(self.clock.time() + left))
+            when = f"done ~{finish} ({_duration(left)} left)"
+        else:
+            when = "done"
+        self.stream.write(
+            f"{self.label}: epoch {epoch + 1}/{self.epochs} loss {float(logs['loss']):.4g} "
+            f"val {float(logs['val_loss']):.4g}, {seconds:.1f} s, {when}\n"
+        )
+        self.stream.flush()
+
+
 def _prepare_backup(backup_dir: Path, fingerprint: Mapping[str, Any]) -> None:
     """Keep a backup only if it was left by this very run; record the run's fingerprint."""
     marker = backup_dir / _FINGERPRINT_FILE
@@ -380,7 +420,7 @@ def _write_history(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
 
 def read_history(path: str | Path) -> list[dict[str, float | None]]:
     """The rows of a history CSV written by `train_model` (empty cells as None)."""
-    with open(path, newline="") as f:
+    with reading(path), open(path, newline="") as f:
         return [
             {k: (int(v) if k == "epoch" else float(v)) if v != "" else None for k, v in row.items()}
             for row in csv.DictReader(f)
@@ -401,6 +441,8 @@ def train_model(
     backup_dir: str | Path,
     threads: int | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    console: TextIO | None = None,
+    label: str | None = None,
 ) -> None:
     """Train the model that `hparams` describe on the dataset's training split and write its outputs.
 
@@ -415,8 +457,10 @@ def train_model(
     TensorFlow op (as in the workflow's job); otherwise it is logged and ignored. Results are bitwise
     reproducible for a given thread count; another count may change the last bits.
 
-    `callbacks` run after the project's own (for diagnostics and tests). Raises `TrainingDiverged` on a
-    non-finite loss, leaving no output and no backup.
+    Each epoch writes a full line to the log (the module's logger) and a short one (`ConsoleProgress`,
+    named `label`) to `console`, by default `sys.stderr`; the workflow's job gives its console
+    (`jobs.job`). `callbacks` run after the project's own (for diagnostics and tests). Raises
+    `TrainingDiverged` on a non-finite loss, leaving no output and no backup.
     """
     started = time.perf_counter()
     model_path, history_path, backup_dir = Path(model_path), Path(history_path), Path(backup_dir)
@@ -465,6 +509,8 @@ def train_model(
         stop_callbacks = [_EarlyStopping(history, monitor, patience)]
         # A backup of a run that already stopped: fit up to there, i.e. restore it and train no further.
         fit_epochs = _stopped_epoch(history.rows[: _backed_up_epoch(backup_dir)], monitor, patience) or epochs
+    label = label or f"{hparams['kind']} on {dataset.manifest.get('dataset')}, seed {seed}"
+    progress = ConsoleProgress(sys.stderr if console is None else console, label, epochs)
     logger.info(
         "training a %s (latent_dim %d) on %s: %d train / %d test images, %d epochs of %d steps, "
         "seed %d, backend %s, threads %s",
@@ -491,6 +537,7 @@ def train_model(
                 _NaNGuard(),
                 history,
                 *stop_callbacks,
+                progress,
                 _AtomicBackup(backup_dir, delete_checkpoint=False),
                 *callbacks,
             ],

@@ -1,15 +1,16 @@
 """Glue: rule aggregate_metrics -> vae_latent_study.evaluation.aggregate_metrics."""
 
-import logging
+from vae_latent_study.jobs import job
 
-from vae_latent_study.evaluation import aggregate_metrics
+# Imports inside the job: what they print on stderr (TensorFlow's start-up) goes to the log.
+with job(snakemake.log[0]):
+    from vae_latent_study.evaluation import aggregate_metrics
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-aggregate_metrics(
-    list(snakemake.input),
-    snakemake.output.tidy,
-    snakemake.output.summary,
-    snakemake.output.paired,
-    n_boot=snakemake.params.evaluation["bootstrap_samples"],
-    seed=snakemake.params.evaluation["seed"],
-)
+    aggregate_metrics(
+        list(snakemake.input),
+        snakemake.output.tidy,
+        snakemake.output.summary,
+        snakemake.output.paired,
+        n_boot=snakemake.params.evaluation["bootstrap_samples"],
+        seed=snakemake.params.evaluation["seed"],
+    )

@@ -1,17 +1,18 @@
 """Glue: rule build_report -> vae_latent_study.report.build_report."""
 
-import logging
+from vae_latent_study.jobs import job
 
-from vae_latent_study.report import build_report
+# Imports inside the job: what they print on stderr (TensorFlow's start-up) goes to the log.
+with job(snakemake.log[0]):
+    from vae_latent_study.report import build_report
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-build_report(
-    snakemake.output[0],
-    snakemake.params.figures,
-    snakemake.input.summary,
-    snakemake.input.comparison,
-    snakemake.input.paired,
-    snakemake.input.explorations,
-    snakemake.params.config,
-    source_dir=snakemake.params.source_dir,
-)
+    build_report(
+        snakemake.output[0],
+        snakemake.params.figures,
+        snakemake.input.summary,
+        snakemake.input.comparison,
+        snakemake.input.paired,
+        snakemake.input.explorations,
+        snakemake.params.config,
+        source_dir=snakemake.params.source_dir,
+    )

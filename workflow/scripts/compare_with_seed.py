@@ -1,15 +1,15 @@
 """Glue: rule compare_with_seed -> vae_latent_study.evaluation.compare_with_expected."""
 
-import logging
+from vae_latent_study.jobs import job
 
-import pandas as pd
+# Imports inside the job: what they print on stderr (TensorFlow's start-up) goes to the log.
+with job(snakemake.log[0]):
+    from vae_latent_study.evaluation import compare_with_expected
+    from vae_latent_study.io import read_table
 
-from vae_latent_study.evaluation import compare_with_expected
-
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-compare_with_expected(
-    pd.read_csv(snakemake.input.metrics, sep="\t"),
-    snakemake.params.studies,
-    dict(zip(snakemake.params.studies, snakemake.input.expected, strict=True)),
-    snakemake.output[0],
-)
+    compare_with_expected(
+        read_table(snakemake.input.metrics),
+        snakemake.params.studies,
+        dict(zip(snakemake.params.studies, snakemake.input.expected, strict=True)),
+        snakemake.output[0],
+    )

@@ -1,9 +1,11 @@
 """Glue: rule plot_sample_heatmaps -> vae_latent_study.plots.plot_sample_heatmaps."""
 
-import logging
+from vae_latent_study.jobs import job
 
-from vae_latent_study.datasets import read_dataset
-from vae_latent_study.plots import plot_sample_heatmaps
+# Imports inside the job: what they print on stderr (TensorFlow's start-up) goes to the log.
+with job(snakemake.log[0]):
+    from vae_latent_study.datasets import read_dataset
+    from vae_latent_study.plots import plot_sample_heatmaps
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-plot_sample_heatmaps(read_dataset(snakemake.input[0]), **snakemake.params.figure, path=snakemake.output[0])
+    dataset = read_dataset(snakemake.input[0])
+    plot_sample_heatmaps(dataset, **snakemake.params.figure, path=snakemake.output[0])

@@ -1,10 +1,11 @@
 """Glue: rule simulate_heatmaps -> vae_latent_study.datasets.simulate_heatmaps."""
 
-import logging
+from vae_latent_study.jobs import job
 
-from vae_latent_study.datasets import simulate_heatmaps
+# Imports inside the job: what they print on stderr (TensorFlow's start-up) goes to the log.
+with job(snakemake.log[0]):
+    from vae_latent_study.datasets import simulate_heatmaps
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-simulate_heatmaps(
-    snakemake.wildcards.dataset, snakemake.params.dataset, snakemake.output[0], threads=snakemake.threads
-)
+    simulate_heatmaps(
+        snakemake.wildcards.dataset, snakemake.params.dataset, snakemake.output[0], threads=snakemake.threads
+    )
