@@ -38,7 +38,7 @@ def test_the_digest_is_stable_and_names_the_code_of_each_rule():
     assert first == provenance.code_digest(SCRIPTS / "train_model.py")
     assert len(first) == 16 and int(first, 16) >= 0
     # Different rules run different code.
-    assert first != provenance.code_digest(SCRIPTS / "simulate_heatmaps.py")
+    assert first != provenance.code_digest(SCRIPTS / "build_dataset.py")
 
 
 def test_the_copy_gives_the_real_digests(package):
@@ -88,4 +88,4 @@ def test_comments_docstrings_and_layout_do_not_count(package):
     heatmaps.write_text(edited + "\n\n# a trailing comment\n")
     assert digests(scripts) == before
     heatmaps.write_text(edited.replace("GENERATOR_VERSION = ", "GENERATOR_VERSION = 'x' + ", 1))
-    assert digests(scripts)["simulate_heatmaps.py"] != before["simulate_heatmaps.py"]
+    assert digests(scripts)["build_dataset.py"] != before["build_dataset.py"]

@@ -48,8 +48,8 @@ def study(tmp_path_factory):
 
 # Each reader, the file kind it reads, and the rule the advice names.
 READERS = {
-    "dataset": (datasets.read_dataset, "simulate_heatmaps"),
-    "manifest": (datasets.read_manifest, "simulate_heatmaps"),
+    "dataset": (datasets.read_dataset, "build_dataset"),
+    "manifest": (datasets.read_manifest, "build_dataset"),
     "latents": (latents.read_latents, "encode_dataset"),
     "model": (models.load_model, "train_model"),
     "metrics_json": (lambda path: evaluation.collect_metrics([path]), "score_latents"),
@@ -115,7 +115,7 @@ def test_an_old_format_is_a_project_file_error(study, tmp_path):
     dataset.manifest = {**dataset.manifest, "format_version": 999}
     path = tmp_path / "results" / "data" / "old.h5"
     datasets.write_dataset(dataset, path)
-    with pytest.raises(ProjectFileError, match="format version 999, expected 1"):
+    with pytest.raises(ProjectFileError, match=f"format version 999, expected {datasets.FORMAT_VERSION}"):
         datasets.read_dataset(path)
 
 
@@ -139,7 +139,7 @@ def test_a_damaged_report_input_names_itself(study, tmp_path):
 @pytest.mark.parametrize(
     ("path", "rule"),
     [
-        ("results/data/tiny_t.h5", "simulate_heatmaps"),
+        ("results/data/tiny_t.h5", "build_dataset"),
         ("/work/study/results/models/tiny_t/vae/seed7/model.keras", "train_model"),
         ("results/models/tiny_t/vae/seed7/history.csv", "train_model"),
         ("results/latents/tiny_t/vae/seed7.h5", "encode_dataset"),

@@ -34,7 +34,7 @@ PER_RUN = (  # one dataset x model x seed
     "score_latents",
     "explore_latents",
 )
-PER_DATASET = ("simulate_heatmaps", "plot_sample_heatmaps")
+PER_DATASET = ("build_dataset", "plot_sample_heatmaps")
 PER_DATASET_AND_SEED = ("plot_reconstruction_errors", "plot_training_curves")
 STUDY_WIDE = ("aggregate_metrics", "compare_with_seed", "build_report")
 DOWNSTREAM_OF_METRICS = {"aggregate_metrics": 1, "compare_with_seed": 1, "build_report": 1, "all": 1}

@@ -40,8 +40,8 @@ def test_tiny_study_writes_every_dataset_and_figure(finished_run, tiny_config):
         assert ds.manifest["checksum"]["sha256"] == ds.checksum()
         assert len(ds.train) + len(ds.test) == len(ds.images)
         assert (workdir / "results" / "figures" / name / "sample_heatmaps.png").stat().st_size > 10_000
-        assert (workdir / "logs" / "simulate_heatmaps" / f"{name}.log").exists()
-        assert (workdir / "benchmarks" / "simulate_heatmaps" / f"{name}.tsv").exists()
+        assert (workdir / "logs" / "build_dataset" / f"{name}.log").exists()
+        assert (workdir / "benchmarks" / "build_dataset" / f"{name}.tsv").exists()
         for model in ("vae", "ae"):
             run = workdir / "results" / "models" / name / model / "seed7"
             assert (run / "model.keras").stat().st_size > 100_000
@@ -117,7 +117,7 @@ def test_changing_one_dataset_reruns_only_that_dataset(finished_run, tmp_path):
     per_model = {"train_model", "encode_dataset", "evaluate_reconstruction", "probe_latents", "score_latents"}
     assert planned_jobs(proc) == {
         "all": 1,
-        "simulate_heatmaps": 1,
+        "build_dataset": 1,
         "plot_sample_heatmaps": 1,
         **{rule: 2 for rule in per_model},
         "plot_reconstruction_errors": 1,

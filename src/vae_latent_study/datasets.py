@@ -1,4 +1,16 @@
-"""Heatmap datasets in HDF5: build one from its config, write it atomically, read it back."""
+"""Datasets in one HDF5 layout for every kind: build one from its config, write it atomically, read it back.
+
+Layout (format version 2), the same for every kind:
+
+- `x`: the data, float32 (N, ...): images (N, size, size) for heatmaps, rows (N, p) for tabular kinds;
+- `factors`: float64 (N, F), attributes `names` and `types` (`continuous` or `categorical` per factor);
+- `factor_indices` (optional): int32 (N, F), the position of each value in its grid (`factor_grids/{name}`);
+- `split/train`, `split/test`: row indices;
+- `truth/{name}` (optional): what the simulation knows beyond `x` and the factors: the heatmaps' image axis,
+  the true parameters, latent values and functions of the simulated kinds;
+- attribute `label` (optional): the name of the categorical factor that is the condition of a model;
+- attribute `manifest`: JSON of the resolved config, kind, versions, sizes and a SHA-256 of the content.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,36 +31,74 @@ from vae_latent_study.provenance import array_checksum, library_versions
 
 logger = logging.getLogger(__name__)
 
-#: Version of the file layout below; readers check it.
-FORMAT_VERSION = 1
+#: Version of the file layout above; readers check it. Version 1 was heatmaps only (`images`, `axis`).
+FORMAT_VERSION = 2
+
+FACTOR_TYPES = ("continuous", "categorical")
 
 
 @dataclass
-class HeatmapDataset:
-    """A heatmap dataset as stored: images, factors and their grid indices, split and manifest."""
+class Dataset:
+    """A dataset as stored, whatever its kind (see the module docstring for the layout)."""
 
-    images: np.ndarray  # float32 (n, size, size)
-    factors: np.ndarray  # float64 (n, n_factors)
+    x: np.ndarray
+    factors: np.ndarray
     factor_names: list[str]
-    factor_indices: np.ndarray  # int32 (n, n_factors): position of each value in its factor's grid
-    factor_grids: dict[str, np.ndarray]
-    axis: np.ndarray  # evaluation points of the density on both image axes
-    train: np.ndarray  # int64 row indices, in train_test_split's order
+    factor_types: dict[str, str]
+    train: np.ndarray  # int64 row indices
     test: np.ndarray
     manifest: dict[str, Any]
+    factor_indices: np.ndarray | None = None
+    factor_grids: dict[str, np.ndarray] = field(default_factory=dict)
+    truth: dict[str, np.ndarray] = field(default_factory=dict)
+    label: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return str(self.manifest.get("kind", "heatmaps"))
+
+    @property
+    def images(self) -> np.ndarray:
+        """The heatmaps kind's name for `x`: (N, size, size)."""
+        return self.x
+
+    @property
+    def axis(self) -> np.ndarray:
+        """The heatmaps kind's image axis (`truth/axis`)."""
+        return self.truth["axis"]
 
     def checksum(self) -> str:
-        """Checksum of the content, as recorded in the manifest when the file was written."""
-        return array_checksum(
-            self.images, self.factors, self.factor_indices, self.axis, self.train, self.test
-        )
+        """Checksum of the content, as recorded in the manifest when the file was written. The order (x,
+        factors, factor indices, truth by name, split) keeps a heatmap dataset's version-1 checksum."""
+        indices = [] if self.factor_indices is None else [self.factor_indices]
+        truth = [self.truth[name] for name in sorted(self.truth)]
+        return array_checksum(self.x, self.factors, *indices, *truth, self.train, self.test)
 
 
-def build_dataset(name: str, config: Mapping[str, Any], threads: int = 1) -> HeatmapDataset:
-    """Draw every image of a validated dataset config, with its factors, split and manifest."""
+def _manifest(dataset: Dataset, name: str, config: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
+    covers = ["x", "factors"] + (["factor_indices"] if dataset.factor_indices is not None else [])
+    covers += [f"truth/{n}" for n in sorted(dataset.truth)] + ["train", "test"]
+    return {
+        "dataset": name,
+        "kind": config["kind"],
+        "config": dict(config),
+        "format_version": FORMAT_VERSION,
+        **extra,
+        "n_rows": int(len(dataset.x)),
+        "row_shape": list(dataset.x.shape[1:]),
+        "factor_names": dataset.factor_names,
+        "n_train": int(len(dataset.train)),
+        "n_test": int(len(dataset.test)),
+        "versions": library_versions(),
+        "checksum": {"sha256": dataset.checksum(), "covers": ", ".join(covers)},
+    }
+
+
+def _build_heatmaps(name: str, config: Mapping[str, Any], threads: int) -> Dataset:
     values, indices = heatmaps.factor_table(config["grid"])
     names = list(heatmaps.GRID_FACTORS)
     grids = {f: heatmaps.grid_values(config["grid"][f]) for f in names}
+    types = dict.fromkeys(names, "continuous")
     df = None
     if config["family"] == "student_t":
         df = heatmaps.assign_df(values[:, 0], values[:, 1], config["df_rule"])
@@ -56,6 +106,7 @@ def build_dataset(name: str, config: Mapping[str, Any], threads: int = 1) -> Hea
         values = np.column_stack([values, df])
         indices = np.column_stack([indices, np.searchsorted(grids["df"], df)]).astype(np.int32)
         names.append("df")
+        types["df"] = "categorical"
     axis = heatmaps.grid_values(config["image_grid"])
     start = time.perf_counter()
     images = heatmaps.heatmaps(axis, values[:, 0], values[:, 1], values[:, 2], df=df, threads=threads)
@@ -67,49 +118,105 @@ def build_dataset(name: str, config: Mapping[str, Any], threads: int = 1) -> Hea
         time.perf_counter() - start,
     )
     train, test = heatmaps.split_indices(len(images), config["split"]["test_size"], config["split"]["seed"])
-    dataset = HeatmapDataset(images, values, names, indices, grids, axis, train, test, manifest={})
-    dataset.manifest = {
-        "dataset": name,
-        "config": dict(config),
-        "format_version": FORMAT_VERSION,
-        "generator_version": heatmaps.GENERATOR_VERSION,
-        "n_images": int(len(images)),
-        "image_shape": list(images.shape[1:]),
-        "factor_names": names,
-        "n_train": int(len(train)),
-        "n_test": int(len(test)),
-        "versions": library_versions(),
-        "checksum": {
-            "sha256": dataset.checksum(),
-            "covers": "images, factors, factor_indices, axis, train, test",
-        },
-    }
+    dataset = Dataset(
+        images,
+        values,
+        names,
+        types,
+        train,
+        test,
+        {},
+        factor_indices=indices,
+        factor_grids=grids,
+        truth={"axis": axis},
+    )
+    dataset.manifest = _manifest(dataset, name, config, generator_version=heatmaps.GENERATOR_VERSION)
     return dataset
 
 
-def write_dataset(dataset: HeatmapDataset, path: str | Path) -> None:
+def _build_normal_1d(name: str, config: Mapping[str, Any], threads: int) -> Dataset:
+    from vae_latent_study import normal_1d
+
+    drawn = normal_1d.draw_dataset(
+        config["mean"], config["std"], config["n"], config["test_share"], config["seed"]
+    )
+    n = len(drawn["x"])
+    dataset = Dataset(
+        x=drawn["x"].reshape(n, 1),
+        factors=np.zeros((n, 0)),
+        factor_names=[],
+        factor_types={},
+        train=drawn["train"],
+        test=drawn["test"],
+        manifest={},
+        truth={"mean": np.float64(drawn["true_mean"]), "std": np.float64(drawn["true_std"])},
+    )
+    dataset.manifest = _manifest(dataset, name, config)
+    return dataset
+
+
+def _build_factor_model(name: str, config: Mapping[str, Any], threads: int) -> Dataset:
+    from vae_latent_study import factor_model
+
+    settings = {k: v for k, v in config.items() if k != "kind"}
+    sim = factor_model.simulate(settings)
+    dataset = Dataset(
+        x=sim["X"],
+        factors=np.asarray(sim["Z"], dtype=np.float64).reshape(-1, 1),
+        factor_names=["Z"],
+        factor_types={"Z": "continuous"},
+        train=np.asarray(sim["train"], dtype=np.int64),
+        test=np.asarray(sim["test"], dtype=np.int64),
+        manifest={},
+        truth={key: np.asarray(sim[key]) for key in factor_model.GROUND_TRUTH},
+    )
+    dataset.manifest = _manifest(dataset, name, config, family_names=list(sim["family_names"]))
+    return dataset
+
+
+#: How each dataset kind is built from its validated config.
+BUILDERS = {"heatmaps": _build_heatmaps, "normal_1d": _build_normal_1d, "factor_model": _build_factor_model}
+
+
+def build_dataset(name: str, config: Mapping[str, Any], threads: int = 1) -> Dataset:
+    """Build the dataset a validated dataset config describes, with its factors, split, truth and manifest."""
+    return BUILDERS[config.get("kind", "heatmaps")](name, config, threads)
+
+
+def _ordered_group(parent: h5py.Group, name: str) -> h5py.Group:
+    """A group that keeps its members in creation order, without the creation and modification times HDF5
+    otherwise stores with such a group (which made the same dataset differ in bytes from second to second)."""
+    gcpl = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
+    gcpl.set_link_creation_order(h5py.h5p.CRT_ORDER_TRACKED | h5py.h5p.CRT_ORDER_INDEXED)
+    gcpl.set_obj_track_times(False)
+    return h5py.Group(h5py.h5g.create(parent.id, name.encode(), gcpl=gcpl))
+
+
+def write_dataset(dataset: Dataset, path: str | Path) -> None:
     """Write the dataset to HDF5, atomically; two writes of the same dataset give identical bytes."""
     with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=False) as h5:
         # No timestamps in object headers, so the same content always gives the same bytes.
-        h5.create_dataset(
-            "images",
-            data=dataset.images,
-            chunks=(min(256, len(dataset.images)), *dataset.images.shape[1:]),
-            track_times=False,
-        )
+        chunks = (min(256, len(dataset.x)), *dataset.x.shape[1:]) if len(dataset.x) else None
+        h5.create_dataset("x", data=dataset.x, chunks=chunks, track_times=False)
         h5.create_dataset("factors", data=dataset.factors, track_times=False)
-        h5.create_dataset("factor_indices", data=dataset.factor_indices, track_times=False)
         h5["factors"].attrs["names"] = dataset.factor_names
-        h5["factor_indices"].attrs["names"] = dataset.factor_names
-        grids = h5.create_group("factor_grids", track_order=True)
-        for name in dataset.factor_names:
+        h5["factors"].attrs["types"] = [dataset.factor_types[n] for n in dataset.factor_names]
+        if dataset.factor_indices is not None:
+            h5.create_dataset("factor_indices", data=dataset.factor_indices, track_times=False)
+            h5["factor_indices"].attrs["names"] = dataset.factor_names
+        grids = _ordered_group(h5, "factor_grids")
+        for name in dataset.factor_grids:
             grids.create_dataset(name, data=dataset.factor_grids[name], track_times=False)
-        h5.create_dataset("axis", data=dataset.axis, track_times=False)
+        truth = _ordered_group(h5, "truth")
+        for name in sorted(dataset.truth):
+            truth.create_dataset(name, data=dataset.truth[name], track_times=False)
         split = h5.create_group("split")
         split.create_dataset("train", data=dataset.train, track_times=False)
         split.create_dataset("test", data=dataset.test, track_times=False)
+        if dataset.label is not None:
+            h5.attrs["label"] = dataset.label
         h5.attrs["manifest"] = json.dumps(dataset.manifest, sort_keys=True)
-    logger.info("wrote %s (%d images)", path, len(dataset.images))
+    logger.info("wrote %s (%d rows of %s)", path, len(dataset.x), dataset.x.shape[1:])
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
@@ -118,26 +225,29 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         return json.loads(h5.attrs["manifest"])
 
 
-def read_dataset(path: str | Path) -> HeatmapDataset:
+def read_dataset(path: str | Path) -> Dataset:
     """Read a dataset written by `write_dataset`; a damaged one raises `io.ProjectFileError`."""
     with reading(path), h5py.File(path, "r") as h5:
         manifest = json.loads(h5.attrs["manifest"])
         if manifest.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"format version {manifest.get('format_version')}, expected {FORMAT_VERSION}")
         names = [str(n) for n in h5["factors"].attrs["names"]]
-        return HeatmapDataset(
-            images=h5["images"][()],
+        types = [str(t) for t in h5["factors"].attrs["types"]]
+        return Dataset(
+            x=h5["x"][()],
             factors=h5["factors"][()],
             factor_names=names,
-            factor_indices=h5["factor_indices"][()],
-            factor_grids={n: h5["factor_grids"][n][()] for n in names},
-            axis=h5["axis"][()],
+            factor_types=dict(zip(names, types, strict=True)),
             train=h5["split/train"][()],
             test=h5["split/test"][()],
             manifest=manifest,
+            factor_indices=h5["factor_indices"][()] if "factor_indices" in h5 else None,
+            factor_grids={n: h5["factor_grids"][n][()] for n in h5["factor_grids"]},
+            truth={n: h5["truth"][n][()] for n in h5["truth"]},
+            label=str(h5.attrs["label"]) if "label" in h5.attrs else None,
         )
 
 
-def simulate_heatmaps(name: str, config: Mapping[str, Any], output: str | Path, threads: int = 1) -> None:
+def make_dataset(name: str, config: Mapping[str, Any], output: str | Path, threads: int = 1) -> None:
     """Build the dataset `name` from its validated config and write it to `output` (the rule's job)."""
     write_dataset(build_dataset(name, config, threads=threads), output)

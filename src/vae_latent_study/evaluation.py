@@ -25,7 +25,7 @@ import pandas as pd
 from scipy import stats
 
 from vae_latent_study import metrics, probes
-from vae_latent_study.datasets import HeatmapDataset, read_dataset
+from vae_latent_study.datasets import Dataset, read_dataset
 from vae_latent_study.io import atomic_path, read_json, reading
 from vae_latent_study.latents import SPLITS, Latents, read_latents
 from vae_latent_study.provenance import library_versions
@@ -64,7 +64,7 @@ def _file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _load(latents_path: str | Path, dataset_path: str | Path) -> tuple[Latents, HeatmapDataset]:
+def _load(latents_path: str | Path, dataset_path: str | Path) -> tuple[Latents, Dataset]:
     """Read a latent store and its dataset, and check that the store was encoded from this dataset."""
     latents = read_latents(latents_path)
     dataset = read_dataset(dataset_path)
@@ -81,7 +81,7 @@ def _load(latents_path: str | Path, dataset_path: str | Path) -> tuple[Latents, 
 
 
 def _identity(
-    latents: Latents, dataset: HeatmapDataset, dataset_name: str | None, model_name: str | None
+    latents: Latents, dataset: Dataset, dataset_name: str | None, model_name: str | None
 ) -> dict[str, Any]:
     return {
         "dataset": dataset_name if dataset_name is not None else dataset.manifest.get("dataset"),
@@ -96,7 +96,7 @@ def _identity(
 
 
 def _provenance(
-    latents: Latents, dataset: HeatmapDataset, latents_path: str | Path, dataset_path: str | Path
+    latents: Latents, dataset: Dataset, latents_path: str | Path, dataset_path: str | Path
 ) -> dict[str, Any]:
     return {
         "inputs": {
@@ -125,7 +125,7 @@ def _write_tsv(table: pd.DataFrame, path: str | Path) -> None:
     logger.info("wrote %s (%d rows)", path, len(table))
 
 
-def _factor_columns(dataset: HeatmapDataset, rows: np.ndarray) -> dict[str, np.ndarray]:
+def _factor_columns(dataset: Dataset, rows: np.ndarray) -> dict[str, np.ndarray]:
     return {name: dataset.factors[rows, j] for j, name in enumerate(dataset.factor_names)}
 
 

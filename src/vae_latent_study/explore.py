@@ -29,7 +29,7 @@ from scipy import stats  # noqa: E402
 from scipy.spatial import ConvexHull, Delaunay, QhullError, cKDTree  # noqa: E402
 
 from vae_latent_study import latent_plots, trajectories  # noqa: E402
-from vae_latent_study.datasets import HeatmapDataset, read_dataset  # noqa: E402
+from vae_latent_study.datasets import Dataset, read_dataset  # noqa: E402
 from vae_latent_study.io import atomic_path, read_table  # noqa: E402
 from vae_latent_study.latents import read_latents  # noqa: E402
 from vae_latent_study.plots import save_figure  # noqa: E402
@@ -388,7 +388,7 @@ def _isovariance_layout(
     return _spearman(distance, gap)
 
 
-def _check_inputs(latents: Any, dataset: HeatmapDataset, latents_path: Any, dataset_path: Any) -> None:
+def _check_inputs(latents: Any, dataset: Dataset, latents_path: Any, dataset_path: Any) -> None:
     checksum = dataset.manifest["checksum"]["sha256"]
     if latents.attrs.get("dataset_checksum") != checksum:
         raise ValueError(f"{latents_path} was not encoded from {dataset_path} (checksum {checksum})")

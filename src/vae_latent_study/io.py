@@ -36,7 +36,7 @@ def atomic_path(path: str | Path, keep_suffix: str = "") -> Iterator[Path]:
 #: The rule that writes each project file, by path pattern (matched from the right, `*` within one
 #: folder): the one place that turns a damaged file into the command that rebuilds it. First match wins.
 WRITERS: tuple[tuple[str, str], ...] = (
-    ("results/data/*.h5", "simulate_heatmaps"),
+    ("results/data/*.h5", "build_dataset"),
     ("results/models/*/*/seed*/*", "train_model"),
     ("results/latents/*/*/seed*.h5", "encode_dataset"),
     ("results/evaluation/*/*/seed*/reconstruction.*", "evaluate_reconstruction"),

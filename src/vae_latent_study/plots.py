@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from mpl_toolkits.axes_grid1 import ImageGrid  # noqa: E402
 
-from vae_latent_study.datasets import HeatmapDataset  # noqa: E402
+from vae_latent_study.datasets import Dataset  # noqa: E402
 from vae_latent_study.io import atomic_path  # noqa: E402
 
 
@@ -25,7 +25,7 @@ def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 100) -> None:
 
 
 def plot_sample_heatmaps(
-    dataset: HeatmapDataset, rows: int = 3, cols: int = 4, seed: int = 15, path: str | Path | None = None
+    dataset: Dataset, rows: int = 3, cols: int = 4, seed: int = 15, path: str | Path | None = None
 ) -> plt.Figure:
     """A grid of random training heatmaps (the study's first figure), each titled with its factors.
 

@@ -469,8 +469,8 @@ def train_model(
     keras.utils.set_random_seed(int(seed))
 
     dataset = read_dataset(dataset_path)
-    x_train = model_inputs(dataset.images[dataset.train])
-    x_test = model_inputs(dataset.images[dataset.test])
+    x_train = model_inputs(dataset.x[dataset.train])
+    x_test = model_inputs(dataset.x[dataset.test])
     if not (np.isfinite(x_train).all() and np.isfinite(x_test).all()):
         raise ValueError(f"{dataset_path}: the images contain NaN or infinite pixels")
     checksum = dataset.manifest["checksum"]["sha256"]

@@ -1,25 +1,25 @@
-# Stage 1: parameter grids -> HDF5 heatmap datasets, and a look at a sample of them.
+# Stage 1: each dataset built by its kind into the one HDF5 layout, and a look at a sample of the heatmaps.
 
 
-rule simulate_heatmaps:
+rule build_dataset:
     output:
         "results/data/{dataset}.h5",
     params:
-        code=package_code("simulate_heatmaps.py"),
+        code=package_code("build_dataset.py"),
         dataset=get_dataset_config,
         # A new generator version (a change that can move a pixel) rebuilds every dataset.
         generator_version=GENERATOR_VERSION,
     log:
-        "logs/simulate_heatmaps/{dataset}.log",
+        "logs/build_dataset/{dataset}.log",
     benchmark:
-        "benchmarks/simulate_heatmaps/{dataset}.tsv"
+        "benchmarks/build_dataset/{dataset}.tsv"
     threads: 2
     resources:
         mem_mb=2000,
     conda:
         "../../envs/study.yaml"
     script:
-        "../scripts/simulate_heatmaps.py"
+        "../scripts/build_dataset.py"
 
 
 rule plot_sample_heatmaps:
