@@ -80,11 +80,13 @@ def snakemake(workdir, config_file, *args, check=True):
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory):
     """The whole tiny study, run once per test session (the workflow tests and the report's browser test
-    read it): its working directory and config file."""
+    read it): its working directory and config file. What Snakemake printed on the console (its stderr)
+    is kept beside the directory, in `<its name>.console.txt`."""
     workdir = tmp_path_factory.mktemp("tiny_study")
     config_file = workdir / "tiny.yaml"
     config_file.write_text(yaml.safe_dump(TINY_CONFIG))
-    snakemake(workdir, config_file)
+    proc = snakemake(workdir, config_file)
+    (workdir.parent / f"{workdir.name}.console.txt").write_text(proc.stderr)
     return workdir, config_file
 
 

@@ -4,6 +4,7 @@ import copy
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -99,6 +100,62 @@ def test_workflow_output_equals_the_package(finished_run, tiny_config):
     built = datasets.build_dataset("tiny_gauss", tiny_config["datasets"]["tiny_gauss"])
     stored = datasets.read_dataset(workdir / "results" / "data" / "tiny_gauss.h5")
     np.testing.assert_array_equal(stored.images, built.images)
+
+
+TF_NOISE = ("oneDNN custom operations", "cpu_feature_guard", "absl::InitializeLog")
+
+
+def test_the_console_shows_each_epoch_and_no_tensorflow_start_up(finished_run, tiny_config):
+    workdir, _ = finished_run
+    console = (workdir.parent / f"{workdir.name}.console.txt").read_text()
+    assert not [noise for noise in TF_NOISE if noise in console]
+    for name in tiny_config["datasets"]:
+        for model, settings in tiny_config["models"].items():
+            job = f"train_model {name}/{model}/seed7"
+            epochs = settings["epochs"]
+            lines = re.findall(rf"^{job}: epoch (\d+)/{epochs} loss .+ val .+, done.*$", console, re.M)
+            assert lines == [str(e) for e in range(1, epochs + 1)], console
+            log = (workdir / "logs" / "train_model" / name / model / "seed7.log").read_text()
+            assert [noise for noise in TF_NOISE if noise in log]  # TensorFlow's lines went to the log
+            assert len(re.findall(rf"epoch \d+/{epochs}: loss .*, val_loss ", log)) == epochs
+
+
+def test_a_damaged_dataset_fails_its_job_naming_the_file(finished_run, tmp_path):
+    finished, config_file = finished_run
+    study = tmp_path / "study"
+    shutil.copytree(finished, study, symlinks=True)
+    config = study / config_file.relative_to(finished)
+    dataset = study / "results" / "data" / "tiny_gauss.h5"
+    stat, data = dataset.stat(), dataset.read_bytes()
+    dataset.write_bytes(data[: len(data) // 2])
+    os.utime(dataset, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # damaged, not edited: nothing else reruns
+    store = study / "results" / "latents" / "tiny_gauss" / "vae" / "seed7.h5"
+
+    def files():
+        return {p: p.stat().st_mtime_ns for p in (study / "results").rglob("*") if p.is_file()}
+
+    before = files()
+    del before[store]
+    old_store = store.read_bytes()
+
+    proc = snakemake(study, config, str(store.relative_to(study)), "--force", check=False)
+    assert proc.returncode != 0
+    advice = "snakemake --cores <N> --forcerun results/data/tiny_gauss.h5"
+    log = (study / "logs" / "encode_dataset" / "tiny_gauss" / "vae" / "seed7.log").read_text()
+    for text in (log, proc.stderr):
+        assert "cannot read results/data/tiny_gauss.h5: OSError: " in text and "truncated file" in text
+        assert advice in text
+    assert "encode_dataset tiny_gauss/vae/seed7 failed: ProjectFileError" in proc.stderr
+    assert not store.exists() or store.read_bytes() == old_store  # Snakemake removes a failed job's output
+    after = files()
+    after.pop(store, None)
+    assert after == before  # no file new or rewritten
+
+    # The advice rebuilds the dataset and what depends on it, nothing else.
+    plan = snakemake(study, config, "--forcerun", "results/data/tiny_gauss.h5", "--dry-run")
+    outputs = planned_outputs(plan)
+    assert "results/data/tiny_gauss.h5" in outputs and str(store.relative_to(study)) in outputs
+    assert not [path for path in outputs if "tiny_t" in path]
 
 
 def test_second_run_has_nothing_to_do(finished_run):
