@@ -169,6 +169,14 @@ def test_same_inputs_give_identical_scores_and_the_model_samples_do_not_move_the
     assert all(first[k] == other[k] for k in first if not k.startswith("model_"))
 
 
+def test_reference_samples_are_the_ones_the_scores_measured():
+    samples = np.random.default_rng(2).normal(98.0, 9.0, 500)
+    scores = normal_1d.distribution_scores(samples, MEAN, STD, _train_sample(), rng=6)
+    fresh, fitted = normal_1d.reference_samples(500, MEAN, STD, _train_sample(), rng=6)
+    assert (scores["fresh_mean"], scores["fitted_mean"]) == (float(fresh.mean()), float(fitted.mean()))
+    assert scores["fresh_ks"] == stats.kstest(fresh, "norm", args=(MEAN, STD)).statistic
+
+
 def test_non_finite_samples_are_rejected():
     with pytest.raises(ValueError, match="1 of 3 samples are not finite"):
         normal_1d.distribution_scores(np.array([1.0, np.nan, 2.0]), MEAN, STD, _train_sample(), rng=0)
@@ -272,6 +280,11 @@ def test_figures_return_a_figure_and_write_the_file(tmp_path):
         assert fig.axes and (tmp_path / name).stat().st_size > 0
         normal_1d.plt.close(fig)
     assert len(figures["hist.png"].axes[0].patches) == 40  # 20 shared bins per histogram
+    density = normal_1d.plot_real_vs_generated(real[:50], generated, density=True)
+    heights = [patch.get_height() for patch in density.axes[0].patches]
+    width = density.axes[0].patches[0].get_width()
+    assert sum(heights[:20]) * width == pytest.approx(1.0) and sum(heights[20:]) * width == pytest.approx(1.0)
+    normal_1d.plt.close(density)
     with pytest.raises(ValueError):
         normal_1d.plot_decoder_curve(grid, grid[:-1])
 

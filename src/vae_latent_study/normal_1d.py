@@ -198,6 +198,19 @@ def _score(values: np.ndarray, mean: float, std: float, prefix: str) -> dict[str
     }
 
 
+def reference_samples(
+    size: int, mean: float, std: float, train_sample: np.ndarray, rng: np.random.Generator | int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The two references of `distribution_scores`, drawn in its order from `rng`: a fresh sample of the truth
+    N(mean, std), then a sample of the ML Gaussian fitted to `train_sample` (mean and 1/n std). The same
+    `rng` seed gives the samples that `distribution_scores` scored, for plotting them."""
+    rng = np.random.default_rng(rng)
+    train = np.asarray(train_sample, dtype=np.float64).ravel()
+    fresh = rng.normal(mean, std, size)
+    fitted = rng.normal(float(np.mean(train)), float(np.std(train)), size)
+    return fresh, fitted
+
+
 def distribution_scores(
     samples: np.ndarray,
     mean: float,
@@ -222,10 +235,8 @@ def distribution_scores(
     bad = int(np.count_nonzero(~np.isfinite(values)))
     if bad:
         raise ValueError(f"{bad} of {values.size} samples are not finite")
-    rng = np.random.default_rng(rng)
-    fresh = rng.normal(mean, std, values.size)
+    fresh, fitted = reference_samples(values.size, mean, std, train, rng)
     fit_mean, fit_std = float(np.mean(train)), float(np.std(train))
-    fitted = rng.normal(fit_mean, fit_std, values.size)
     return {
         **_score(values, mean, std, "model"),
         **_score(fresh, mean, std, "fresh"),
@@ -366,18 +377,20 @@ def plot_real_vs_generated(
     bins: int = 20,
     labels: tuple[str, str] = ("Real Distribution", "Sampled"),
     path: str | Path | None = None,
+    density: bool = False,
 ) -> plt.Figure:
     """The answer's figure: overlaid histograms of real and generated values (alpha 0.5, 20 bins), on
-    shared bin edges so the bars compare, with each mean and std in the legend."""
+    shared bin edges so the bars compare, with each mean and std in the legend. `density=True` draws
+    densities instead of counts, for samples of very different sizes (100 data values beside 15,000 draws)."""
     real = np.asarray(real, dtype=np.float64).ravel()
     generated = np.asarray(generated, dtype=np.float64).ravel()
     edges = np.histogram_bin_edges(np.concatenate([real, generated]), bins=bins)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for values, label in zip((real, generated), labels, strict=True):
         summary = f"n={values.size}, {values.mean():.2f} ± {values.std():.2f}"
-        ax.hist(values, bins=edges, alpha=0.5, label=f"{label} ({summary})")
+        ax.hist(values, bins=edges, alpha=0.5, density=density, label=f"{label} ({summary})")
     ax.set_xlabel("value")
-    ax.set_ylabel("count")
+    ax.set_ylabel("density" if density else "count")
     ax.legend()
     if path is not None:
         save_figure(fig, path)
