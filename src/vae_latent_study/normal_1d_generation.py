@@ -1,0 +1,360 @@
+"""How well a model trained on seed 002's 1-D data generates N(mean, std): one model on one replicate
+(`evaluate_generation`, a workflow rule's job) and one model over its replicates (`summarise_replicates`).
+
+Kept apart from `normal_1d` because `datasets` imports that module to draw the data: its code is part of
+every dataset's code digest, so an edit there rebuilds every dataset and retrains every model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vae_latent_study.datasets import read_dataset
+from vae_latent_study.io import atomic_path, read_json
+from vae_latent_study.normal_1d import (
+    ANSWER_SAMPLE_MEAN,
+    ANSWER_SAMPLE_SIZE,
+    ANSWER_SAMPLE_STD,
+    KS_RATIO_TARGET,
+    MIN_REPLICATES,
+    decode_mode_difference,
+    distribution_scores,
+    plot_decoder_curve,
+    plot_qq,
+    plot_real_vs_generated,
+    plt,
+    reference_samples,
+    replicate_summary,
+)
+from vae_latent_study.provenance import library_versions
+
+log = logging.getLogger(__name__)
+
+#: The answer's printed training codes: `encoded_train[0].mean()` and `.std()`, its z_mean.
+ANSWER_CODE_MEAN = -43.1251
+ANSWER_CODE_STD = 4.4563518
+#: The stream of `evaluate_generation`'s randomness: numpy.random.default_rng([seed, GENERATION_STREAM]).
+GENERATION_STREAM = 2_002_015
+#: The figures `evaluate_generation` draws, the keys of its `figure_paths`.
+FIGURE_KEYS = ("histogram", "qq", "decoder_curve")
+#: The decoder curve: this many points over the mean +- DECODER_CURVE_SPAN sd of the training codes.
+DECODER_CURVE_POINTS = 201
+DECODER_CURVE_SPAN = 3.0
+#: Batch of the training-mode decodes (BatchNorm uses each batch's statistics); `models.decode`'s default.
+TRAINING_MODE_BATCH_SIZE = 256
+
+
+def _mode_difference(training: np.ndarray, inference: np.ndarray) -> dict[str, float | None]:
+    """`decode_mode_difference`, its relative difference None (JSON null) when the inference values are
+    constant, where it does not apply (it would be infinite)."""
+    out: dict[str, float | None] = dict(decode_mode_difference(training, inference))
+    if not math.isfinite(out["relative_max_diff"]):
+        out["relative_max_diff"] = None
+    return out
+
+
+def _per_dimension(values: np.ndarray) -> dict[str, float]:
+    # Named z0, z1, ...: numeric leaves, so each dimension is a row of the tidy table (a list would not be).
+    return {f"z{j}": float(v) for j, v in enumerate(np.asarray(values, dtype=np.float64).ravel())}
+
+
+def _sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def evaluate_generation(
+    model_path: str | Path,
+    dataset_path: str | Path,
+    output_json: str | Path,
+    figure_paths: Mapping[str, str | Path],
+    dataset_name: str,
+    model_name: str,
+    seed: int,
+    n_samples: int = ANSWER_SAMPLE_SIZE,
+) -> dict[str, Any]:
+    """How well one trained model generates its replicate's N(mean, std), as the answer generated: JSON, three
+    figures, and the JSON's content returned.
+
+    The codes: `z_mean` of the training rows (the AE's code), encoded in inference mode as the answer's
+    `encoder.predict`; their per-dimension mean and std (1/n, numpy's, as the answer's `.std()`). Then:
+
+    - `generated`: `n_samples` codes drawn from N(mean, std) per dimension (the answer's
+      `tf.random.normal((15000, latent_dim), mean, std)`; for the question's 42-d relu AE code the same
+      per-dimension fit, which also draws negative values its decoder never saw: `codes.outside_range_share`
+      counts draws outside the training codes' range), decoded in inference mode (the answer's
+      `vae.sample`, a plain decoder call) and scored by `distribution_scores` against the truth, beside a
+      fresh true sample and the ML-fitted Gaussian of the training rows of the same size.
+    - `prior` (VAE only: an AE has no prior, so the key is absent): codes drawn from N(0, I), decoded and
+      scored the same way.
+    - `training_mode`: the `generated` codes decoded with BatchNorm on batch statistics (batches of
+      TRAINING_MODE_BATCH_SIZE) and Dropout active, their scores and `decode_mode_difference` to the
+      inference decodes; `encode_mode_difference` is the same comparison for the training rows' codes
+      (seed 002's BatchNorm and Dropout are all in the encoder, so for its decoder the decodes agree).
+      In the seed's Keras 2 `train_step` the encoder and decoder were called without `training=True`,
+      so BatchNorm probably ran in inference mode throughout (moving statistics never updated: a learned
+      affine map) and Dropout never dropped; Keras 3's `fit` here calls the model with `training=True`.
+    - `codes`: mean and std of z_mean per dimension (`z0`, ...), the answer's printed code mean and std
+      being -43.13 and 4.46; for a VAE also the mean of the second head (`z_log_var` or `z_log_sigma`).
+    - `decoder_curve`: the decoder over DECODER_CURVE_POINTS codes within mean +- 3 sd of z_mean in
+      dimension 0, the other dimensions at their mean (a std of 0 spans +- 1 instead); its output range
+      over the true std says how much spread the decoder can make at all (0 for a decoder that learned
+      only the mean).
+    - `answer`: the answer's printed mean 97.27 and std 10.10 of its 15,000 decodes, ours, and ours minus
+      theirs.
+
+    Figures (`figure_paths` keys FIGURE_KEYS): `histogram`, the data (train and test) against the
+    `generated` decodes as densities (the answer's plot); `qq`, the generated decodes, the fresh sample
+    and the fitted one against the truth; `decoder_curve`, the curve with the training codes as a rug and
+    the true mean +- std.
+
+    All randomness comes from numpy.random.default_rng([seed, GENERATION_STREAM]) (its seed sequence
+    spawns one stream for the codes, one for the prior and one for the references, which all three
+    scores share), so the same model and dataset give the same JSON, byte for byte.
+    Every metric is a number; `relative_max_diff` is null where the inference decodes are constant.
+    """
+    from vae_latent_study import models  # Keras loads here only: summarise_replicates needs none of it
+
+    figure_paths = dict(figure_paths)
+    if set(figure_paths) != set(FIGURE_KEYS):
+        raise ValueError(f"figure_paths needs exactly the keys {FIGURE_KEYS}; got {sorted(figure_paths)}")
+    if int(n_samples) < 1:
+        raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}")
+    n_samples = int(n_samples)
+    dataset = read_dataset(dataset_path)
+    if dataset.kind != "normal_1d":
+        raise ValueError(f"{dataset_path} is a {dataset.kind!r} dataset, not normal_1d")
+    true_mean, true_std = float(dataset.truth["mean"]), float(dataset.truth["std"])
+    x_train = dataset.x[dataset.train].astype("float32")
+    model = models.load_model(model_path, compile=False)
+    kind = "vae" if isinstance(model, models.VAE) else "ae"
+
+    encoded = models.encode(model, x_train)
+    encoded_training = models.encode(model, x_train, training=True)
+    code_key = "z_mean" if kind == "vae" else "code"
+    z_mean = np.asarray(encoded[code_key], dtype=np.float64)
+    latent_dim = z_mean.shape[1]
+    code_mean, code_std = z_mean.mean(axis=0), z_mean.std(axis=0)
+
+    root = np.random.SeedSequence([int(seed), GENERATION_STREAM])  # = default_rng([seed, STREAM])'s
+    code_stream, prior_stream, reference_stream = root.spawn(3)
+    codes = np.random.default_rng(code_stream).normal(code_mean, code_std, (n_samples, latent_dim))
+    codes = codes.astype("float32")
+
+    def score(samples: np.ndarray) -> dict[str, float]:
+        # One reference stream for every score: the fresh and fitted samples are the same in each section.
+        return distribution_scores(
+            samples, true_mean, true_std, x_train, np.random.default_rng(reference_stream)
+        )
+
+    generated = models.decode(model, codes).ravel()
+    generated_training = models.decode(model, codes, TRAINING_MODE_BATCH_SIZE, training=True).ravel()
+    low, high = z_mean.min(axis=0), z_mean.max(axis=0)
+    outside = float(np.mean((codes < low.astype("float32")) | (codes > high.astype("float32"))))
+
+    code_summary: dict[str, Any] = {
+        "mean": _per_dimension(code_mean),
+        "std": _per_dimension(code_std),
+        "n_constant_dims": int(np.count_nonzero(code_std == 0)),
+        "outside_range_share": outside,
+    }
+    if kind == "vae":
+        code_summary[f"{model.scale_key}_mean"] = _per_dimension(np.mean(encoded[model.scale_key], axis=0))
+
+    half_width = DECODER_CURVE_SPAN * float(code_std[0]) or 1.0
+    grid = np.linspace(code_mean[0] - half_width, code_mean[0] + half_width, DECODER_CURVE_POINTS)
+    grid_codes = np.tile(code_mean, (DECODER_CURVE_POINTS, 1))
+    grid_codes[:, 0] = grid
+    curve = models.decode(model, grid_codes.astype("float32")).ravel().astype(np.float64)
+    curve_range = float(curve.max() - curve.min())
+
+    generated_scores = score(generated)
+    payload: dict[str, Any] = {
+        "dataset": dataset_name,
+        "family": "normal_1d",
+        "model": model_name,
+        "kind": kind,
+        "seed": int(seed),
+        "latent_dim": int(latent_dim),
+        "n_train": int(len(dataset.train)),
+        "n_test": int(len(dataset.test)),
+        "generated": generated_scores,
+        "training_mode": {
+            **score(generated_training),
+            "decode_mode_difference": _mode_difference(generated_training, generated),
+            "encode_mode_difference": _mode_difference(encoded_training[code_key], encoded[code_key]),
+        },
+        "codes": code_summary,
+        "decoder_curve": {
+            "code_low": float(grid[0]),
+            "code_high": float(grid[-1]),
+            "output_min": float(curve.min()),
+            "output_max": float(curve.max()),
+            "output_range": curve_range,
+            "output_range_over_true_std": curve_range / true_std,
+        },
+        "answer": {
+            "mean": ANSWER_SAMPLE_MEAN,
+            "std": ANSWER_SAMPLE_STD,
+            "n_samples": ANSWER_SAMPLE_SIZE,
+            "code_mean": ANSWER_CODE_MEAN,
+            "code_std": ANSWER_CODE_STD,
+            "generated_mean": generated_scores["model_mean"],
+            "generated_std": generated_scores["model_std"],
+            "mean_difference": generated_scores["model_mean"] - ANSWER_SAMPLE_MEAN,
+            "std_difference": generated_scores["model_std"] - ANSWER_SAMPLE_STD,
+        },
+        "settings": {
+            "n_samples": n_samples,
+            "rng": f"numpy.random.default_rng([{int(seed)}, {GENERATION_STREAM}]), spawned: codes, prior, "
+            "references",
+            "code_fit": f"N(mean, std) per dimension of the training rows' {code_key} (1/n std), "
+            "encoded in inference mode",
+            "training_mode_batch_size": TRAINING_MODE_BATCH_SIZE,
+            "decoder_curve": {
+                "dimension": 0,
+                "points": DECODER_CURVE_POINTS,
+                "span_sd": DECODER_CURVE_SPAN,
+                "other_dimensions": "at their mean",
+            },
+        },
+        "notes": {
+            "prior": "an AE has no prior: not scored"
+            if kind == "ae"
+            else "codes from N(0, I), decoded in inference mode",
+            "training_mode": "BatchNorm on batch statistics and Dropout active; the seed's Keras 2 "
+            "train_step probably ran BatchNorm in inference mode throughout",
+            "references": "fresh_* and fitted_* are the same samples in every section",
+        },
+        "provenance": {
+            "inputs": {
+                "dataset": {"path": str(dataset_path), "checksum": dataset.manifest["checksum"]["sha256"]},
+                "model": {"path": str(model_path), "sha256": _sha256(model_path)},
+            },
+            "versions": library_versions(extra=("keras", "tensorflow")),
+        },
+    }
+    if kind == "vae":
+        prior_codes = np.random.default_rng(prior_stream).standard_normal((n_samples, latent_dim))
+        prior = models.decode(model, prior_codes.astype("float32")).ravel()
+        payload["prior"] = score(prior)
+
+    # allow_nan=False: a NaN or infinity anywhere is a bug here, not a value to write.
+    text = json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    with atomic_path(output_json) as tmp:
+        tmp.write_text(text)
+    log.info("wrote %s", output_json)
+
+    fresh, fitted = reference_samples(
+        n_samples, true_mean, true_std, x_train, np.random.default_rng(reference_stream)
+    )
+    figures = [
+        plot_real_vs_generated(
+            dataset.x.ravel(),
+            generated,
+            labels=("Data (train + test)", "Generated"),
+            path=figure_paths["histogram"],
+            density=True,
+        ),
+        plot_qq(
+            {"generated": generated, "fresh true sample": fresh, "fitted Gaussian": fitted},
+            true_mean,
+            true_std,
+            path=figure_paths["qq"],
+        ),
+        plot_decoder_curve(
+            grid,
+            curve,
+            train_codes=z_mean[:, 0],
+            true_mean=true_mean,
+            true_std=true_std,
+            path=figure_paths["decoder_curve"],
+        ),
+    ]
+    for fig in figures:
+        plt.close(fig)
+    return json.loads(text)
+
+
+def _quartiles(values: Sequence[float]) -> dict[str, float]:
+    q25, median, q75 = np.percentile(np.asarray(values, dtype=np.float64), [25, 50, 75])
+    return {"median": float(median), "q25": float(q25), "q75": float(q75), "iqr": float(q75 - q25)}
+
+
+def summarise_replicates(
+    paths: Sequence[str | Path],
+    ratio_target: float = KS_RATIO_TARGET,
+    min_replicates: int = MIN_REPLICATES,
+    output_json: str | Path | None = None,
+) -> dict[str, Any]:
+    """One model over its replicates: the `evaluate_generation` JSONs at `paths`, summarised for the report.
+
+    Top level: `family`, `model`, `kind`, `n_replicates`, and the issue's verdict on the `generated`
+    scores: `ks_ratio` = median KS(model) / median KS(ML-fitted Gaussian), `ks_ratio_target` (1.5),
+    `meets_target` (a bool) and `enough_replicates` (at least `min_replicates`, 20). Nested:
+    `generated` (all of `replicate_summary`), `generated_mean` and `generated_std` (median, q25, q75, iqr
+    over replicates), `answer` (the answer's printed mean and std beside our medians), `training_mode`
+    and, when every replicate has one, `prior` (`replicate_summary` each, their verdicts included), and
+    `replicates` (a list of dataset, seed and path: details, not metrics). Refuses JSONs of more than one
+    model, kind or family; written as JSON too when `output_json` is given.
+    """
+    if not paths:
+        raise ValueError("need at least one evaluation JSON")
+    payloads = [read_json(path) for path in paths]
+    identity = {}
+    for key in ("family", "model", "kind"):
+        values = sorted({str(payload.get(key)) for payload in payloads})
+        if len(values) != 1:
+            raise ValueError(f"summarise one model's replicates at a time: {key} takes the values {values}")
+        identity[key] = values[0]
+    replicates = [(payload.get("dataset"), payload.get("seed")) for payload in payloads]
+    if len(set(replicates)) < len(replicates):
+        log.warning("some (dataset, seed) pairs occur more than once: %s", replicates)
+
+    generated = replicate_summary([p["generated"] for p in payloads], ratio_target, min_replicates)
+    means = _quartiles([p["generated"]["model_mean"] for p in payloads])
+    stds = _quartiles([p["generated"]["model_std"] for p in payloads])
+    out: dict[str, Any] = {
+        **identity,
+        "n_replicates": len(payloads),
+        **{
+            key: generated[key]
+            for key in ("ks_ratio", "ks_ratio_target", "meets_target", "enough_replicates")
+        },
+        "generated": generated,
+        "generated_mean": means,
+        "generated_std": stds,
+        "answer": {
+            "mean": ANSWER_SAMPLE_MEAN,
+            "std": ANSWER_SAMPLE_STD,
+            "mean_difference_median": means["median"] - ANSWER_SAMPLE_MEAN,
+            "std_difference_median": stds["median"] - ANSWER_SAMPLE_STD,
+        },
+        "training_mode": replicate_summary(
+            [p["training_mode"] for p in payloads], ratio_target, min_replicates
+        ),
+        "replicates": [
+            {"dataset": dataset, "seed": seed, "path": str(path)}
+            for (dataset, seed), path in zip(replicates, paths, strict=True)
+        ],
+    }
+    out["training_mode"]["decode_max_abs_diff_max"] = max(
+        p["training_mode"]["decode_mode_difference"]["max_abs_diff"] for p in payloads
+    )
+    if all("prior" in p for p in payloads):
+        out["prior"] = replicate_summary([p["prior"] for p in payloads], ratio_target, min_replicates)
+    if output_json is not None:
+        with atomic_path(output_json) as tmp:
+            tmp.write_text(json.dumps(out, indent=2, sort_keys=True, allow_nan=False) + "\n")
+        log.info("wrote %s", output_json)
+    return out
