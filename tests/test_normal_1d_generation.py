@@ -93,6 +93,10 @@ def test_evaluation_json_has_the_identity_and_every_section(trained):
     modes = result["training_mode"]
     assert set(modes["decode_mode_difference"]) == {"max_abs_diff", "mean_abs_diff", "relative_max_diff"}
     assert modes["decode_mode_difference"]["max_abs_diff"] > 0  # BatchNorm in the decoder
+    assert modes["encode_mode_difference"]["max_abs_diff"] > 0  # and in the encoder
+    from_training_codes = modes["codes_encoded_in_training_mode"]
+    assert from_training_codes["fresh_ks"] == result["generated"]["fresh_ks"]
+    assert set(from_training_codes["code_std"]) == {"z0"} and from_training_codes["n_samples"] == N_SAMPLES
     assert set(result["codes"]["mean"]) == {"z0"} and "z_log_var_mean" in result["codes"]
     assert 0 <= result["codes"]["outside_range_share"] <= 1
     assert result["answer"]["mean"] == normal_1d.ANSWER_SAMPLE_MEAN
@@ -141,6 +145,7 @@ def test_constant_decoder_gives_no_spread_and_a_ks_of_one_half(trained, monkeypa
         assert result[section]["model_std"] == 0.0
         assert result[section]["model_ks"] == pytest.approx(0.5)
         assert result[section]["model_w1"] == pytest.approx(STD * math.sqrt(2 / math.pi), rel=1e-9)
+    assert result["training_mode"]["codes_encoded_in_training_mode"]["model_ks"] == pytest.approx(0.5)
     assert result["training_mode"]["decode_mode_difference"]["relative_max_diff"] is None  # no spread
     assert result["decoder_curve"]["output_range"] == 0.0
 

@@ -100,7 +100,9 @@ def evaluate_generation(
     - `training_mode`: the `generated` codes decoded with BatchNorm on batch statistics (batches of
       TRAINING_MODE_BATCH_SIZE) and Dropout active, their scores and `decode_mode_difference` to the
       inference decodes; `encode_mode_difference` is the same comparison for the training rows' codes
-      (seed 002's BatchNorm and Dropout are all in the encoder, so for its decoder the decodes agree).
+      (seed 002's BatchNorm and Dropout are all in the encoder, so for its decoder the decodes agree), and
+      `codes_encoded_in_training_mode` scores the inference decodes of codes fitted to the training-mode
+      z_mean instead (the same standard normal draw, rescaled), with that fit's mean and std.
       In the seed's Keras 2 `train_step` the encoder and decoder were called without `training=True`,
       so BatchNorm probably ran in inference mode throughout (moving statistics never updated: a learned
       affine map) and Dropout never dropped; Keras 3's `fit` here calls the model with `training=True`.
@@ -148,8 +150,12 @@ def evaluate_generation(
 
     root = np.random.SeedSequence([int(seed), GENERATION_STREAM])  # = default_rng([seed, STREAM])'s
     code_stream, prior_stream, reference_stream = root.spawn(3)
-    codes = np.random.default_rng(code_stream).normal(code_mean, code_std, (n_samples, latent_dim))
-    codes = codes.astype("float32")
+    # One standard normal draw, scaled to each code fit, so that the two fits' samples are paired.
+    noise = np.random.default_rng(code_stream).standard_normal((n_samples, latent_dim))
+    codes = (code_mean + code_std * noise).astype("float32")
+    z_mean_training = np.asarray(encoded_training[code_key], dtype=np.float64)
+    training_mean, training_std = z_mean_training.mean(axis=0), z_mean_training.std(axis=0)
+    codes_training = (training_mean + training_std * noise).astype("float32")
 
     def score(samples: np.ndarray) -> dict[str, float]:
         # One reference stream for every score: the fresh and fitted samples are the same in each section.
@@ -159,6 +165,7 @@ def evaluate_generation(
 
     generated = models.decode(model, codes).ravel()
     generated_training = models.decode(model, codes, TRAINING_MODE_BATCH_SIZE, training=True).ravel()
+    generated_from_training_codes = models.decode(model, codes_training).ravel()
     low, high = z_mean.min(axis=0), z_mean.max(axis=0)
     outside = float(np.mean((codes < low.astype("float32")) | (codes > high.astype("float32"))))
 
@@ -192,7 +199,12 @@ def evaluate_generation(
         "training_mode": {
             **score(generated_training),
             "decode_mode_difference": _mode_difference(generated_training, generated),
-            "encode_mode_difference": _mode_difference(encoded_training[code_key], encoded[code_key]),
+            "encode_mode_difference": _mode_difference(z_mean_training, z_mean),
+            "codes_encoded_in_training_mode": {
+                **score(generated_from_training_codes),
+                "code_mean": _per_dimension(training_mean),
+                "code_std": _per_dimension(training_std),
+            },
         },
         "codes": code_summary,
         "decoder_curve": {
