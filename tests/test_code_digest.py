@@ -87,5 +87,30 @@ def test_comments_docstrings_and_layout_do_not_count(package):
     edited = edited.replace("\ndef ", "\n# a new comment\n\n\ndef ", 1)
     heatmaps.write_text(edited + "\n\n# a trailing comment\n")
     assert digests(scripts) == before
+    build = scripts / "build_dataset.py"
+    before_build = provenance.code_digest(build, "vae_latent_study.heatmaps")
     heatmaps.write_text(edited.replace("GENERATOR_VERSION = ", "GENERATOR_VERSION = 'x' + ", 1))
-    assert digests(scripts)["build_dataset.py"] != before["build_dataset.py"]
+    clear_caches()
+    assert provenance.code_digest(build, "vae_latent_study.heatmaps") != before_build
+
+
+def test_a_kinds_edit_changes_the_build_digest_of_that_kind_only(package):
+    """datasets.py picks a kind's builder by name, so the build rule digests the script with the built
+    kind's module: an edit of the factor model rebuilds its datasets, not the heatmaps (and so retrains
+    nothing of seed 000)."""
+    copy, scripts = package
+    build = scripts / "build_dataset.py"
+    kinds = ("heatmaps", "normal_1d", "factor_model")
+
+    def build_digests():
+        clear_caches()
+        return {kind: provenance.code_digest(build, f"vae_latent_study.{kind}") for kind in kinds}
+
+    before = build_digests()
+    assert len(set(before.values())) == 3
+    module = copy / "factor_model.py"
+    module.write_text(module.read_text() + "\n_AN_EDIT = 1\n")
+    after = build_digests()
+    assert {kind for kind in kinds if before[kind] != after[kind]} == {"factor_model"}
+    with pytest.raises(ValueError, match="not a module"):
+        provenance.code_digest(build, "numpy")

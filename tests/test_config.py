@@ -22,16 +22,33 @@ from vae_latent_study.heatmaps import grid_values
 from .conftest import REPO, SCHEMA, TINY_CONFIG
 
 
-def test_default_config_file_is_the_schema_defaults():
+def test_the_heatmaps_study_of_the_config_file_is_the_schema_defaults():
+    """An empty config is seed 000's study; config/config.yaml adds the other studies beside it."""
     from_file = validate_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()), SCHEMA)
-    assert from_file == validate_config({}, SCHEMA)
-    assert set(from_file["datasets"]) == {"gaussian", "student_t"}
-    for ds in from_file["datasets"].values():
+    empty = validate_config({}, SCHEMA)
+    assert set(from_file["studies"]) == {"heatmaps", "normal_1d", "factor_model"}
+    assert from_file["studies"]["heatmaps"] == empty["studies"]["heatmaps"]
+    for part in ("datasets", "models"):
+        assert {name: from_file[part][name] for name in empty[part]} == empty[part]
+    assert {k: v for k, v in from_file.items() if k not in ("datasets", "models", "studies")} == {
+        k: v for k, v in empty.items() if k not in ("datasets", "models", "studies")
+    }
+    assert set(empty["datasets"]) == {"gaussian", "student_t"}
+    for ds in empty["datasets"].values():
         assert dataset_size(ds) == 11875
         assert len(grid_values(ds["image_grid"])) == 36
         assert ds["split"] == {"test_size": 0.2, "seed": 19}
-    assert "df_rule" not in from_file["datasets"]["gaussian"]
-    assert from_file["datasets"]["student_t"]["df_rule"]["heavy_df"] == 2
+    assert "df_rule" not in empty["datasets"]["gaussian"]
+    assert empty["datasets"]["student_t"]["df_rule"]["heavy_df"] == 2
+    assert from_file["datasets"]["normal_1d"] == {
+        "kind": "normal_1d",
+        "mean": 100.0,
+        "std": 10.0,
+        "n": 100,
+        "test_share": 0.33,
+        "seed": 0,
+    }
+    assert len(plan(from_file)) == 4 + 3 * 20 + 2 * 3
 
 
 def test_every_schema_property_has_a_description_and_a_default():
@@ -307,11 +324,43 @@ def test_every_kind_fills_its_own_defaults():
     assert "family" not in config["datasets"]["n1"]
 
 
-def test_a_study_of_a_kind_the_workflow_cannot_train_yet_is_refused():
+def test_a_model_that_cannot_train_on_a_kind_is_refused_naming_the_key():
     given = copy.deepcopy(TINY_CONFIG)
     given["datasets"]["n1"] = {"kind": "normal_1d"}
+    given["models"]["dense"] = {"kind": "vae", "architecture": "dense", "latent_dim": 1}
     given["studies"] = {"heatmaps": {"datasets": ["tiny_t"], "models": ["vae"]}}
-    validate_config(given, SCHEMA)  # a dataset no study uses is fine
-    given["studies"]["s"] = {"datasets": ["n1"], "models": ["vae"]}
-    with pytest.raises(ConfigError, match=re.escape("'studies.s.datasets.0': 'n1' is of kind normal_1d")):
+    validate_config(given, SCHEMA)  # a dataset and a model no study uses are fine
+    given["studies"]["s"] = {"datasets": ["n1"], "models": ["dense", "vae"]}
+    with pytest.raises(ConfigError, match=re.escape("'studies.s.models.1': vae (conv36) cannot train on n1")):
         validate_config(given, SCHEMA)
+    given["studies"]["s"]["pairs"] = [["n1", "dense"]]
+    assert plan(validate_config(given, SCHEMA))[0] == Run("n1", "dense", 7)
+
+
+@pytest.mark.parametrize(
+    ("model", "key"),
+    [
+        ({"kind": "vae", "encoder": {"trunk": []}}, "models.m.encoder': applies to architecture dense only"),
+        ({"kind": "vae", "sampler": "log_var"}, "models.m.sampler': conv36 is seed 000's"),
+        ({"kind": "vae", "likelihood": {"type": "gaussian"}}, "models.m.likelihood.type': conv36 has"),
+        (
+            {"kind": "ae", "architecture": "dense", "likelihood": {"type": "gaussian"}},
+            "gaussian needs kind vae",
+        ),
+        ({"kind": "vae", "likelihood": {"type": "poisson"}}, "models.m.likelihood.type'"),
+        ({"kind": "ae", "sampler": "log_var"}, "models.m.sampler': applies to kind vae only"),
+        ({"kind": "vae", "optimizer": "sgd"}, "models.m.optimizer'"),
+    ],
+)
+def test_a_bad_model_option_is_refused_naming_the_key(model, key):
+    given = copy.deepcopy(TINY_CONFIG)
+    given["models"]["m"] = model
+    given["studies"] = {"heatmaps": {"datasets": ["tiny_t"], "models": ["vae"]}}
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        validate_config(given, SCHEMA)
+
+
+def test_a_conv36_model_keeps_seed_000s_settings_only(tiny_config):
+    vae = tiny_config["models"]["vae"]
+    assert vae["likelihood"] == {"type": "bernoulli"}
+    assert not {"encoder", "decoder", "sampler", "early_stopping"} & set(vae)

@@ -142,7 +142,7 @@ def test_every_kind_writes_the_one_layout(tmp_path, kind):
     assert sorted(np.concatenate([back.train, back.test])) == list(range(config["n"]))
     assert back.truth.keys() == built.truth.keys() and back.truth
     if kind == "normal_1d":
-        assert back.x.shape == (100, 1) and len(back.test) == 33
+        assert back.x.shape == (100,) and len(back.test) == 33
         np.testing.assert_array_equal(back.test, np.arange(67, 100))  # the seed's last 33
         assert float(back.truth["mean"]) == 100.0 and float(back.truth["std"]) == 10.0
     else:

@@ -3,6 +3,7 @@ the summary's verdict, the seed's broadcast loss and its identity, determinism, 
 
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from scipy import stats
@@ -278,13 +279,13 @@ def test_figures_return_a_figure_and_write_the_file(tmp_path):
     }
     for name, fig in figures.items():
         assert fig.axes and (tmp_path / name).stat().st_size > 0
-        normal_1d.plt.close(fig)
+        plt.close(fig)
     assert len(figures["hist.png"].axes[0].patches) == 40  # 20 shared bins per histogram
     density = normal_1d.plot_real_vs_generated(real[:50], generated, density=True)
     heights = [patch.get_height() for patch in density.axes[0].patches]
     width = density.axes[0].patches[0].get_width()
     assert sum(heights[:20]) * width == pytest.approx(1.0) and sum(heights[20:]) * width == pytest.approx(1.0)
-    normal_1d.plt.close(density)
+    plt.close(density)
     with pytest.raises(ValueError):
         normal_1d.plot_decoder_curve(grid, grid[:-1])
 

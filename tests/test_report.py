@@ -179,7 +179,14 @@ def test_report_shows_every_caption_escaped(inputs, tmp_path):
     assert "<friends>" not in page
     for caption in list(CAPTIONS.values())[1:]:
         assert caption in page
-    for section in ("Answers", "Our numbers beside the notebook", "Data", "Latent space", "Provenance"):
+    for section in (
+        "Answers",
+        "Our numbers beside the source",
+        "Study ",
+        "Data",
+        "Latent space",
+        "Provenance",
+    ):
         assert section in page
 
 

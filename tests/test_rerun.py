@@ -82,10 +82,11 @@ def study_copy(finished_run, tmp_path_factory):
     shutil.copytree(finished, study, symlinks=True)
     config = study / config_file.relative_to(finished)
 
-    # Moving a finished study under another checkout recomputes nothing but what names the checkout's path
-    # in its params (the report, whose provenance reads the checkout's git commit).
+    # Moving a finished study under another checkout recomputes nothing but what names the checkout's path:
+    # the report (its provenance reads the checkout's git commit) and the comparison (its inputs are the
+    # checkout's config/expected files).
     catch_up = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
-    assert set(planned_jobs(catch_up)) <= {"build_report", "all"}, catch_up.stdout
+    assert set(planned_jobs(catch_up)) <= {"compare_with_seed", "build_report", "all"}, catch_up.stdout
     snakemake(workflow, study, "--configfile", str(config))
     rules = set(snakemake(workflow, study, "--configfile", str(config), "--list-rules").stdout.split())
     return workflow, study, config, rules

@@ -13,14 +13,19 @@ import numpy as np
 import yaml
 from jsonschema import Draft202012Validator, validators
 
+from vae_latent_study.errors import ConfigError
 from vae_latent_study.heatmaps import GRID_FACTORS, grid_values
+from vae_latent_study.kinds import KINDS
 
-_VAE_ONLY = {"kl_reduction", "beta"}
+_VAE_ONLY = {"kl_reduction", "beta", "sampler"}
+#: The keys each likelihood type reads (see models.check_likelihood).
+_LIKELIHOOD_KEYS = {
+    "bernoulli": ("type", "scale"),
+    "binary_crossentropy": ("type",),
+    "squared_error": ("type", "variant"),
+    "gaussian": ("type", "variance", "log_var"),
+}
 _DECAY_ONLY = {"decay_steps", "decay_rate", "staircase"}
-
-
-class ConfigError(ValueError):
-    """The configuration is invalid; the message names every offending key."""
 
 
 def _with_defaults(validator_class):
@@ -117,6 +122,16 @@ def _semantic_messages(config: dict, given: Mapping[str, Any]) -> list[str]:
         if model["kind"] == "ae":
             for key in _VAE_ONLY & set(given_model):
                 messages.append(f"config key 'models.{name}.{key}': applies to kind vae only")
+        if model["architecture"] == "conv36":
+            for key in ("encoder", "decoder"):
+                if model[key]:
+                    messages.append(f"config key 'models.{name}.{key}': applies to architecture dense only")
+            if model["sampler"] not in (None, "log_sigma"):
+                messages.append(f"config key 'models.{name}.sampler': conv36 is seed 000's, with log_sigma")
+            if model["likelihood"]["type"] != "bernoulli":
+                messages.append(f"config key 'models.{name}.likelihood.type': conv36 has the bernoulli only")
+        if model["likelihood"]["type"] == "gaussian" and model["kind"] != "vae":
+            messages.append(f"config key 'models.{name}.likelihood.type': gaussian needs kind vae")
         for dataset in given_model.get("epochs_per_dataset", {}):
             if dataset not in config["datasets"]:
                 messages.append(f"config key 'models.{name}.epochs_per_dataset.{dataset}': no such dataset")
@@ -128,22 +143,20 @@ def _semantic_messages(config: dict, given: Mapping[str, Any]) -> list[str]:
     return messages
 
 
-#: The dataset kinds the workflow trains and evaluates. The others (normal_1d, factor_model) are built,
-#: validated and stored by the package, and get their models and evaluations next.
-WORKFLOW_KINDS = ("heatmaps",)
-
-
 def _kind_messages(config: Mapping[str, Any]) -> list[str]:
     """The checks of the simulated kinds a schema cannot say (a split that leaves too few rows, a reversed
     range), from their own modules."""
-    from vae_latent_study import factor_model, normal_1d
-
     messages = []
     for name, ds in config["datasets"].items():
         settings = {k: v for k, v in ds.items() if k != "kind"}
+        # Imported only when a dataset of the kind exists: every Snakemake start, dry runs too, pays for it.
         if ds["kind"] == "normal_1d":
+            from vae_latent_study import normal_1d
+
             messages += normal_1d.normal_1d_messages(settings, prefix=f"datasets.{name}.")
         elif ds["kind"] == "factor_model":
+            from vae_latent_study import factor_model
+
             try:
                 factor_model.validate_config(settings)
             except ValueError as error:
@@ -163,13 +176,16 @@ def _study_messages(config: Mapping[str, Any]) -> list[str]:
                 if member not in config[part]:
                     key = f"studies.{name}.{part}.{i}"
                     messages.append(f"config key '{key}': no {part[:-1]} named {member!r}")
-        for i, member in enumerate(study["datasets"]):
-            kind = config["datasets"].get(member, {}).get("kind")
-            if kind is not None and kind not in WORKFLOW_KINDS:
-                messages.append(
-                    f"config key 'studies.{name}.datasets.{i}': {member!r} is of kind {kind}, which "
-                    "vae_latent_study.datasets builds but the workflow does not train yet"
-                )
+        for i, (dataset, model) in enumerate(_pairs(study)):
+            if dataset in config["datasets"] and model in config["models"]:
+                kind = KINDS[config["datasets"][dataset]["kind"]]
+                architecture = config["models"][model]["architecture"]
+                if architecture not in kind.architectures:
+                    where = f"pairs.{i}" if study["pairs"] else f"models.{study['models'].index(model)}"
+                    messages.append(
+                        f"config key 'studies.{name}.{where}': {model} ({architecture}) cannot train on "
+                        f"{dataset}, of kind {kind.name} (its models are {', '.join(kind.architectures)})"
+                    )
         for i, (dataset, model) in enumerate(study["pairs"]):
             if dataset not in study["datasets"] or model not in study["models"]:
                 messages.append(
@@ -210,6 +226,12 @@ def _drop_unused_keys(config: dict) -> None:
         if model["schedule"]["type"] != "exponential_decay":
             for key in _DECAY_ONLY:
                 model["schedule"].pop(key, None)
+        likelihood = model["likelihood"]
+        keys = _LIKELIHOOD_KEYS[likelihood["type"]]
+        model["likelihood"] = {key: likelihood[key] for key in keys if likelihood.get(key) is not None}
+        for key in ("encoder", "decoder", "sampler", "early_stopping"):
+            if not model.get(key) or (key == "sampler" and model["kind"] != "vae"):
+                model.pop(key, None)
 
 
 def by_value(value: Any) -> Any:
@@ -264,11 +286,16 @@ class Run:
     seed: int
 
 
+def _pairs(study: Mapping[str, Any]) -> list[list[str]]:
+    """A study's [dataset, model] pairs: those it lists, or every dataset with every model."""
+    return study["pairs"] or [[d, m] for d in study["datasets"] for m in study["models"]]
+
+
 def study_runs(config: Mapping[str, Any], study: str) -> list[Run]:
     """The runs of one study of a validated config: its pairs (every dataset x model when it lists none)
     times its seeds (`training.seeds` when it lists none), in dataset, model, seed order."""
     spec = config["studies"][study]
-    pairs = spec["pairs"] or [[d, m] for d in spec["datasets"] for m in spec["models"]]
+    pairs = _pairs(spec)
     seeds = spec["seeds"] or config["training"]["seeds"]
     chosen = {tuple(pair) for pair in pairs}
     return [

@@ -14,11 +14,14 @@ import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 from scipy.special import logsumexp
+
+if TYPE_CHECKING:
+    from vae_latent_study import datasets
 
 logger = logging.getLogger(__name__)
 
@@ -713,3 +716,27 @@ def plot_noise_sd(
     )
     ax.legend()
     return _finish(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------- dataset
+
+
+def build_dataset(name: str, config: Mapping[str, Any], threads: int = 1) -> datasets.Dataset:
+    """A factor_model dataset (`datasets.Dataset`) from its validated config: X, Z as its one factor, and
+    every array of `GROUND_TRUTH` as truth."""
+    from vae_latent_study import datasets
+
+    settings = {k: v for k, v in config.items() if k != "kind"}
+    sim = simulate(settings)
+    dataset = datasets.Dataset(
+        x=sim["X"],
+        factors=np.asarray(sim["Z"], dtype=np.float64).reshape(-1, 1),
+        factor_names=["Z"],
+        factor_types={"Z": "continuous"},
+        train=np.asarray(sim["train"], dtype=np.int64),
+        test=np.asarray(sim["test"], dtype=np.int64),
+        manifest={},
+        truth={key: np.asarray(sim[key]) for key in GROUND_TRUTH},
+    )
+    dataset.manifest = datasets.manifest(dataset, name, config, family_names=list(sim["family_names"]))
+    return dataset

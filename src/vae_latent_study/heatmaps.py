@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from scipy.special import gammaln
+
+if TYPE_CHECKING:
+    from vae_latent_study import datasets
 
 logger = logging.getLogger(__name__)
 
@@ -315,3 +319,50 @@ def split_indices(n: int, test_size: float, seed: int) -> tuple[np.ndarray, np.n
 
     train, test = train_test_split(np.arange(n), test_size=test_size, random_state=seed)
     return train.astype(np.int64), test.astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------- dataset
+
+
+def build_dataset(name: str, config: Mapping[str, Any], threads: int = 1) -> datasets.Dataset:
+    """A heatmaps dataset (`datasets.Dataset`) from its validated config: every image of the grid, drawn
+    with `threads`, its factors (df categorical), grid indices and grids, the image axis as truth."""
+    from vae_latent_study import datasets
+
+    values, indices = factor_table(config["grid"])
+    names = list(GRID_FACTORS)
+    grids = {f: grid_values(config["grid"][f]) for f in names}
+    types = dict.fromkeys(names, "continuous")
+    df = None
+    if config["family"] == "student_t":
+        df = assign_df(values[:, 0], values[:, 1], config["df_rule"])
+        grids["df"] = np.unique(df)
+        values = np.column_stack([values, df])
+        indices = np.column_stack([indices, np.searchsorted(grids["df"], df)]).astype(np.int32)
+        names.append("df")
+        types["df"] = "categorical"
+    axis = grid_values(config["image_grid"])
+    start = time.perf_counter()
+    images = heatmaps(axis, values[:, 0], values[:, 1], values[:, 2], df=df, threads=threads)
+    logger.info(
+        "%s: drew %d images of %dx%d in %.3f s",
+        name,
+        len(images),
+        *images.shape[1:],
+        time.perf_counter() - start,
+    )
+    train, test = split_indices(len(images), config["split"]["test_size"], config["split"]["seed"])
+    dataset = datasets.Dataset(
+        images,
+        values,
+        names,
+        types,
+        train,
+        test,
+        {},
+        factor_indices=indices,
+        factor_grids=grids,
+        truth={"axis": axis},
+    )
+    dataset.manifest = datasets.manifest(dataset, name, config, generator_version=GENERATOR_VERSION)
+    return dataset

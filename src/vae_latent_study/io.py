@@ -37,12 +37,18 @@ def atomic_path(path: str | Path, keep_suffix: str = "") -> Iterator[Path]:
 #: folder): the one place that turns a damaged file into the command that rebuilds it. First match wins.
 WRITERS: tuple[tuple[str, str], ...] = (
     ("results/data/*.h5", "build_dataset"),
+    ("results/data/*/seed*.h5", "build_dataset_replicate"),
     ("results/models/*/*/seed*/*", "train_model"),
     ("results/latents/*/*/seed*.h5", "encode_dataset"),
     ("results/evaluation/*/*/seed*/reconstruction.*", "evaluate_reconstruction"),
     ("results/evaluation/*/*/seed*/probes.json", "probe_latents"),
     ("results/evaluation/*/*/seed*/scores.json", "score_latents"),
     ("results/evaluation/*/*/seed*/exploration.json", "explore_latents"),
+    ("results/evaluation/*/*/seed*/generation.json", "evaluate_generation"),
+    ("results/evaluation/*/*/seed*/recovery.json", "evaluate_recovery"),
+    ("results/figures/*/*/seed*/generated_*.png", "evaluate_generation"),
+    ("results/figures/*/*/seed*/decoder_curve.png", "evaluate_generation"),
+    ("results/figures/*/*/seed*/factor_*.png", "evaluate_recovery"),
     ("results/figures/*/*/seed*/*", "explore_latents"),
     ("results/metrics/comparison_with_seed.tsv", "compare_with_seed"),
     ("results/metrics/*.tsv", "aggregate_metrics"),

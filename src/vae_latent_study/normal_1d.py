@@ -9,17 +9,19 @@ import math
 import numbers
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # figures are files; never open a window
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from scipy import stats  # noqa: E402
+from vae_latent_study.errors import ConfigError
 
-from vae_latent_study.config import ConfigError  # noqa: E402
-from vae_latent_study.plots import save_figure  # noqa: E402
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
+
+    from vae_latent_study import datasets
+
+# scipy.stats and matplotlib are imported where they are used: the config's validation imports this module
+# on every Snakemake start (dry runs too), for `normal_1d_messages`, and they cost seconds there.
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +138,8 @@ def draw_dataset(mean: float, std: float, n: int, test_share: float, seed: int) 
 def _normal_quantile_integral(a: np.ndarray, b: np.ndarray, mean: float, std: float) -> np.ndarray:
     """Integral of the N(mean, std) quantile function over [a, b] (0 <= a <= b <= 1), in closed form:
     mean (b - a) + std (phi(z_a) - phi(z_b)), since the integral of z phi(z) is -phi(z)."""
+    from scipy import stats
+
     z_a, z_b = stats.norm.ppf(a), stats.norm.ppf(b)
     return mean * (b - a) + std * (stats.norm.pdf(z_a) - stats.norm.pdf(z_b))
 
@@ -147,6 +151,8 @@ def wasserstein1_to_normal(samples: np.ndarray, mean: float, std: float) -> floa
     the i-th order statistic c; splitting that interval at F(c), where c - F^-1(u) changes sign, leaves
     integrals of the normal quantile, which have a closed form. No grid, so no discretisation error.
     """
+    from scipy import stats
+
     x = np.sort(np.asarray(samples, dtype=np.float64).ravel())
     m = x.size
     a = np.arange(m, dtype=np.float64) / m
@@ -163,6 +169,8 @@ def normal_ks_distance(mean_1: float, std_1: float, mean_2: float, std_2: float)
     The difference vanishes at +-infinity, so its extremes are where the densities are equal: the roots of
     a quadratic (one root, the midpoint, when the stds are equal).
     """
+    from scipy import stats
+
     a = 0.5 / std_2**2 - 0.5 / std_1**2
     b = mean_1 / std_1**2 - mean_2 / std_2**2
     c = 0.5 * mean_2**2 / std_2**2 - 0.5 * mean_1**2 / std_1**2 + math.log(std_2 / std_1)
@@ -181,6 +189,8 @@ def normal_ks_distance(mean_1: float, std_1: float, mean_2: float, std_2: float)
 def normal_wasserstein1_distance(mean_1: float, std_1: float, mean_2: float, std_2: float) -> float:
     """Exact W1 between two normals: E|dm + ds Z| with Z ~ N(0, 1) (the quantile coupling), a folded normal
     mean, dm = mean_1 - mean_2, ds = std_1 - std_2."""
+    from scipy import stats
+
     dm, ds = mean_1 - mean_2, abs(std_1 - std_2)
     if ds == 0:
         return abs(dm)
@@ -189,6 +199,8 @@ def normal_wasserstein1_distance(mean_1: float, std_1: float, mean_2: float, std
 
 
 def _score(values: np.ndarray, mean: float, std: float, prefix: str) -> dict[str, float]:
+    from scipy import stats
+
     ks = stats.kstest(values, "norm", args=(mean, std))
     return {
         f"{prefix}_mean": float(np.mean(values)),
@@ -229,6 +241,7 @@ def distribution_scores(
     (a Generator or a seed) draws the fresh sample, then the fitted one: the same seed, the same dict.
     Also n_samples, n_train. Raises ValueError on non-finite samples (a diverged model).
     """
+
     values = np.asarray(samples, dtype=np.float64).ravel()
     train = np.asarray(train_sample, dtype=np.float64).ravel()
     if values.size == 0 or train.size < MIN_TRAIN:
@@ -383,6 +396,10 @@ def plot_real_vs_generated(
     """The answer's figure: overlaid histograms of real and generated values (alpha 0.5, 20 bins), on
     shared bin edges so the bars compare, with each mean and std in the legend. `density=True` draws
     densities instead of counts, for samples of very different sizes (100 data values beside 15,000 draws)."""
+    import matplotlib.pyplot as plt
+
+    from vae_latent_study.plots import save_figure
+
     real = np.asarray(real, dtype=np.float64).ravel()
     generated = np.asarray(generated, dtype=np.float64).ravel()
     edges = np.histogram_bin_edges(np.concatenate([real, generated]), bins=bins)
@@ -403,6 +420,11 @@ def plot_qq(
 ) -> plt.Figure:
     """QQ plot of each labelled sample against N(mean, std): sorted values against the normal quantiles at
     (i - 0.5) / m, and the identity line."""
+    import matplotlib.pyplot as plt
+    from scipy import stats
+
+    from vae_latent_study.plots import save_figure
+
     if not samples:
         raise ValueError("need at least one sample")
     fig, ax = plt.subplots(figsize=(5.5, 5.5))
@@ -431,6 +453,10 @@ def plot_decoder_curve(
 ) -> plt.Figure:
     """The decoder's output over a grid of 1-D codes; optionally the training codes as a rug and the true
     mean +- std as a band (a decoder that learned only the mean draws a flat line)."""
+    import matplotlib.pyplot as plt
+
+    from vae_latent_study.plots import save_figure
+
     code_grid = np.asarray(code_grid, dtype=np.float64).ravel()
     decoded = np.asarray(decoded, dtype=np.float64).ravel()
     if code_grid.shape != decoded.shape:
@@ -450,3 +476,28 @@ def plot_decoder_curve(
     if path is not None:
         save_figure(fig, path)
     return fig
+
+
+# ---------------------------------------------------------------------------------------------- dataset
+
+
+def build_dataset(name: str, config: Mapping[str, Any], threads: int = 1) -> datasets.Dataset:
+    """A normal_1d dataset (`datasets.Dataset`) from its validated config: the draws as x (n,), no factors,
+    the true mean and std as truth."""
+    from vae_latent_study import datasets
+
+    drawn = draw_dataset(*(config[key] for key in CONFIG_KEYS))
+    n = len(drawn["x"])
+    dataset = datasets.Dataset(
+        # (n,), the seed's own shape: its loss compared (b,) data with (b, 1) reconstructions.
+        x=drawn["x"],
+        factors=np.zeros((n, 0)),
+        factor_names=[],
+        factor_types={},
+        train=drawn["train"],
+        test=drawn["test"],
+        manifest={},
+        truth={"mean": np.float64(drawn["true_mean"]), "std": np.float64(drawn["true_std"])},
+    )
+    dataset.manifest = datasets.manifest(dataset, name, config)
+    return dataset

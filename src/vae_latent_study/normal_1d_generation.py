@@ -29,7 +29,6 @@ from vae_latent_study.normal_1d import (
     plot_decoder_curve,
     plot_qq,
     plot_real_vs_generated,
-    plt,
     reference_samples,
     replicate_summary,
 )
@@ -293,6 +292,8 @@ def evaluate_generation(
             path=figure_paths["decoder_curve"],
         ),
     ]
+    import matplotlib.pyplot as plt
+
     for fig in figures:
         plt.close(fig)
     return json.loads(text)

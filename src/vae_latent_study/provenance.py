@@ -94,13 +94,20 @@ def _package_imports(path: Path) -> frozenset[Path]:
     return frozenset(file for file in files if file is not None)
 
 
-def code_digest(script: str | Path) -> str:
+def code_digest(script: str | Path, *modules: str) -> str:
     """SHA-256 (16 hex digits) of the package code that a workflow script runs: every module of
     vae_latent_study it imports, followed through their imports, comments and docstrings left out.
+    `modules` ('vae_latent_study.x') are code it runs without a static import (a dataset kind's builder,
+    chosen by name at run time), followed the same way.
 
     A rule passes it as a param, so Snakemake reruns the rule when that code changes, as it does for an
     edit of the script itself."""
     todo = set(_package_imports(Path(script).resolve()))
+    for name in modules:
+        file = _module_file(name)
+        if file is None:
+            raise ValueError(f"{name!r} is not a module of {_PACKAGE}")
+        todo.add(file)
     seen: set[Path] = set()
     while todo:
         module = todo.pop()

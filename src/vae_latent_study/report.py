@@ -603,6 +603,21 @@ def _key_value_table(items: Mapping[str, Any]) -> str:
     return _table(frame.astype(object))
 
 
+#: Dataset families of the heatmap kind: the runs seed 000's questions are about.
+HEATMAP_FAMILIES = ("gaussian", "student_t")
+
+
+def _studies(config: Mapping[str, Any], summary: pd.DataFrame) -> dict[str, dict[str, list[str]]]:
+    """{study: {datasets, models}} of the config; one study of every run when the config names none."""
+    given = config.get("studies") or {}
+    if given:
+        return {
+            name: {"datasets": list(s["datasets"]), "models": list(s["models"])} for name, s in given.items()
+        }
+    columns = ("dataset", "model")
+    return {"study": {f"{c}s": sorted(summary[c].unique()) if len(summary) else [] for c in columns}}
+
+
 def build_report(
     output_html: str | Path,
     figures: Sequence[Figure],
@@ -625,11 +640,14 @@ def build_report(
     comparison = read_table(comparison_tsv)
     paired = read_table(paired_tsv)
     runs = [read_json(p) for p in explorations]
-    answers = answer_questions(summary, paired, comparison, runs)
+    studies = _studies(config, summary)
+    # The questions are seed 000's, about heatmaps: only those datasets are answered.
+    heatmaps = summary[summary["family"].isin(HEATMAP_FAMILIES)] if len(summary) else summary
+    answers = answer_questions(heatmaps, paired, comparison, runs)
 
     sections = list(dict.fromkeys(section for _, _, section in figures))
     anchors = {s: f"figures-{i}" for i, s in enumerate(sections)}
-    toc = [("answers", "Answers"), ("comparison", "Our numbers beside the notebook's")]
+    toc = [(f"study-{name}", f"Study {name}") for name in studies]
     toc += [(anchors[s], s) for s in sections]
     toc += [("metrics", "Metric tables"), ("provenance", "Provenance")]
 
@@ -646,32 +664,51 @@ def build_report(
     parts.append("</head><body>")
     parts.append(f"<h1>{html.escape(title)}</h1>")
     parts.append(
-        "<p>The source study's questions, answered from this run's numbers; then its numbers beside ours, "
-        "every figure, the metric tables and the provenance. This file is self-contained and opens "
-        "offline.</p>"
+        "<p>A chapter per study: the heatmap study's questions answered from this run's numbers, each "
+        "source's printed numbers beside ours, and the study's metrics; then every figure, the metric "
+        "tables and the provenance. This file is self-contained and opens offline.</p>"
     )
     parts.append(
         "<nav><ul>" + "".join(f'<li><a href="#{a}">{html.escape(t)}</a></li>' for a, t in toc) + "</ul></nav>"
     )
 
-    parts.append('<section id="answers"><h2>Answers</h2>')
-    for question, per_dataset in answers:
-        parts.append(f"<h3>{html.escape(question)}</h3>")
-        if not per_dataset:
-            parts.append("<p>No run of this kind in the study.</p>")
-        for dataset, sentences in per_dataset:
-            parts.append(f'<h4>{html.escape(dataset)}</h4><ul class="answers">')
-            parts += [f"<li>{html.escape(s)}</li>" for s in sentences]
-            parts.append("</ul>")
-    parts.append("</section>")
-
-    parts.append('<section id="comparison"><h2>Our numbers beside the notebook\'s</h2>')
-    parts.append(
-        "<p>Each number the notebook printed, beside ours (the mean over training seeds, with the range), "
-        "and whether it lies within the tolerance.</p>"
-    )
-    parts.append(_comparison_table(comparison))
-    parts.append("</section>")
+    answered = False
+    for name, spec in studies.items():
+        own = summary[summary["dataset"].isin(spec["datasets"]) & summary["model"].isin(spec["models"])]
+        parts.append(f'<section id="study-{html.escape(name)}"><h2>Study {html.escape(name)}</h2>')
+        parts.append(
+            f"<p>Datasets {html.escape(', '.join(spec['datasets']))}; models "
+            f"{html.escape(', '.join(spec['models']))}.</p>"
+        )
+        if not answered and set(spec["datasets"]) & set(heatmaps["dataset"] if len(heatmaps) else ()):
+            answered = True  # one chapter answers seed 000's questions (and holds the #answers anchor)
+            parts.append('<div id="answers"><h3>Answers</h3>')
+            for question, per_dataset in answers:
+                parts.append(f"<h4>{html.escape(question)}</h4>")
+                if not per_dataset:
+                    parts.append("<p>No run of this kind in the study.</p>")
+                for dataset, sentences in per_dataset:
+                    parts.append(f'<h5>{html.escape(dataset)}</h5><ul class="answers">')
+                    parts += [f"<li>{html.escape(s)}</li>" for s in sentences]
+                    parts.append("</ul>")
+            parts.append("</div>")
+        rows = (
+            comparison[comparison["study"] == name] if "study" in comparison.columns else comparison.iloc[:0]
+        )
+        # The first chapter's comparison keeps the anchor the report has always had.
+        anchor = ' id="comparison"' if name == next(iter(studies)) else ""
+        parts.append(f"<h3{anchor}>Our numbers beside the source's</h3>")
+        if len(rows):
+            parts.append(
+                "<p>Each number the source printed, beside ours (the mean over training seeds, with the "
+                "range), and whether it lies within the tolerance.</p>"
+            )
+            parts.append(_comparison_table(rows))
+        else:
+            parts.append("<p>The source printed no number that a metric of ours measures.</p>")
+        parts.append("<h3>Every metric (mean over training seeds ± standard deviation)</h3>")
+        parts.append(_summary_table(own))
+        parts.append("</section>")
 
     for index, (path, caption, section) in enumerate(figures):
         if index == 0 or figures[index - 1][2] != section:
@@ -690,8 +727,6 @@ def build_report(
         "the codes, and Spearman's ρ of each factor measured on the decoded images along its path.</p>"
     )
     parts.append(_geometry_table(runs))
-    parts.append("<h3>Every metric (mean over training seeds ± standard deviation)</h3>")
-    parts.append(_summary_table(summary))
     parts.append("<h3>VAE minus AE, paired by training seed</h3>")
     paired_columns = [
         "dataset",

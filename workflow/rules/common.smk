@@ -2,7 +2,9 @@
 from pathlib import Path
 
 from vae_latent_study.config import ConfigError, plan, training_hparams, validate_config
+from vae_latent_study.datasets import kind_module
 from vae_latent_study.heatmaps import GENERATOR_VERSION
+from vae_latent_study.kinds import KINDS, dataset_file, replicate_seed
 from vae_latent_study.provenance import code_digest
 from vae_latent_study.report import figure_list
 
@@ -43,9 +45,38 @@ def package_code(script):
     return code_digest(Path(workflow.basedir) / "workflow" / "scripts" / script)
 
 
+def get_build_code(wildcards):
+    """Digest of the code that builds one dataset: the build script's and its kind's module only, so that
+    editing one kind rebuilds that kind's datasets and nothing else."""
+    kind = config["datasets"][wildcards.dataset]["kind"]
+    return code_digest(Path(workflow.basedir) / "workflow" / "scripts" / "build_dataset.py", kind_module(kind))
+
+
+def kind_of(dataset):
+    """The dataset kind (`kinds.KINDS`) of a dataset of the config."""
+    return KINDS[config["datasets"][dataset]["kind"]]
+
+
+def runs_of_kind(*names):
+    """The runs of the plan whose dataset is of one of the kinds `names`."""
+    return [r for r in RUNS if kind_of(r.dataset).name in names]
+
+
 def get_dataset_config(wildcards):
     """The validated config of one dataset: a rule param, so editing it reruns that dataset only."""
     return config["datasets"][wildcards.dataset]
+
+
+def get_replicate_config(wildcards):
+    """The config of one replicate of a dataset drawn afresh per training seed: its own seed."""
+    settings = dict(config["datasets"][wildcards.dataset])
+    settings["seed"] = replicate_seed(settings["seed"], int(wildcards.seed))
+    return settings
+
+
+def get_dataset_file(wildcards):
+    """The dataset file a run reads: one per dataset, or one per training seed for replicate kinds."""
+    return dataset_file(wildcards.dataset, config["datasets"][wildcards.dataset]["kind"], int(wildcards.seed))
 
 
 def get_model_hparams(wildcards):
@@ -92,17 +123,13 @@ def get_reconstruction_tables(wildcards):
     )
 
 
-def _combinations(pattern):
-    """`pattern` filled in for every run of the plan."""
-    return [pattern.format(dataset=r.dataset, model=r.model, seed=r.seed) for r in RUNS]
-
-
 def get_metric_files(wildcards):
-    """Every metrics JSON of every dataset x model x training seed."""
+    """Every metrics JSON of every run: the evaluations of its dataset's kind."""
     return [
-        path
-        for name in ("reconstruction", "probes", "scores")
-        for path in _combinations(f"results/evaluation/{{dataset}}/{{model}}/seed{{seed}}/{name}.json")
+        f"results/evaluation/{r.dataset}/{r.model}/seed{r.seed}/{name}.json"
+        for name in dict.fromkeys(e for kind in KINDS.values() for e in kind.evaluations)
+        for r in RUNS
+        if name in kind_of(r.dataset).evaluations
     ]
 
 
@@ -135,36 +162,81 @@ def get_training_histories(wildcards):
 
 
 def get_exploration_summaries(wildcards):
-    """The numbers of every latent-space exploration, one JSON per dataset x model x training seed."""
-    return _combinations("results/evaluation/{dataset}/{model}/seed{seed}/exploration.json")
+    """The numbers of every latent-space exploration (heatmap runs), one JSON per run."""
+    return [
+        f"results/evaluation/{r.dataset}/{r.model}/seed{r.seed}/exploration.json"
+        for r in runs_of_kind("heatmaps")
+    ]
 
 
-# The HTML report's figures, in its order: (section, path pattern, caption shared with `snakemake --report`).
+# The HTML report's figures by dataset kind, in its order: (section, path pattern, caption shared with
+# `snakemake --report`).
 _RUN = "results/figures/{dataset}/{model}/seed{seed}"
-REPORT_FIGURES = [
-    ("Data", "results/figures/{dataset}/sample_heatmaps.png", "sample_heatmaps.rst"),
-    ("Training", "results/figures/{dataset}/training_curves_seed{seed}.png", "training_curves.rst"),
-    (
-        "Reconstruction",
-        "results/figures/{dataset}/reconstruction_errors_seed{seed}.png",
-        "reconstruction_errors.rst",
-    ),
-    ("Reconstruction", f"{_RUN}/reconstructions.png", "reconstructions.rst"),
-    ("Latent space", f"{_RUN}/projections.png", "projections.rst"),
-    ("Latent space", f"{_RUN}/latent_3d.png", "latent_3d.rst"),
-    ("Latent space", f"{_RUN}/latent_3d.json", "interactive_latent_3d.rst"),
-    ("Paths through the latent space", f"{_RUN}/trajectories.png", "trajectories.rst"),
-    ("Paths through the latent space", f"{_RUN}/traversals.png", "traversals.rst"),
-    ("Paths through the latent space", f"{_RUN}/empty_regions.png", "empty_regions.rst"),
-]
+_TRAINING = ("Training", "results/figures/{dataset}/training_curves_seed{seed}.png", "training_curves.rst")
+REPORT_FIGURES = {
+    "heatmaps": [
+        ("Data", "results/figures/{dataset}/sample_heatmaps.png", "sample_heatmaps.rst"),
+        _TRAINING,
+        (
+            "Reconstruction",
+            "results/figures/{dataset}/reconstruction_errors_seed{seed}.png",
+            "reconstruction_errors.rst",
+        ),
+        ("Reconstruction", f"{_RUN}/reconstructions.png", "reconstructions.rst"),
+        ("Latent space", f"{_RUN}/projections.png", "projections.rst"),
+        ("Latent space", f"{_RUN}/latent_3d.png", "latent_3d.rst"),
+        ("Latent space", f"{_RUN}/latent_3d.json", "interactive_latent_3d.rst"),
+        ("Paths through the latent space", f"{_RUN}/trajectories.png", "trajectories.rst"),
+        ("Paths through the latent space", f"{_RUN}/traversals.png", "traversals.rst"),
+        ("Paths through the latent space", f"{_RUN}/empty_regions.png", "empty_regions.rst"),
+    ],
+    "normal_1d": [
+        _TRAINING,
+        (
+            "A 1-D normal learned from 67 draws (seed 002)",
+            f"{_RUN}/generated_histogram.png",
+            "generated_histogram.rst",
+        ),
+        ("A 1-D normal learned from 67 draws (seed 002)", f"{_RUN}/generated_qq.png", "generated_qq.rst"),
+        ("A 1-D normal learned from 67 draws (seed 002)", f"{_RUN}/decoder_curve.png", "decoder_curve.rst"),
+    ],
+    "factor_model": [
+        _TRAINING,
+        (
+            "A nonlinear factor model (seed 004)",
+            f"{_RUN}/factor_reconstruction.png",
+            "factor_reconstruction.rst",
+        ),
+        ("A nonlinear factor model (seed 004)", f"{_RUN}/factor_codes.png", "factor_codes.rst"),
+        ("A nonlinear factor model (seed 004)", f"{_RUN}/factor_g_curves.png", "factor_g_curves.rst"),
+        ("A nonlinear factor model (seed 004)", f"{_RUN}/factor_noise_sd.png", "factor_noise_sd.rst"),
+    ],
+}
+
+
+def _report_runs(kind):
+    """The runs whose figures the report shows: every run, but of a replicate kind only the first replicate
+    of each dataset and model (the others' figures are files beside it; their numbers are in the tables)."""
+    runs = runs_of_kind(kind)
+    if not KINDS[kind].data_per_seed:
+        return runs
+    first = {}
+    for r in runs:
+        first.setdefault((r.dataset, r.model), r)
+    return list(first.values())
 
 
 def get_report_figures(wildcards):
-    """(path, caption, section) of every figure of the HTML report, for every dataset, model and seed."""
+    """(path, caption, section) of every figure of the HTML report: the figures of each run's kind."""
     captions = Path(workflow.basedir) / "workflow" / "report"
-    return figure_list(
-        [(section, pattern, captions / caption) for section, pattern, caption in REPORT_FIGURES], RUNS
-    )
+    return [
+        figure
+        for kind, patterns in REPORT_FIGURES.items()
+        for figure in figure_list(
+            [(section, pattern, captions / caption) for section, pattern, caption in patterns],
+            _report_runs(kind),
+        )
+    ]
 
 
 def get_report_figure_files(wildcards):
@@ -177,10 +249,10 @@ def get_report_config(wildcards):
 
 
 def get_final_outputs():
-    dataset_seeds = sorted({(r.dataset, r.seed) for r in RUNS})
+    heatmap_runs = sorted({(r.dataset, r.seed) for r in runs_of_kind("heatmaps")})
     return (
-        sorted({f"results/figures/{dataset}/sample_heatmaps.png" for dataset, _ in dataset_seeds})
-        + [f"results/figures/{d}/reconstruction_errors_seed{seed}.png" for d, seed in dataset_seeds]
+        sorted({f"results/figures/{dataset}/sample_heatmaps.png" for dataset, _ in heatmap_runs})
+        + [f"results/figures/{d}/reconstruction_errors_seed{seed}.png" for d, seed in heatmap_runs]
         + [
             "results/metrics/summary.tsv",
             "results/metrics/comparison_with_seed.tsv",

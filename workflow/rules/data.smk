@@ -5,7 +5,7 @@ rule build_dataset:
     output:
         "results/data/{dataset}.h5",
     params:
-        code=package_code("build_dataset.py"),
+        code=get_build_code,
         dataset=get_dataset_config,
         # A new generator version (a change that can move a pixel) rebuilds every dataset.
         generator_version=GENERATOR_VERSION,
@@ -14,6 +14,25 @@ rule build_dataset:
     benchmark:
         "benchmarks/build_dataset/{dataset}.tsv"
     threads: 2
+    resources:
+        mem_mb=2000,
+    conda:
+        "../../envs/study.yaml"
+    script:
+        "../scripts/build_dataset.py"
+
+
+rule build_dataset_replicate:
+    output:
+        "results/data/{dataset}/seed{seed}.h5",
+    params:
+        code=get_build_code,
+        # The dataset's config with the replicate's own seed: a fresh sample per training seed.
+        dataset=get_replicate_config,
+    log:
+        "logs/build_dataset/{dataset}/seed{seed}.log",
+    benchmark:
+        "benchmarks/build_dataset/{dataset}/seed{seed}.tsv"
     resources:
         mem_mb=2000,
     conda:

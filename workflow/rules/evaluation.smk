@@ -59,6 +59,61 @@ rule score_latents:
         "../scripts/score_latents.py"
 
 
+rule evaluate_generation:
+    input:
+        model="results/models/{dataset}/{model}/seed{seed}/model.keras",
+        dataset=get_dataset_file,
+    output:
+        metrics="results/evaluation/{dataset}/{model}/seed{seed}/generation.json",
+        histogram=report(
+            "results/figures/{dataset}/{model}/seed{seed}/generated_histogram.png",
+            caption="../report/generated_histogram.rst",
+            category="Generation",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "seed": "{seed}", "figure": "histogram"},
+        ),
+        qq="results/figures/{dataset}/{model}/seed{seed}/generated_qq.png",
+        decoder_curve="results/figures/{dataset}/{model}/seed{seed}/decoder_curve.png",
+    params:
+        code=package_code("evaluate_generation.py"),
+    log:
+        "logs/evaluate_generation/{dataset}/{model}/seed{seed}.log",
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/study.yaml"
+    script:
+        "../scripts/evaluate_generation.py"
+
+
+rule evaluate_recovery:
+    input:
+        model="results/models/{dataset}/{model}/seed{seed}/model.keras",
+        dataset=get_dataset_file,
+    output:
+        metrics="results/evaluation/{dataset}/{model}/seed{seed}/recovery.json",
+        reconstruction=report(
+            "results/figures/{dataset}/{model}/seed{seed}/factor_reconstruction.png",
+            caption="../report/factor_reconstruction.rst",
+            category="Factor model",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "seed": "{seed}", "figure": "reconstruction"},
+        ),
+        codes="results/figures/{dataset}/{model}/seed{seed}/factor_codes.png",
+        g_curves="results/figures/{dataset}/{model}/seed{seed}/factor_g_curves.png",
+        noise_sd="results/figures/{dataset}/{model}/seed{seed}/factor_noise_sd.png",
+    params:
+        code=package_code("evaluate_recovery.py"),
+    log:
+        "logs/evaluate_recovery/{dataset}/{model}/seed{seed}.log",
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/study.yaml"
+    script:
+        "../scripts/evaluate_recovery.py"
+
+
 rule plot_reconstruction_errors:
     input:
         get_reconstruction_tables,

@@ -1,9 +1,10 @@
-# Stage 2: train every model on every dataset (once per training seed), then encode the data.
+# Stage 2: train each run of the studies (a model on a dataset, once per training seed), then encode the
+# heatmap runs' data into latent stores.
 
 
 rule train_model:
     input:
-        "results/data/{dataset}.h5",
+        get_dataset_file,
     output:
         model="results/models/{dataset}/{model}/seed{seed}/model.keras",
         metadata="results/models/{dataset}/{model}/seed{seed}/model.json",

@@ -1,0 +1,159 @@
+"""The studies of seeds 002 and 004 beside a heatmap study: one tiny run of the Snakefile with three studies,
+what each kind plans, and that editing one study's config reruns that study's chain only."""
+
+import copy
+import json
+
+import pandas as pd
+import pytest
+import yaml
+
+from .conftest import TINY_CONFIG, snakemake
+from .test_workflow import planned_jobs, planned_outputs
+
+pytestmark = pytest.mark.workflow
+
+#: Small but real: the 1-D normal and the factor model at their default (the seeds') sizes, with few
+#: epochs and two replicates; a heatmap study of one dataset and one model beside them.
+STUDIES_CONFIG = {
+    "seed": 3,
+    "datasets": {
+        "tiny_gauss": TINY_CONFIG["datasets"]["tiny_gauss"],
+        "normal": {"kind": "normal_1d"},
+        "factors": {"kind": "factor_model"},
+    },
+    "models": {
+        "ae": {"kind": "ae", "epochs": 2, "batch_size": 16, "schedule": {"type": "constant"}},
+        "vae_1d": {
+            "kind": "vae",
+            "architecture": "dense",
+            "latent_dim": 1,
+            "sampler": "log_var",
+            "kl_reduction": "sum",
+            "likelihood": {"type": "squared_error", "variant": "faithful"},
+            "regularization_losses": "ignore",
+            "encoder": {
+                "trunk": [{"type": "batch_norm"}, {"type": "dense", "units": 16, "activation": "relu"}],
+                "heads": {"z_mean": [{"type": "dense", "units": "latent"}, {"type": "batch_norm"}]},
+            },
+            "decoder": {"trunk": [{"type": "dense", "units": 16, "activation": "relu"}]},
+            "epochs": 4,
+            "batch_size": 11,
+            "early_stopping": {"monitor": "loss", "patience": 10},
+            "schedule": {"type": "constant", "learning_rate": 0.001},
+        },
+        "vae_fm": {
+            "kind": "vae",
+            "architecture": "dense",
+            "latent_dim": 1,
+            "sampler": "log_var",
+            "kl_reduction": "sum",
+            "likelihood": {"type": "gaussian", "variance": "per_feature"},
+            "encoder": {"trunk": [{"type": "dense", "units": 32, "activation": "relu"}]},
+            "decoder": {"trunk": [{"type": "dense", "units": 32, "activation": "relu"}]},
+            "epochs": 4,
+            "batch_size": 32,
+            "schedule": {"type": "constant", "learning_rate": 0.001},
+        },
+    },
+    "studies": {
+        "heatmaps": {"datasets": ["tiny_gauss"], "models": ["ae"], "expected": "heatmaps"},
+        "normal_1d": {"datasets": ["normal"], "models": ["vae_1d"], "seeds": [1, 2], "expected": "normal_1d"},
+        "factor_model": {"datasets": ["factors"], "models": ["vae_fm"], "seeds": [5]},
+    },
+    "training": {"seeds": [7]},
+    "figures": {"sample_heatmaps": {"rows": 2, "cols": 2, "seed": 0}},
+}
+
+
+@pytest.fixture(scope="module")
+def studies_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("studies")
+    config_file = workdir / "studies.yaml"
+    config_file.write_text(yaml.safe_dump(STUDIES_CONFIG))
+    snakemake(workdir, config_file)
+    return workdir, config_file
+
+
+def test_each_kind_gets_its_own_data_and_evaluations(studies_run):
+    workdir, _ = studies_run
+    results = workdir / "results"
+    # A fresh draw per replicate for the 1-D normal; one file for the factor model.
+    replicates = sorted(p.name for p in (results / "data" / "normal").iterdir())
+    assert replicates == ["seed1.h5", "seed2.h5"]
+    assert (results / "data" / "normal" / "seed1.h5").read_bytes() != (
+        results / "data" / "normal" / "seed2.h5"
+    ).read_bytes()
+    assert (results / "data" / "factors.h5").exists() and not (results / "data" / "normal.h5").exists()
+    for seed in (1, 2):
+        generation = json.loads(
+            (results / f"evaluation/normal/vae_1d/seed{seed}/generation.json").read_text()
+        )
+        assert generation["dataset"] == "normal" and generation["seed"] == seed
+        assert 0 <= generation["generated"]["fresh_ks"] < 0.05  # a true sample of 15,000
+    recovery = json.loads((results / "evaluation/factors/vae_fm/seed5/recovery.json").read_text())
+    assert recovery["dataset"] == "factors" and 0.99 < recovery["latent"]["oracle_corr_test"] <= 1
+    # Heatmap evaluations only where they apply: "does not apply" is no file at all.
+    assert not (results / "evaluation" / "normal" / "vae_1d" / "seed1" / "probes.json").exists()
+    assert not (results / "latents" / "normal").exists() and (results / "latents" / "tiny_gauss").exists()
+    tidy = pd.read_csv(results / "metrics" / "metrics.tsv", sep="\t")
+    assert set(tidy["dataset"]) == {"tiny_gauss", "normal", "factors"}
+    assert "generated.model_ks" in set(tidy["metric"]) and "latent.corr_test" in set(tidy["metric"])
+    comparison = pd.read_csv(results / "metrics" / "comparison_with_seed.tsv", sep="\t")
+    assert set(comparison["study"]) == {"heatmaps", "normal_1d"}
+    page = (results / "report" / "report.html").read_text(encoding="utf-8")
+    for study in STUDIES_CONFIG["studies"]:
+        assert f'id="study-{study}"' in page
+    assert "A 1-D normal learned from 67 draws (seed 002)" in page and "(seed 004)" in page
+
+
+def test_a_finished_run_of_three_studies_has_nothing_to_do(studies_run):
+    workdir, config_file = studies_run
+    proc = snakemake(workdir, config_file, "--dry-run")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def _plan(studies_run, tmp_path, changed):
+    workdir, _ = studies_run
+    config_file = tmp_path / "changed.yaml"
+    config_file.write_text(yaml.safe_dump(changed))
+    proc = snakemake(workdir, config_file, "--dry-run")
+    return planned_jobs(proc), planned_outputs(proc)
+
+
+def test_editing_one_study_reruns_that_studys_chain_only(studies_run, tmp_path):
+    changed = copy.deepcopy(STUDIES_CONFIG)
+    changed["datasets"]["normal"]["std"] = 12.0
+    jobs, outputs = _plan(studies_run, tmp_path, changed)
+    assert jobs == {
+        "build_dataset_replicate": 2,
+        "train_model": 2,
+        "evaluate_generation": 2,
+        "plot_training_curves": 2,
+        "aggregate_metrics": 1,
+        "compare_with_seed": 1,
+        "build_report": 1,
+        "all": 1,
+    }
+    assert not [p for p in outputs if "factors" in p or "tiny_gauss" in p]
+
+    changed = copy.deepcopy(STUDIES_CONFIG)
+    changed["models"]["vae_fm"]["epochs"] = 5
+    jobs, outputs = _plan(studies_run, tmp_path, changed)
+    assert jobs == {
+        "train_model": 1,
+        "evaluate_recovery": 1,
+        "plot_training_curves": 1,
+        "aggregate_metrics": 1,
+        "compare_with_seed": 1,
+        "build_report": 1,
+        "all": 1,
+    }
+    assert not [p for p in outputs if "normal" in p or "tiny_gauss" in p]
+
+
+def test_naming_another_expected_file_reruns_the_comparison_and_the_report_only(studies_run, tmp_path):
+    changed = copy.deepcopy(STUDIES_CONFIG)
+    changed["studies"]["factor_model"]["expected"] = "heatmaps"
+    jobs, _ = _plan(studies_run, tmp_path, changed)
+    assert jobs == {"compare_with_seed": 1, "build_report": 1, "all": 1}
