@@ -463,6 +463,18 @@ def test_a_two_dimensional_code_is_rejected():
         fm.learned_model(model)
 
 
+def test_an_autoencoder_has_a_code_and_no_noise_variance():
+    from vae_latent_study import models
+
+    options = {**_tiny_vae("per_feature"), "kind": "ae", "likelihood": {"type": "squared_error"}}
+    options["encoder"] = {"trunk": [_DENSE_16], "heads": {"code": [{"type": "dense", "units": "latent"}]}}
+    options["decoder"] = {"trunk": [_DENSE_16]}
+    learned = fm.learned_model(models.build_model_from_options(options, (8,), seed=0))
+    x = np.random.default_rng(0).normal(size=(5, 8))
+    assert learned.kind == "ae" and learned.variance is None and learned.log_variance is None
+    assert learned.encode(x).shape == (5,) and learned.decode(np.zeros(3)).shape == (3, 8)
+
+
 def _true_model(dataset, log_variance: bool = True) -> fm.LearnedModel:
     """A stand-in for a trained model that knows the truth: its code is Z, its decoder g and s."""
     params = {k: dataset.truth[k] for k in ("family", "a", "b", "c")}

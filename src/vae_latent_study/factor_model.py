@@ -3,7 +3,8 @@
 The model is Z ~ N(0, 1), X_j = g_j(Z) + e_j, e_j ~ N(0, s_j^2), j = 1..p. The seed's CSV is not
 available, so `simulate` draws seeded functions g_j from a documented family and noise sds s_j from a
 range, and keeps the truth (Z, s, the parameters of g, g on a grid) beside X. Everything here is NumPy and
-SciPy: evaluations take arrays (a trained model's encodings, its decoder on the grid) and return dicts.
+SciPy: evaluations take arrays (a trained model's encodings, its decoder on the grid) and return dicts;
+only `learned_model` and `evaluate_model`, which read a trained model, import Keras (inside them).
 """
 
 from __future__ import annotations
@@ -1049,7 +1050,11 @@ def evaluate_model(
         "n_train": int(len(dataset.train)),
         "n_test": int(len(dataset.test)),
         **numbers,
-        "settings": {"code_map": "affine", "z_limit": Z_LIMIT, "n_nodes": N_NODES},
+        "settings": {
+            "code_map": numbers["functions"]["code_map"]["method"],
+            "z_limit": Z_LIMIT,
+            "n_nodes": N_NODES,
+        },
         "notes": notes,
         "inputs": {
             "dataset": {"path": str(dataset_path), "checksum": dataset.manifest["checksum"]["sha256"]},
