@@ -1,11 +1,16 @@
 """Seed 004's factor model: closed forms, known answers, determinism and rejected settings."""
 
+import json
+
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
 from scipy import stats
 
 from vae_latent_study import factor_model as fm
+from vae_latent_study import factor_model_evaluation as fme
+from vae_latent_study.datasets import read_dataset
+from vae_latent_study.evaluation import collect_metrics
 
 
 def _linear(p: int, seed: int = 0, n: int = 7):
@@ -327,3 +332,190 @@ def test_figures_are_written(tmp_path, seed_data):
     fig = fm.plot_noise_sd(1.05 * d["s"], d["s"], path=tmp_path / "s.png")
     for name in ("rec", "codes", "g", "s"):
         _written(tmp_path / f"{name}.png")
+
+
+# ----------------------------------------------------------------------------------- one trained model
+
+_SMALL = {"kind": "factor_model", "p": 8, "n": 120, "test_share": 0.1, "seed": 0}
+_DENSE_16 = {"type": "dense", "units": 16, "activation": "relu"}
+
+
+def _tiny_vae(variance: str, latent_dim: int = 1) -> dict:
+    heads = {"mean": [_DENSE_16, {"type": "dense", "units": "features"}]}
+    if variance in ("decoder", "decoder_mean"):
+        heads["log_var"] = [{"type": "dense", "units": "features"}]
+    return {
+        "kind": "vae",
+        "latent_dim": latent_dim,
+        "architecture": "dense",
+        "sampler": "log_var",
+        "likelihood": {"type": "gaussian", "variance": variance},
+        "encoder": {"trunk": [_DENSE_16]},
+        "decoder": {"trunk": [_DENSE_16], "heads": heads},
+        "epochs": 3,
+        "batch_size": 32,
+        "schedule": {"type": "constant"},
+    }
+
+
+def _figures(folder):
+    return {name: folder / f"{name}.png" for name in fme.MODEL_FIGURES}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A small factor_model dataset and, per variance option, a VAE trained on it and its evaluation."""
+    from vae_latent_study import datasets, training
+
+    root = tmp_path_factory.mktemp("factor_model_eval")
+    data = root / "data.h5"
+    datasets.make_dataset("fm_small", _SMALL, data)
+    runs = {}
+    for variance in ("per_feature", "decoder_mean"):
+        model = root / variance / "model.keras"
+        training.train_model(
+            data, _tiny_vae(variance), 1, model, root / variance / "history.csv", root / variance / "bk"
+        )
+        output = root / variance / "evaluation.json"
+        figures = _figures(root / variance)
+        payload = fme.evaluate_model(model, data, output, figures, "fm_small", f"vae_{variance}", 1)
+        runs[variance] = {"model": model, "json": output, "figures": figures, "payload": payload}
+    return data, runs
+
+
+@pytest.mark.parametrize("variance", ["per_feature", "decoder_mean"])
+def test_evaluate_model_writes_identity_numbers_and_figures(trained, variance):
+    data, runs = trained
+    run = runs[variance]
+    payload = json.loads(run["json"].read_text())
+    assert payload == run["payload"]
+    assert {k: payload[k] for k in ("dataset", "family", "model", "kind", "seed")} == {
+        "dataset": "fm_small",
+        "family": "factor_model",
+        "model": f"vae_{variance}",
+        "kind": "vae",
+        "seed": 1,
+    }
+    for key in ("latent", "functions", "noise", "heldout_nll", "reconstruction", "targets"):
+        assert isinstance(payload[key], dict), key
+    assert payload["inputs"]["dataset"]["path"] == str(data) and payload["inputs"]["model"]["path"]
+    assert "keras" in payload["versions"]
+    assert len(payload["functions"]["per_feature"]) == 8 and payload["functions"]["median"] >= 0
+    assert payload["heldout_nll"]["nll_gap"] == pytest.approx(
+        payload["heldout_nll"]["nll_learned"] - payload["heldout_nll"]["nll_true"]
+    )
+    recon = payload["reconstruction"]
+    assert recon["ratio"] == pytest.approx(recon["test_mse"] / recon["noise_floor"])
+    assert payload["targets"]["corr_met_test"] == (payload["latent"]["gap_test"] <= 0.01)
+    for path in run["figures"].values():
+        _written(path)
+    # Every number reaches the tidy table; none is NaN (the JSON would not parse as strict JSON then).
+    tidy = collect_metrics([run["json"]])
+    assert {"latent.gap_test", "noise.share_within", "heldout_nll.nll_gap", "functions.median"} <= set(
+        tidy["metric"]
+    )
+    assert np.isfinite(tidy["value"]).all()
+
+
+def test_evaluate_model_is_deterministic(trained, tmp_path):
+    data, runs = trained
+    run = runs["decoder_mean"]
+    again = tmp_path / "again.json"
+    fme.evaluate_model(run["model"], data, again, _figures(tmp_path), "fm_small", "vae_decoder_mean", 1)
+    assert again.read_bytes() == run["json"].read_bytes()
+
+
+def test_oracle_numbers_are_the_direct_posterior_mean(trained):
+    data, runs = trained
+    d = read_dataset(data)
+    params = {k: d.truth[k] for k in ("family", "a", "b", "c")}
+    latent = runs["per_feature"]["payload"]["latent"]
+    for split in ("train", "test"):
+        rows = getattr(d, split)
+        oracle = fm.posterior_mean(d.x[rows], params, d.truth["s"])["mean"]
+        assert latent[f"oracle_corr_{split}"] == pytest.approx(np.corrcoef(oracle, d.truth["Z"][rows])[0, 1])
+
+
+def test_learned_noise_sd_per_feature_and_shared(trained):
+    from vae_latent_study import models
+
+    data, runs = trained
+    d = read_dataset(data)
+    per_feature = runs["per_feature"]["payload"]["noise"]
+    model = models.load_model(runs["per_feature"]["model"], compile=False)
+    log_var = np.asarray(model.decoder.get_layer("log_var").log_var)
+    assert per_feature["variance_option"] == "per_feature" and per_feature["shared_s"] is None
+    np.testing.assert_allclose(per_feature["learned_s"], np.exp(0.5 * log_var), rtol=1e-6)
+
+    shared = runs["decoder_mean"]["payload"]["noise"]
+    model = models.load_model(runs["decoder_mean"]["model"], compile=False)
+    codes = models.encode(model, d.x[d.train])["z_mean"]
+    head = models.decode_log_variance(model, codes).astype(np.float64)
+    want = np.sqrt(np.mean(np.exp(head.mean(axis=1))))  # the seed's one variance per sample
+    assert len(shared["learned_s"]) == 1 and shared["shared_s"] == pytest.approx(want, rel=1e-6)
+    assert shared["share_within"] in {k / 8 for k in range(9)}
+
+
+def test_a_two_dimensional_code_is_rejected():
+    from vae_latent_study import models
+
+    model = models.build_model_from_options(_tiny_vae("per_feature", latent_dim=2), (8,), seed=0)
+    with pytest.raises(ValueError, match="latent_dim=2"):
+        fme.learned_model(model)
+
+
+def test_an_autoencoder_has_a_code_and_no_noise_variance():
+    from vae_latent_study import models
+
+    options = {**_tiny_vae("per_feature"), "kind": "ae", "likelihood": {"type": "squared_error"}}
+    options["encoder"] = {"trunk": [_DENSE_16], "heads": {"code": [{"type": "dense", "units": "latent"}]}}
+    options["decoder"] = {"trunk": [_DENSE_16]}
+    learned = fme.learned_model(models.build_model_from_options(options, (8,), seed=0))
+    x = np.random.default_rng(0).normal(size=(5, 8))
+    assert learned.kind == "ae" and learned.variance is None and learned.log_variance is None
+    assert learned.encode(x).shape == (5,) and learned.decode(np.zeros(3)).shape == (3, 8)
+
+
+def _true_model(dataset, log_variance: bool = True) -> fme.LearnedModel:
+    """A stand-in for a trained model that knows the truth: its code is Z, its decoder g and s."""
+    params = {k: dataset.truth[k] for k in ("family", "a", "b", "c")}
+    s, Z = dataset.truth["s"], dataset.truth["Z"]
+    row_of = {row.tobytes(): i for i, row in enumerate(np.asarray(dataset.x, dtype=np.float64))}
+    return fme.LearnedModel(
+        kind="vae",
+        variance="per_feature" if log_variance else None,
+        encode=lambda x: Z[[row_of[row.tobytes()] for row in x]],
+        decode=fm.true_g_function(params),
+        log_variance=(lambda u: np.tile(2 * np.log(s), (np.size(u), 1))) if log_variance else None,
+    )
+
+
+def test_the_true_model_scores_perfectly(tmp_path):
+    from vae_latent_study.datasets import build_dataset
+
+    d = build_dataset("fm_small", _SMALL)
+    numbers = fme.model_evaluation(_true_model(d), d, _figures(tmp_path))
+    assert numbers["functions"]["max"] == pytest.approx(0.0, abs=1e-9)
+    assert numbers["functions"]["code_map"]["slope"] == pytest.approx(1.0)
+    assert numbers["noise"]["share_within"] == 1.0 and numbers["noise"]["expected_cost_learned"] < 1e-12
+    assert numbers["heldout_nll"]["nll_gap"] == pytest.approx(0.0, abs=1e-9)
+    assert numbers["latent"]["corr_train"] == pytest.approx(1.0) and numbers["targets"]["corr_met_test"]
+    assert numbers["targets"]["s_met"] is True
+    # Decoding Z itself leaves the noise: the MSE is that of the simulated noise on the test rows.
+    noise = d.x[d.test] - fm.evaluate_g(d.truth, d.truth["Z"][d.test])
+    assert numbers["reconstruction"]["test_mse"] == pytest.approx(np.mean(noise**2))
+    assert numbers["reconstruction"]["noise_floor"] == pytest.approx(np.mean(d.truth["s"] ** 2))
+    _written(tmp_path / "noise_sd.png")
+
+
+def test_a_model_without_a_noise_variance_reports_null(tmp_path):
+    from vae_latent_study.datasets import build_dataset
+
+    d = build_dataset("fm_small", _SMALL)
+    numbers = fme.model_evaluation(_true_model(d, log_variance=False), d, _figures(tmp_path))
+    assert numbers["noise"]["learned_s"] is None and numbers["noise"]["share_within"] is None
+    assert numbers["heldout_nll"]["nll_learned"] is None and numbers["heldout_nll"]["nll_true"] > 0
+    assert numbers["targets"]["s_met"] is None and numbers["noise"]["pooled_optimal_s"] > 0
+    _written(tmp_path / "noise_sd.png")
+    with pytest.raises(ValueError, match="g_curves"):
+        fme.model_evaluation(_true_model(d), d, {"codes": tmp_path / "c.png"})
