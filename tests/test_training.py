@@ -303,3 +303,54 @@ def test_model_inputs_keep_tabular_and_1d_shapes():
     assert training.model_inputs(np.zeros((4, 9, 9))).shape == (4, 9, 9, 1)
     assert training.model_inputs(np.zeros((4, 5))).shape == (4, 5)
     assert training.model_inputs(np.zeros(4)).shape == (4,)
+
+
+@pytest.fixture(scope="module")
+def dense_study(tmp_path_factory):
+    """Seed 002's VAE (BatchNorm, Dropout, L2 activity losses, the faithful broadcast loss) on a normal_1d
+    dataset: the options whose state (Dropout's and the sampler's noise, BatchNorm's moving statistics) a
+    resume must restore."""
+    import yaml
+
+    from tests.conftest import REPO
+
+    study = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config = validate_config(
+        {
+            "datasets": {"normal": {"kind": "normal_1d"}, "heat": {}},
+            "models": {"vae_1d": {**study["models"]["vae_1d"], "epochs": EPOCHS}, "vae": {}},
+            "studies": {"s": {"datasets": ["normal"], "models": ["vae_1d"]}},
+        },
+        SCHEMA,
+    )
+    path = tmp_path_factory.mktemp("dense") / "normal.h5"
+    write_dataset(build_dataset("normal", config["datasets"]["normal"]), path)
+    return {"dataset": path, "hparams": config["models"]["vae_1d"]}
+
+
+def _all_state(model_path):
+    """Every variable of a saved model, seed-generator states and BatchNorm statistics included."""
+    model = keras.models.load_model(model_path)
+    return [np.asarray(v.numpy() if hasattr(v, "numpy") else v) for v in model.variables]
+
+
+def test_a_dense_model_resumes_after_sigkill_bitwise_and_stops_on_nan(dense_study, tmp_path):
+    run = {"dataset_path": dense_study["dataset"], "hparams": dense_study["hparams"], "seed": 3}
+    proc = _process([{**run, **_outputs(tmp_path, "killed"), "kill": KILL_EPOCH}])
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == -signal.SIGKILL, out
+    proc = _process([{**run, **_outputs(tmp_path, "killed")}, {**run, **_outputs(tmp_path, "whole")}])
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out
+    killed, whole = (_all_state(tmp_path / name / "model.keras") for name in ("killed", "whole"))
+    assert len(killed) == len(whole) > 20
+    for a, b in zip(killed, whole, strict=True):
+        np.testing.assert_array_equal(a, b)
+    sidecar = json.loads(training.sidecar_path(tmp_path / "killed" / "model.keras").read_text())
+    assert sidecar["resumed_after_epoch"] == KILL_EPOCH
+
+    diverging = {**dense_study["hparams"], "schedule": {"type": "constant", "learning_rate": 1e30}}
+    outputs = _outputs(tmp_path, "nan")
+    with pytest.raises(training.TrainingDiverged):
+        training.train_model(dense_study["dataset"], diverging, 3, **outputs)
+    assert not outputs["model_path"].exists() and not outputs["backup_dir"].exists()
