@@ -105,6 +105,11 @@ def test_each_kind_gets_its_own_data_and_evaluations(studies_run):
     for study in STUDIES_CONFIG["studies"]:
         assert f'id="study-{study}"' in page
     assert "A 1-D normal learned from 67 draws (seed 002)" in page and "(seed 004)" in page
+    # Seed 002's verdict over replicates, in the report and in its own file.
+    assert "Generated values over replicates" in page and "KS ratio (target &lt;= 1.5)" in page
+    summary = json.loads((results / "evaluation" / "normal" / "vae_1d" / "replicates.json").read_text())
+    assert summary["n_replicates"] == 2 and summary["enough_replicates"] is False
+    assert isinstance(summary["meets_target"], bool) and summary["ks_ratio"] > 0
 
 
 def test_a_finished_run_of_three_studies_has_nothing_to_do(studies_run):
@@ -129,6 +134,7 @@ def test_editing_one_study_reruns_that_studys_chain_only(studies_run, tmp_path):
         "build_dataset_replicate": 2,
         "train_model": 2,
         "evaluate_generation": 2,
+        "summarise_replicates": 1,
         "plot_training_curves": 1,  # the report draws the first replicate's curves only
         "aggregate_metrics": 1,
         "compare_with_seed": 1,

@@ -45,6 +45,7 @@ WRITERS: tuple[tuple[str, str], ...] = (
     ("results/evaluation/*/*/seed*/scores.json", "score_latents"),
     ("results/evaluation/*/*/seed*/exploration.json", "explore_latents"),
     ("results/evaluation/*/*/seed*/generation.json", "evaluate_generation"),
+    ("results/evaluation/*/*/replicates.json", "summarise_replicates"),
     ("results/evaluation/*/*/seed*/recovery.json", "evaluate_recovery"),
     ("results/figures/*/*/seed*/generated_*.png", "evaluate_generation"),
     ("results/figures/*/*/seed*/decoder_curve.png", "evaluate_generation"),

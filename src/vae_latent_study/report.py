@@ -486,6 +486,30 @@ def _comparison_table(comparison: pd.DataFrame) -> str:
     )
 
 
+def _replicate_table(summaries: Sequence[Mapping[str, Any]]) -> str:
+    """Seed 002's verdict per model: the generated mean and sd, and median KS against the fitted normal's."""
+    rows = []
+    for found in summaries:
+        generated = found["generated"]
+        rows.append(
+            {
+                "dataset": found["dataset"],
+                "model": found["model"],
+                "replicates": found["n_replicates"],
+                "generated mean": f"{found['generated_mean']['median']:.2f} "
+                f"[{found['generated_mean']['q25']:.2f}, {found['generated_mean']['q75']:.2f}]",
+                "generated sd": f"{found['generated_std']['median']:.2f} "
+                f"[{found['generated_std']['q25']:.2f}, {found['generated_std']['q75']:.2f}]",
+                "median KS, model": generated["model_ks_median"],
+                "median KS, fitted normal": generated["fitted_ks_median"],
+                "median KS, fresh sample": generated["fresh_ks_median"],
+                "KS ratio (target <= 1.5)": found["ks_ratio"],
+                "meets target": "yes" if found["meets_target"] else "no",
+            }
+        )
+    return _table(pd.DataFrame(rows).astype(object))
+
+
 def _summary_table(summary: pd.DataFrame) -> str:
     """Metrics as rows, dataset/model as columns: the mean (± the std over seeds when there are several)."""
     if summary.empty:
@@ -628,6 +652,7 @@ def build_report(
     config: Mapping[str, Any],
     source_dir: str | Path | None = None,
     title: str = "How a VAE and an autoencoder organise their latent space",
+    replicate_summaries: Sequence[str | Path] = (),
 ) -> None:
     """Write the report as one self-contained HTML file.
 
@@ -641,6 +666,10 @@ def build_report(
     paired = read_table(paired_tsv)
     runs = [read_json(p) for p in explorations]
     studies = _studies(config, summary)
+    replicates = []
+    for path in replicate_summaries:
+        found = read_json(path)
+        replicates.append({**found, "dataset": found["replicates"][0]["dataset"]})
     # The questions are seed 000's, about heatmaps: only those datasets are answered.
     heatmaps = summary[summary["family"].isin(HEATMAP_FAMILIES)] if len(summary) else summary
     answers = answer_questions(heatmaps, paired, comparison, runs)
@@ -706,6 +735,12 @@ def build_report(
             parts.append(_comparison_table(rows))
         else:
             parts.append("<p>The source printed no number that a metric of ours measures.</p>")
+        replicated = [
+            r for r in replicates if r["dataset"] in spec["datasets"] and r["model"] in spec["models"]
+        ]
+        if replicated:
+            parts.append("<h3>Generated values over replicates (median and quartiles)</h3>")
+            parts.append(_replicate_table(replicated))
         parts.append("<h3>Every metric (mean over training seeds ± standard deviation)</h3>")
         parts.append(_summary_table(own))
         parts.append("</section>")

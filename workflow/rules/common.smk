@@ -49,7 +49,9 @@ def get_build_code(wildcards):
     """Digest of the code that builds one dataset: the build script's and its kind's module only, so that
     editing one kind rebuilds that kind's datasets and nothing else."""
     kind = config["datasets"][wildcards.dataset]["kind"]
-    return code_digest(Path(workflow.basedir) / "workflow" / "scripts" / "build_dataset.py", kind_module(kind))
+    return code_digest(
+        Path(workflow.basedir) / "workflow" / "scripts" / "build_dataset.py", kind_module(kind)
+    )
 
 
 def kind_of(dataset):
@@ -131,6 +133,21 @@ def get_metric_files(wildcards):
         for r in RUNS
         if name in kind_of(r.dataset).evaluations
     ]
+
+
+def get_replicate_generations(wildcards):
+    """The generation JSONs of one model on one replicate-kind dataset, every training seed of the plan."""
+    return [
+        f"results/evaluation/{r.dataset}/{r.model}/seed{r.seed}/generation.json"
+        for r in RUNS
+        if r.dataset == wildcards.dataset and r.model == wildcards.model
+    ]
+
+
+def get_replicate_summaries(wildcards=None):
+    """One replicate summary per (dataset, model) of the normal_1d runs."""
+    pairs = sorted({(r.dataset, r.model) for r in runs_of_kind("normal_1d")})
+    return [f"results/evaluation/{dataset}/{model}/replicates.json" for dataset, model in pairs]
 
 
 def get_expected_files(wildcards):
@@ -253,6 +270,7 @@ def get_final_outputs():
     return (
         sorted({f"results/figures/{dataset}/sample_heatmaps.png" for dataset, _ in heatmap_runs})
         + [f"results/figures/{d}/reconstruction_errors_seed{seed}.png" for d, seed in heatmap_runs]
+        + get_replicate_summaries()
         + [
             "results/metrics/summary.tsv",
             "results/metrics/comparison_with_seed.tsv",

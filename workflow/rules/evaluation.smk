@@ -86,6 +86,21 @@ rule evaluate_generation:
         "../scripts/evaluate_generation.py"
 
 
+rule summarise_replicates:
+    input:
+        get_replicate_generations,
+    output:
+        "results/evaluation/{dataset}/{model}/replicates.json",
+    params:
+        code=package_code("summarise_replicates.py"),
+    log:
+        "logs/summarise_replicates/{dataset}/{model}.log",
+    conda:
+        "../../envs/study.yaml"
+    script:
+        "../scripts/summarise_replicates.py"
+
+
 rule evaluate_recovery:
     input:
         model="results/models/{dataset}/{model}/seed{seed}/model.keras",

@@ -103,6 +103,7 @@ rule build_report:
     input:
         figures=get_report_figure_files,
         explorations=get_exploration_summaries,
+        replicates=get_replicate_summaries,
         summary="results/metrics/summary.tsv",
         comparison="results/metrics/comparison_with_seed.tsv",
         paired="results/metrics/paired_vae_vs_ae.tsv",

@@ -15,4 +15,5 @@ with job(snakemake.log[0]):
         snakemake.input.explorations,
         snakemake.params.config,
         source_dir=snakemake.params.source_dir,
+        replicate_summaries=snakemake.input.replicates,
     )
