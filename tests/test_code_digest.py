@@ -114,3 +114,14 @@ def test_a_kinds_edit_changes_the_build_digest_of_that_kind_only(package):
     assert {kind for kind in kinds if before[kind] != after[kind]} == {"factor_model"}
     with pytest.raises(ValueError, match="not a module"):
         provenance.code_digest(build, "numpy")
+
+
+def test_no_rule_runs_the_config_layer(package):
+    """config.py and kinds.py plan the workflow (common.smk reads them) but no job runs them: adding a kind
+    or a study check must rerun nothing, so they are in no script's digest."""
+    copy, scripts = package
+    before = digests(scripts)
+    for name in ("config.py", "kinds.py"):
+        module = copy / name
+        module.write_text(module.read_text() + "\n_AN_EDIT = 1\n")
+    assert digests(scripts) == before
