@@ -12,7 +12,7 @@ SCRIPTS = REPO / "workflow" / "scripts"
 
 
 def clear_caches():
-    for cached in (provenance._syntax_tree, provenance._normalised_source, provenance._package_imports):
+    for cached in (provenance._analysis, provenance._package_imports):
         cached.cache_clear()
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import json
+import os
 import platform
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -41,17 +43,38 @@ _PACKAGE = "vae_latent_study"
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-@functools.cache
-def _syntax_tree(path: Path) -> ast.Module:
-    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+#: Where the analysis of each module (its normalised code's digest and its imports) is kept between
+#: Snakemake starts, keyed by the file's bytes: parsing and unparsing every module at every start (dry runs
+#: too) cost most of a second.
+_CACHE_FILE = (
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    / "vae-latent-study"
+    / "code-digest-v1.json"
+)
 
 
 @functools.cache
-def _normalised_source(path: Path) -> str:
+def _disk_cache() -> dict[str, list]:
+    try:
+        return json.loads(_CACHE_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_disk_cache() -> None:
+    """Write the cache atomically; a machine where it cannot be written just analyses every time."""
+    try:
+        _CACHE_FILE.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _CACHE_FILE.with_name(f".{_CACHE_FILE.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(_disk_cache(), sort_keys=True), encoding="utf-8")
+        os.replace(tmp, _CACHE_FILE)
+    except OSError:
+        pass
+
+
+def _normalised_source(tree: ast.Module) -> str:
     """The module's code without comments, docstrings or layout: `ast.unparse` of its tree, docstrings
-    removed, so an edit to those alone does not count as a code change. (The cached tree loses its
-    docstrings here, which holds no import.)"""
-    tree = _syntax_tree(path)
+    removed, so an edit to those alone does not count as a code change."""
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
@@ -59,6 +82,41 @@ def _normalised_source(path: Path) -> str:
                 if isinstance(body[0].value.value, str):
                     node.body = body[1:] or [ast.Pass()]
     return ast.unparse(tree)
+
+
+def _imported_names(tree: ast.Module, path: Path) -> list[str]:
+    """Every module name `path` imports anywhere (also inside functions), relative imports resolved."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: only meaningful inside the package
+                package = path.parent.relative_to(_PACKAGE_DIR.parent).parts
+                package = package[: len(package) - node.level + 1]
+                module = ".".join((*package, node.module) if node.module else package)
+            else:
+                module = node.module or ""
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)  # `from pkg import submodule`
+    return sorted(names)
+
+
+@functools.cache
+def _analysis(path: Path) -> tuple[str, tuple[str, ...]]:
+    """(SHA-256 of the normalised code, imported module names) of one Python file."""
+    raw = path.read_bytes()
+    where = path.relative_to(_PACKAGE_DIR).as_posix() if path.is_relative_to(_PACKAGE_DIR) else "script"
+    key = f"{where}:{hashlib.sha256(raw).hexdigest()}"
+    cached = _disk_cache().get(key)
+    if cached is None:
+        # Imports first: stripping the docstrings changes the tree, not its imports.
+        tree = ast.parse(raw.decode("utf-8"), filename=str(path))
+        names = _imported_names(tree, path)
+        cached = [hashlib.sha256(_normalised_source(tree).encode()).hexdigest(), names]
+        _disk_cache()[key] = cached
+        _save_disk_cache()
+    return cached[0], tuple(cached[1])
 
 
 def _module_file(name: str) -> Path | None:
@@ -76,21 +134,7 @@ def _module_file(name: str) -> Path | None:
 @functools.cache
 def _package_imports(path: Path) -> frozenset[Path]:
     """Package modules that `path` imports anywhere (also inside functions), as files."""
-    tree = _syntax_tree(path)
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative: only meaningful inside the package
-                package = path.parent.relative_to(_PACKAGE_DIR.parent).parts
-                package = package[: len(package) - node.level + 1]
-                module = ".".join((*package, node.module) if node.module else package)
-            else:
-                module = node.module or ""
-            names.add(module)
-            names.update(f"{module}.{alias.name}" for alias in node.names)  # `from pkg import submodule`
-    files = {_module_file(name) for name in names}
+    files = {_module_file(name) for name in _analysis(path)[1]}
     return frozenset(file for file in files if file is not None)
 
 
@@ -118,5 +162,5 @@ def code_digest(script: str | Path, *modules: str) -> str:
     digest = hashlib.sha256()
     for module in sorted(seen):
         digest.update(module.relative_to(_PACKAGE_DIR).as_posix().encode() + b"\0")
-        digest.update(_normalised_source(module).encode() + b"\0")
+        digest.update(_analysis(module)[0].encode() + b"\0")
     return digest.hexdigest()[:16]
