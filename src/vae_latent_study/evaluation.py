@@ -11,7 +11,6 @@ by the dotted path of keys (`frobenius_sample.mean`, `knn_df.fixed_k.test_f1`, `
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -28,7 +27,7 @@ from vae_latent_study import metrics, probes
 from vae_latent_study.datasets import Dataset, read_dataset
 from vae_latent_study.io import atomic_path, read_json, reading
 from vae_latent_study.latents import SPLITS, Latents, read_latents
-from vae_latent_study.provenance import library_versions
+from vae_latent_study.provenance import file_sha256, library_versions
 
 logger = logging.getLogger(__name__)
 
@@ -54,14 +53,6 @@ _NON_METRIC_KEYS = frozenset({"settings", "inputs", "versions", "notes"})
 
 
 # --- shared helpers -------------------------------------------------------------------------------------
-
-
-def _file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _load(latents_path: str | Path, dataset_path: str | Path) -> tuple[Latents, Dataset]:
@@ -102,7 +93,7 @@ def _provenance(
         "inputs": {
             "latents": {
                 "path": str(latents_path),
-                "sha256": _file_sha256(latents_path),
+                "sha256": file_sha256(latents_path),
                 "model_path": latents.attrs.get("model_path"),
                 "dataset_checksum": latents.attrs.get("dataset_checksum"),
             },

@@ -6,7 +6,6 @@ holds the simulation only: `learned_model` and `evaluate_model` import the model
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -310,14 +309,6 @@ def _draw_model_figures(
         plt.close(fig)
 
 
-def _file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def evaluate_model(
     model_path: str | Path,
     dataset_path: str | Path,
@@ -345,7 +336,7 @@ def evaluate_model(
     from vae_latent_study import models
     from vae_latent_study.datasets import read_dataset
     from vae_latent_study.io import atomic_path
-    from vae_latent_study.provenance import library_versions
+    from vae_latent_study.provenance import file_sha256, library_versions
 
     dataset = read_dataset(dataset_path)
     learned = learned_model(models.load_model(model_path, compile=False))
@@ -381,7 +372,7 @@ def evaluate_model(
         "notes": notes,
         "inputs": {
             "dataset": {"path": str(dataset_path), "checksum": dataset.manifest["checksum"]["sha256"]},
-            "model": {"path": str(model_path), "sha256": _file_sha256(model_path)},
+            "model": {"path": str(model_path), "sha256": file_sha256(model_path)},
         },
         "versions": library_versions(extra=("keras", "tensorflow")),
     }

@@ -17,7 +17,6 @@ Where none of these has the data, `ImagesNotFoundError` names every place looked
 from __future__ import annotations
 
 import gzip
-import hashlib
 import logging
 import math
 import os
@@ -28,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from vae_latent_study.provenance import array_checksum
+from vae_latent_study.provenance import array_checksum, file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -139,15 +138,6 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
     header = struct.pack(f">I{array.ndim}I", 0x0800 | array.ndim, *array.shape)
     with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as stream:
         stream.write(header + np.ascontiguousarray(array).tobytes())
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes as found (for .gz files: of the compressed bytes)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- where the files are -------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ every dataset's code digest, so an edit there rebuilds every dataset and retrain
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -32,7 +31,7 @@ from vae_latent_study.normal_1d import (
     reference_samples,
     replicate_summary,
 )
-from vae_latent_study.provenance import library_versions
+from vae_latent_study.provenance import file_sha256, library_versions
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +61,6 @@ def _mode_difference(training: np.ndarray, inference: np.ndarray) -> dict[str, f
 def _per_dimension(values: np.ndarray) -> dict[str, float]:
     # Named z0, z1, ...: numeric leaves, so each dimension is a row of the tidy table (a list would not be).
     return {f"z{j}": float(v) for j, v in enumerate(np.asarray(values, dtype=np.float64).ravel())}
-
-
-def _sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def evaluate_generation(
@@ -250,7 +241,7 @@ def evaluate_generation(
         "provenance": {
             "inputs": {
                 "dataset": {"path": str(dataset_path), "checksum": dataset.manifest["checksum"]["sha256"]},
-                "model": {"path": str(model_path), "sha256": _sha256(model_path)},
+                "model": {"path": str(model_path), "sha256": file_sha256(model_path)},
             },
             "versions": library_versions(extra=("keras", "tensorflow")),
         },

@@ -39,6 +39,15 @@ def array_checksum(*arrays: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes as found, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 _PACKAGE = "vae_latent_study"
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
