@@ -70,8 +70,17 @@ def _disk_cache() -> dict[str, list]:
         return {}
 
 
+#: Whether `_disk_cache` holds analyses not yet written: `code_digest` writes them once, at its end.
+_unsaved = False
+
+
 def _save_disk_cache() -> None:
-    """Write the cache atomically; a machine where it cannot be written just analyses every time."""
+    """Write the cache atomically if it has new entries; a machine where it cannot be written just
+    analyses every time."""
+    global _unsaved
+    if not _unsaved:
+        return
+    _unsaved = False
     try:
         _CACHE_FILE.parent.mkdir(parents=True, exist_ok=True)
         tmp = _CACHE_FILE.with_name(f".{_CACHE_FILE.name}.{os.getpid()}.tmp")
@@ -124,7 +133,8 @@ def _analysis(path: Path) -> tuple[str, tuple[str, ...]]:
         names = _imported_names(tree, path)
         cached = [hashlib.sha256(_normalised_source(tree).encode()).hexdigest(), names]
         _disk_cache()[key] = cached
-        _save_disk_cache()
+        global _unsaved
+        _unsaved = True
     return cached[0], tuple(cached[1])
 
 
@@ -172,4 +182,5 @@ def code_digest(script: str | Path, *modules: str) -> str:
     for module in sorted(seen):
         digest.update(module.relative_to(_PACKAGE_DIR).as_posix().encode() + b"\0")
         digest.update(_analysis(module)[0].encode() + b"\0")
+    _save_disk_cache()
     return digest.hexdigest()[:16]
