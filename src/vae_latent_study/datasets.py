@@ -19,13 +19,17 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import h5py
 import numpy as np
 
 from vae_latent_study.io import atomic_path, reading
 from vae_latent_study.provenance import array_checksum, library_versions
+
+# h5py is imported by the functions that read or write a file: common.smk imports this module (for
+# `kind_module`) at every Snakemake start, dry runs too.
+if TYPE_CHECKING:
+    import h5py
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +118,8 @@ def build_dataset(name: str, config: Mapping[str, Any], threads: int = 1) -> Dat
 def _ordered_group(parent: h5py.Group, name: str) -> h5py.Group:
     """A group that keeps its members in creation order, without the creation and modification times HDF5
     otherwise stores with such a group (which made the same dataset differ in bytes from second to second)."""
+    import h5py
+
     gcpl = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
     gcpl.set_link_creation_order(h5py.h5p.CRT_ORDER_TRACKED | h5py.h5p.CRT_ORDER_INDEXED)
     gcpl.set_obj_track_times(False)
@@ -122,6 +128,8 @@ def _ordered_group(parent: h5py.Group, name: str) -> h5py.Group:
 
 def write_dataset(dataset: Dataset, path: str | Path) -> None:
     """Write the dataset to HDF5, atomically; two writes of the same dataset give identical bytes."""
+    import h5py
+
     with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=False) as h5:
         # No timestamps in object headers, so the same content always gives the same bytes.
         chunks = (min(256, len(dataset.x)), *dataset.x.shape[1:]) if len(dataset.x) else None
@@ -149,12 +157,16 @@ def write_dataset(dataset: Dataset, path: str | Path) -> None:
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
     """The manifest of a dataset file, without reading its arrays."""
+    import h5py
+
     with reading(path), h5py.File(path, "r") as h5:
         return json.loads(h5.attrs["manifest"])
 
 
 def read_dataset(path: str | Path) -> Dataset:
     """Read a dataset written by `write_dataset`; a damaged one raises `io.ProjectFileError`."""
+    import h5py
+
     with reading(path), h5py.File(path, "r") as h5:
         manifest = json.loads(h5.attrs["manifest"])
         if manifest.get("format_version") != FORMAT_VERSION:
