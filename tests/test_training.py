@@ -43,15 +43,31 @@ def _outputs(root, name):
     }
 
 
-@pytest.fixture(scope="module")
-def reference(study, tmp_path_factory):
-    """Uninterrupted in-process runs of the VAE and the AE, seed 7."""
-    root = tmp_path_factory.mktemp("reference")
+def _hparams(study, name, precision="float32"):
+    hparams = dict(study["hparams"][name])
+    if precision != "float32":
+        hparams["precision"] = precision
+    return hparams
+
+
+def _reference_runs(study, root, precision):
     runs = {}
     for name in ("vae", "ae"):
         runs[name] = _outputs(root, name)
-        training.train_model(study["dataset"], study["hparams"][name], 7, **runs[name])
+        training.train_model(study["dataset"], _hparams(study, name, precision), 7, **runs[name])
     return runs
+
+
+@pytest.fixture(scope="module")
+def reference(study, tmp_path_factory):
+    """Uninterrupted in-process runs of the VAE and the AE, seed 7."""
+    return _reference_runs(study, tmp_path_factory.mktemp("reference"), "float32")
+
+
+@pytest.fixture(scope="module")
+def reference_bfloat16(study, tmp_path_factory):
+    """The same runs under `precision: mixed_bfloat16`."""
+    return _reference_runs(study, tmp_path_factory.mktemp("reference_bf16"), "mixed_bfloat16")
 
 
 def _weights(model_path):
@@ -223,11 +239,14 @@ def _process(runs):
     )
 
 
-def test_other_process_and_resume_after_sigkill_are_bitwise_identical(study, reference, tmp_path):
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_other_process_and_resume_after_sigkill_are_bitwise_identical(study, precision, request, tmp_path):
+    reference = request.getfixturevalue("reference" if precision == "float32" else "reference_bfloat16")
+
     def run(name, out, **extra):
         return {
             "dataset_path": study["dataset"],
-            "hparams": study["hparams"][name],
+            "hparams": _hparams(study, name, precision),
             "seed": 7,
             **_outputs(tmp_path, out),
             **extra,
@@ -263,6 +282,30 @@ def test_other_process_and_resume_after_sigkill_are_bitwise_identical(study, ref
         ]
         sidecar = json.loads(training.sidecar_path(resumed["model_path"]).read_text())
         assert sidecar["resumed_after_epoch"] == KILL_EPOCH
+        assert sidecar["precision"] == precision
+
+
+def test_mixed_bfloat16_trains_other_bits_in_bfloat16_and_keeps_the_loss_in_float32(
+    study, reference, reference_bfloat16
+):
+    for name in ("vae", "ae"):
+        model, weights = _weights(reference_bfloat16[name]["model_path"])
+        _, float32_weights = _weights(reference[name]["model_path"])
+        # The option takes effect: the same seed and data, other weights (close: a few epochs apart).
+        assert any(not np.array_equal(a, b) for a, b in zip(weights, float32_weights, strict=True))
+        assert all(w.dtype == np.float32 for w in weights if w.dtype.kind == "f")  # float32 variables
+        assert model.encoder.get_layer("conv1").dtype_policy.name == "mixed_bfloat16"
+        assert model.decoder.get_layer("deconv1").dtype_policy.name == "mixed_bfloat16"
+        heads = ("z_mean", "z_log_sigma", "sampling") if name == "vae" else ("code",)
+        for layer in heads:
+            assert model.encoder.get_layer(layer).dtype_policy.name == "float32", layer
+        assert model.decoder.get_layer("image").dtype_policy.name == "float32"  # the sigmoid output
+        outputs = model(study["data"].x[:3, ..., None].astype("float32"))
+        assert {str(v.dtype) for v in outputs.values()} == {"<dtype: 'float32'>"}
+        # Losses in float32 and finite; bfloat16 lands near float32 after the same epochs.
+        got = training.read_history(reference_bfloat16[name]["history_path"])[-1]["val_loss"]
+        want = training.read_history(reference[name]["history_path"])[-1]["val_loss"]
+        assert math.isfinite(got) and abs(got - want) <= 0.05 * abs(want)
 
 
 def test_early_stopping_replays_keras():

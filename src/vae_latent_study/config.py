@@ -232,6 +232,10 @@ def _drop_unused_keys(config: dict) -> None:
         for key in ("encoder", "decoder", "sampler", "early_stopping"):
             if not model.get(key) or (key == "sampler" and model["kind"] != "vae"):
                 model.pop(key, None)
+        # float32 is what every model trained in before the option existed: left out, finished models
+        # stay finished.
+        if model.get("precision") == "float32":
+            model.pop("precision")
 
 
 def by_value(value: Any) -> Any:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +33,44 @@ SEED_SCHEDULES: dict[str, dict[str, Any]] = {
     },
     "ae": {"type": "constant", "learning_rate": 1e-3},
 }
+
+#: Training precisions (a model's `precision` option). `mixed_bfloat16`: Keras's mixed policy (bfloat16
+#: compute, float32 variables) for the bulk of the network, while the code heads, the sampler, the decoder's
+#: output and the loss stay float32 (see `precision_scope`).
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+@contextlib.contextmanager
+def precision_scope(precision: str) -> Iterator[None]:
+    """Layers created inside compute in `precision` (Keras's global dtype policy, restored on exit).
+
+    A layer keeps the policy it was created with, and saves it: a loaded model computes as it trained,
+    whatever the global policy then. `float32` inside a `mixed_bfloat16` scope is how the builders keep the
+    heads, the sampler and the outputs in full precision; in a float32 model it changes nothing.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _full_precision() -> contextlib.AbstractContextManager[None]:
+    """Builds the layers a loss reads (heads, sampler, outputs) in float32 under any policy."""
+    return precision_scope("float32")
+
+
+def _as_float32(tensor: Any, name: str) -> Any:
+    """`tensor` itself when it is float32 (always, in a float32 model); else a float32 copy, for outputs
+    whose last layer ran in bfloat16 (an AE whose trunk ends in its code)."""
+    if keras.backend.standardize_dtype(tensor.dtype) == "float32":
+        return tensor
+    with _full_precision():
+        return keras.layers.Activation("linear", name=name)(tensor)
+
 
 # Per-layer initializer seeds are drawn from (seed, index); the sampler uses its own index so that adding
 # a layer never shifts the noise stream.
@@ -131,12 +170,13 @@ def build_encoder(
         x = layers.MaxPooling2D(2, strides=2, name=f"pool{block}")(x)
     x = layers.Flatten(name="flatten")(x)
     h = layers.Dense(64, activation="relu", kernel_initializer=init.kernel(), name="hidden")(x)
-    if kind == "ae":
-        code = layers.Dense(latent_dim, kernel_initializer=init.kernel(), name="code")(h)
-        return keras.Model(inputs, code, name="encoder")
-    z_mean = layers.Dense(latent_dim, kernel_initializer=init.kernel(), name="z_mean")(h)
-    z_log_sigma = layers.Dense(latent_dim, kernel_initializer=init.kernel(), name="z_log_sigma")(h)
-    z = Sampling(seed=_derive_seed(seed, _SAMPLER_SEED_INDEX), name="sampling")([z_mean, z_log_sigma])
+    with _full_precision():
+        if kind == "ae":
+            code = layers.Dense(latent_dim, kernel_initializer=init.kernel(), name="code")(h)
+            return keras.Model(inputs, code, name="encoder")
+        z_mean = layers.Dense(latent_dim, kernel_initializer=init.kernel(), name="z_mean")(h)
+        z_log_sigma = layers.Dense(latent_dim, kernel_initializer=init.kernel(), name="z_log_sigma")(h)
+        z = Sampling(seed=_derive_seed(seed, _SAMPLER_SEED_INDEX), name="sampling")([z_mean, z_log_sigma])
     return keras.Model(inputs, [z_mean, z_log_sigma, z], name="encoder")
 
 
@@ -162,9 +202,10 @@ def build_decoder(latent_dim: int = 3, image_size: int = 36, seed: int | None = 
             kernel_initializer=init.kernel(),
             name=f"deconv{block}",
         )(x)
-    outputs = layers.Conv2DTranspose(
-        1, 3, padding="same", activation="sigmoid", kernel_initializer=init.kernel(), name="image"
-    )(x)
+    with _full_precision():  # the sigmoid output the cross-entropy reads
+        outputs = layers.Conv2DTranspose(
+            1, 3, padding="same", activation="sigmoid", kernel_initializer=init.kernel(), name="image"
+        )(x)
     return keras.Model(inputs, outputs, name="decoder")
 
 
@@ -323,20 +364,22 @@ def build_dense_encoder(
     heads = dict(network.get("heads", {}))
     if kind == "ae":
         _check_keys(heads, {"code"}, "the AE's encoder heads")
-        code = stack(x, heads.get("code", ()), "code")
+        with _full_precision():
+            code = _as_float32(stack(x, heads.get("code", ()), "code"), "code_float32")
         if code.shape[-1] != latent_dim:
             raise ValueError(f"the AE's code has {code.shape[-1]} units, not latent_dim={latent_dim}")
         return keras.Model(inputs, code, name="encoder")
     scale = "z_log_var" if sampler == "log_var" else "z_log_sigma"
     _check_keys(heads, {"z_mean", scale}, f"the encoder heads of a {sampler!r} VAE")
-    z_mean = stack(x, heads.get("z_mean", _default_head("latent")), "z_mean")
-    h = stack(x, heads.get(scale, _default_head("latent")), scale)
-    for name, head in (("z_mean", z_mean), (scale, h)):
-        if head.shape[-1] != latent_dim:
-            raise ValueError(f"head {name} has {head.shape[-1]} units, not latent_dim={latent_dim}")
-    z = Sampling(seed=_derive_seed(seed, _SAMPLER_SEED_INDEX), parameterization=sampler, name="sampling")(
-        [z_mean, h]
-    )
+    with _full_precision():  # the heads the KL reads, and the sampler's noise
+        z_mean = stack(x, heads.get("z_mean", _default_head("latent")), "z_mean")
+        h = stack(x, heads.get(scale, _default_head("latent")), scale)
+        for name, head in (("z_mean", z_mean), (scale, h)):
+            if head.shape[-1] != latent_dim:
+                raise ValueError(f"head {name} has {head.shape[-1]} units, not latent_dim={latent_dim}")
+        z = Sampling(
+            seed=_derive_seed(seed, _SAMPLER_SEED_INDEX), parameterization=sampler, name="sampling"
+        )([z_mean, h])
     return keras.Model(inputs, [z_mean, h, z], name="encoder")
 
 
@@ -368,12 +411,13 @@ def build_dense_decoder(
     )
 
     def head(name: str) -> Any:
-        y = stack(x, heads.get(name, _default_head("features")), name)
-        if y.shape[-1] != features:
-            raise ValueError(
-                f"decoder head {name} has {y.shape[-1]} units, not the data's {features} features"
-            )
-        return keras.layers.Reshape(out_shape, name=f"{name}_reshape")(y) if len(out_shape) > 1 else y
+        with _full_precision():  # the outputs the likelihood reads
+            y = _as_float32(stack(x, heads.get(name, _default_head("features")), name), f"{name}_float32")
+            if y.shape[-1] != features:
+                raise ValueError(
+                    f"decoder head {name} has {y.shape[-1]} units, not the data's {features} features"
+                )
+            return keras.layers.Reshape(out_shape, name=f"{name}_reshape")(y) if len(out_shape) > 1 else y
 
     mean = head("mean")
     if variance is None:
@@ -381,12 +425,13 @@ def build_dense_decoder(
     if variance in ("decoder", "decoder_mean"):
         log_var = head("log_var")
     else:
-        log_var = LogVariance(
-            per_feature=variance == "per_feature",
-            initial_value=float(likelihood.get("log_var", 0.0)),
-            trainable=variance != "fixed",
-            name="log_var",
-        )(mean)
+        with _full_precision():
+            log_var = LogVariance(
+                per_feature=variance == "per_feature",
+                initial_value=float(likelihood.get("log_var", 0.0)),
+                trainable=variance != "fixed",
+                name="log_var",
+            )(mean)
     return keras.Model(inputs, [mean, log_var], name="decoder")
 
 
@@ -702,10 +747,11 @@ def build_model(
     """
     encoder = build_encoder(kind, latent_dim=latent_dim, image_size=image_size, seed=seed)
     decoder = build_decoder(latent_dim=latent_dim, image_size=image_size, seed=seed)
-    if kind == "vae":
-        model: VAE | AE = VAE(encoder, decoder, kl_reduction=kl_reduction, beta=beta, name="vae")
-    else:
-        model = AE(encoder, decoder, name="ae")
+    with _full_precision():  # the wrapper, its loss and its metrics: float32 under any policy
+        if kind == "vae":
+            model: VAE | AE = VAE(encoder, decoder, kl_reduction=kl_reduction, beta=beta, name="vae")
+        else:
+            model = AE(encoder, decoder, name="ae")
     # A symbolic call builds the outer model, so that it saves and loads without ever seeing data.
     model(keras.KerasTensor((None, image_size, image_size, 1)))
     return model
@@ -723,6 +769,7 @@ MODEL_OPTIONS = {
     "kl_reduction",
     "beta",
     "regularization_losses",
+    "precision",
 }
 ARCHITECTURES = ("conv36", "dense")
 
@@ -737,8 +784,17 @@ def build_model_from_options(
     `kind` (`vae`, `ae`), `latent_dim`, `architecture` (`conv36`, the default: `build_model`, bit for bit;
     or `dense`, with `encoder` and `decoder` as in `build_dense_encoder` / `build_dense_decoder`),
     `sampler` (`log_sigma`, default for conv36; `log_var`, default for dense), `likelihood` (see
-    `check_likelihood`), `kl_reduction`, `beta`, `regularization_losses` (`include`, `ignore`).
+    `check_likelihood`), `kl_reduction`, `beta`, `regularization_losses` (`include`, `ignore`),
+    `precision` (`float32`, the default; `mixed_bfloat16`: see `precision_scope`).
     """
+    precision = options.get("precision", "float32")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
+    with precision_scope(precision):
+        return _build_from_options(options, input_shape, seed)
+
+
+def _build_from_options(options: Mapping[str, Any], input_shape: Sequence[int], seed: int | None) -> VAE | AE:
     kind = options.get("kind", "vae")
     if kind not in ("vae", "ae"):
         raise ValueError(f"kind must be 'vae' or 'ae'; got {kind!r}")
@@ -767,8 +823,24 @@ def build_model_from_options(
     likelihood = check_likelihood(options.get("likelihood"), kind)
     encoder = build_dense_encoder(kind, latent_dim, input_shape, options.get("encoder", {}), sampler, seed)
     decoder = build_dense_decoder(latent_dim, input_shape, options.get("decoder", {}), likelihood, seed)
+    with _full_precision():
+        model = _wrap(kind, encoder, decoder, kl_reduction, beta, sampler, likelihood, regularization)
+    model(keras.KerasTensor((None, *input_shape)))
+    return model
+
+
+def _wrap(
+    kind: ModelKind,
+    encoder: keras.Model,
+    decoder: keras.Model,
+    kl_reduction: KLReduction,
+    beta: float,
+    sampler: Sampler,
+    likelihood: Mapping[str, Any],
+    regularization: str,
+) -> VAE | AE:
     if kind == "vae":
-        model: VAE | AE = VAE(
+        return VAE(
             encoder,
             decoder,
             kl_reduction=kl_reduction,
@@ -778,10 +850,7 @@ def build_model_from_options(
             regularization_losses=regularization,
             name="vae",
         )
-    else:
-        model = AE(encoder, decoder, likelihood=likelihood, regularization_losses=regularization, name="ae")
-    model(keras.KerasTensor((None, *input_shape)))
-    return model
+    return AE(encoder, decoder, likelihood=likelihood, regularization_losses=regularization, name="ae")
 
 
 def seed_schedule(kind: ModelKind) -> dict[str, Any]:

@@ -512,10 +512,11 @@ def train_model(
     label = label or f"{hparams['kind']} on {dataset.manifest.get('dataset')}, seed {seed}"
     progress = ConsoleProgress(sys.stderr if console is None else console, label, epochs)
     logger.info(
-        "training a %s (latent_dim %d) on %s: %d train / %d test images, %d epochs of %d steps, "
+        "training a %s (latent_dim %d, %s) on %s: %d train / %d test images, %d epochs of %d steps, "
         "seed %d, backend %s, threads %s",
         hparams["kind"],
         hparams["latent_dim"],
+        hparams.get("precision", "float32"),
         dataset_path,
         len(x_train),
         len(x_test),
@@ -572,6 +573,8 @@ def train_model(
         "backend": backend,
         "threads": settings,
         "parameters": int(model.count_params()),
+        # The dtype policy of the bulk of the network (`models.precision_scope`); float32 when unset.
+        "precision": hparams.get("precision", "float32"),
         "epochs": epochs,
         "steps": int(_scalar(model.optimizer.iterations)),
         # 0 for a fresh run; the epochs already done when this process started otherwise.
