@@ -161,3 +161,66 @@ def test_plot_training_histories(tmp_path):
     explore.plot_training_histories({"vae": vae, "ae": ae}, path)
     image = mpimg.imread(path)
     assert image.shape[1] > 700 and image.shape[0] > 500 and image[..., :3].std() > 0.05
+
+
+def _factor_world(scrambled):
+    """Codes that are the standardised factors (or the same codes in a shuffled row order: codes that say
+    nothing about their images' factors), and a decoder that draws the density its code names."""
+    grid = np.array(
+        [
+            (vx, vy, c)
+            for vx in np.linspace(0.3, 2.0, 6)
+            for vy in np.linspace(0.3, 2.0, 6)
+            for c in np.linspace(-0.6, 0.6, 5)
+        ]
+    )
+    mean, sd = grid.mean(axis=0), grid.std(axis=0)
+    codes = (grid - mean) / sd
+    if scrambled:
+        codes = codes[np.random.default_rng(8).permutation(len(codes))]
+
+    def decode(c):
+        f = c * sd + mean
+        return np.stack(
+            [_gaussian(max(vx, 0.05), max(vy, 0.05), float(np.clip(r, -0.95, 0.95))) for vx, vy, r in f]
+        )
+
+    scale = np.nanstd(explore.image_moments(decode(codes), AXIS), axis=0)
+    return codes, grid, decode, scale
+
+
+def _verdicts(codes, grid, decode, scale):
+    from vae_latent_study import trajectories
+
+    out = {}
+    for k, factor in enumerate(explore.PATH_FACTORS):
+        path = trajectories.straight_path(codes, grid, k, n=6)
+        out[factor] = explore.direction_null(path, factor, decode, AXIS, scale, np.random.default_rng(k))
+    return out
+
+
+def test_a_direction_that_moves_only_its_factor_beats_random_directions():
+    got = _verdicts(*_factor_world(scrambled=False))
+    for factor, verdict in got.items():
+        assert verdict["meaningful"], (factor, verdict)
+        assert verdict["selectivity"] > verdict["random_selectivity"]["0.95"]
+        assert verdict["p_value"] == pytest.approx(1 / (1 + explore.NULL_DIRECTIONS))
+
+
+def test_scrambled_codes_cannot_pass_the_direction_null():
+    # The decoder is perfect, but the codes no longer follow the factors: the fitted directions are as
+    # good as random ones, and the verdict must not call them meaningful.
+    got = _verdicts(*_factor_world(scrambled=True))
+    assert sum(v["meaningful"] for v in got.values()) <= 1, got
+    assert all(v["p_value"] > explore.NULL_LEVEL / 5 for v in got.values()), got
+
+
+@pytest.mark.parametrize("kind", ["vae", "ae"])
+def test_an_untrained_model_cannot_pass_the_direction_null(stores, tmp_path, kind):
+    summary = json.loads(_explore(stores[kind], tmp_path)["summary"].read_text())
+    nulls = {f: summary["paths"][f"straight_{f}"].get("null") for f in explore.PATH_FACTORS}
+    judged = {f: v for f, v in nulls.items() if v is not None}
+    assert judged, summary["paths"]
+    assert not all(v["meaningful"] for v in judged.values()), judged
+    for verdict in judged.values():
+        assert verdict["n_random"] == explore.NULL_DIRECTIONS and 0 < verdict["p_value"] <= 1

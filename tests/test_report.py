@@ -61,6 +61,16 @@ def _tidy(metrics=METRICS):
     return pd.DataFrame(rows)
 
 
+def _null(selectivity, p_value=0.005):
+    return {
+        "selectivity": selectivity,
+        "random_selectivity": {"0.5": 0.5, "0.95": 0.7},
+        "n_random": 200,
+        "p_value": p_value,
+        "meaningful": p_value <= 0.05,
+    }
+
+
 def _exploration(dataset, model, seed, empty_share, hull_distance):
     return {
         "dataset": dataset,
@@ -76,10 +86,11 @@ def _exploration(dataset, model, seed, empty_share, hull_distance):
             "test_reconstruction_error": {"median": 0.3},
         },
         "paths": {
-            f"straight_{f}": {"decoded_factor_spearman": {f: 0.97, "cor": 0.1}} for f in ("var_x", "var_y")
+            f"straight_{f}": {"decoded_factor_spearman": {f: 0.97, "cor": 0.1}, "null": _null(0.9)}
+            for f in ("var_x", "var_y")
         }
         | {
-            "straight_cor": {"decoded_factor_spearman": {"cor": 0.99}},
+            "straight_cor": {"decoded_factor_spearman": {"cor": 0.99}, "null": _null(0.8)},
             "isovariance": {"decoded_factor_spearman": {"cor": 0.95}},
         },
         "isovariance_layout_spearman": 0.6,
@@ -204,7 +215,9 @@ def test_answers_are_written_from_the_numbers(inputs):
         " ".join(s for _, sentences in per_dataset for s in sentences) for _, per_dataset in answers
     )
     assert "cor ↔ z2 (r = -0.93)" in directions and "R² = 0.94 of cor" in directions
-    assert "Spearman ρ = 0.97 for var_x" in directions and "meaningful" in directions
+    assert "Spearman ρ = 0.97 for var_x" in directions
+    assert "var_x in 2 of 2 seeds (selectivity 0.90 against 0.70" in directions
+    assert "so these directions are meaningful" in directions
     assert "45%, 33% and 22%" in shape and "ρ = 0.60" in shape
     assert "the AE reconstructs test images better than the VAE" in differences
     assert "0.260 vs 0.320" in differences  # means over the two seeds
@@ -259,6 +272,26 @@ def test_an_unknown_figure_type_is_refused(inputs, tmp_path):
     inputs["figures"] = [(tmp_path / "page.html", "a page", "Data")]
     with pytest.raises(ValueError, match="cannot embed"):
         report.build_report(tmp_path / "report.html", **inputs)
+
+
+def test_the_directions_verdict_follows_the_random_direction_null(inputs):
+    """High Spearman rho alone is not a pass: the verdict is the null's, factor by factor and seed by seed."""
+    summary = pd.read_csv(inputs["summary_tsv"], sep="\t")
+    paired = pd.read_csv(inputs["paired_tsv"], sep="\t")
+    comparison = pd.read_csv(inputs["comparison_tsv"], sep="\t")
+    verdicts = {}
+    for case, failing in (("one seed fails cor", {("cor", 2)}), ("all fail", "all")):
+        runs = json.loads(json.dumps(EXPLORATIONS))
+        for run in runs:
+            for f in ("var_x", "var_y", "cor"):
+                if failing == "all" or (f, run["seed"]) in failing:
+                    run["paths"][f"straight_{f}"]["null"] = _null(0.3, p_value=0.6)
+        directions = report.answer_questions(summary, paired, comparison, runs)[0]
+        verdicts[case] = " ".join(s for _, sentences in directions[1] for s in sentences)
+    assert "only partly meaningful" in verdicts["one seed fails cor"]
+    assert "cor in 1 of 2 seeds" in verdicts["one seed fails cor"]
+    assert "no more selectively than random ones" in verdicts["all fail"]
+    assert "are meaningful, as the study" not in verdicts["all fail"]
 
 
 def test_a_falling_strip_is_as_monotone_as_a_rising_one(inputs):

@@ -61,6 +61,8 @@ DECODED_HULL_SAMPLES = 300
 #: nearest-neighbour distances. For codes spread uniformly through their hull the share is then about
 #: 1 - EMPTY_QUANTILE (a random place is as far from its nearest code as a code is from its neighbour).
 EMPTY_QUANTILE = 0.95
+#: Second entry of the random directions' seed, a stream of its own.
+NULL_STREAM = 4_417
 
 
 # --- numbers ---------------------------------------------------------------------------------------------
@@ -367,6 +369,67 @@ def _path_numbers(path: trajectories.LatentPath, images: np.ndarray, axis: np.nd
     }
 
 
+#: Random directions each factor's fitted direction is judged against (`direction_null`).
+NULL_DIRECTIONS = 200
+#: A factor's direction is meaningful when at most this share of random directions is as selective.
+NULL_LEVEL = 0.05
+
+
+def _path_changes(measured: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Change of each measured factor over a path (points, factors) or paths (m, points, factors): the
+    least-squares slope along the path times its length, in units of the factor's spread in the data."""
+    measured = np.nan_to_num(np.asarray(measured, dtype=np.float64))  # a blank image has no moments
+    t = np.linspace(-0.5, 0.5, measured.shape[-2])
+    slope = np.tensordot(t, measured - measured.mean(axis=-2, keepdims=True), axes=([0], [-2])) / (t @ t)
+    return np.abs(slope) / scale
+
+
+def _selectivity(changes: np.ndarray, k: int) -> np.ndarray:
+    """|change of factor k| / the norm of all changes: 1 when only factor k moves, 0 when it stays."""
+    norm = np.linalg.norm(changes, axis=-1)
+    return np.divide(changes[..., k], norm, out=np.zeros_like(norm), where=norm > 1e-12)
+
+
+def direction_null(
+    path: trajectories.LatentPath,
+    factor: str,
+    decode: Callable[[np.ndarray], np.ndarray],
+    axis: np.ndarray,
+    scale: np.ndarray,
+    rng: np.random.Generator,
+    n_random: int = NULL_DIRECTIONS,
+) -> dict[str, Any]:
+    """Judge a factor's straight path against random directions of the same length through the same point.
+
+    Along a path, the decoded images' measured factors (`image_moments`) change; `selectivity` is the
+    intended factor's share of that change (|change| / norm of all changes, each factor in units of its
+    spread `scale` in the data). Any smooth decoder changes something monotonically along a short segment,
+    so the path is compared with `n_random` segments through the path's midpoint, with the same length and
+    spacing, in uniformly random directions: `p_value` = (1 + random paths at least as selective) /
+    (1 + n_random). `meaningful` when p_value <= NULL_LEVEL. An untrained decoder, or codes whose fitted
+    direction is no better than chance, fail at rate NULL_LEVEL per factor.
+    """
+    k = PATH_FACTORS.index(factor)
+    codes = np.asarray(path.codes, dtype=np.float64)
+    centre = codes.mean(axis=0)
+    offsets = np.linalg.norm(codes - centre, axis=1) * np.sign((codes - centre) @ (codes[-1] - codes[0]))
+    directions = rng.standard_normal((n_random, codes.shape[1]))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    random_codes = centre + offsets[None, :, None] * directions[:, None, :]
+    images = decode(np.concatenate([codes, random_codes.reshape(-1, codes.shape[1])]))
+    measured = image_moments(images, axis)
+    observed = _selectivity(_path_changes(measured[: len(codes)], scale), k)
+    random = _selectivity(_path_changes(measured[len(codes) :].reshape(n_random, len(codes), -1), scale), k)
+    p_value = (1 + int(np.sum(random >= observed))) / (1 + n_random)
+    return {
+        "selectivity": float(observed),
+        "random_selectivity": {q: float(np.quantile(random, float(q))) for q in ("0.5", "0.95")},
+        "n_random": int(n_random),
+        "p_value": float(p_value),
+        "meaningful": bool(p_value <= NULL_LEVEL),
+    }
+
+
 def _isovariance_layout(
     strip: trajectories.LatentPath, codes: np.ndarray, factors: np.ndarray, names: Sequence[str]
 ) -> float | None:
@@ -498,7 +561,21 @@ def explore_latents(
     )
     plt.close("all")
 
-    # 4. The numbers the report quotes.
+    # 4. The numbers the report quotes, each factor's direction judged against random ones.
+    path_numbers = {
+        name: _path_numbers(p, decoded[name], dataset.axis)
+        if isinstance(p, trajectories.LatentPath)
+        else {"skipped": p}
+        for name, p in paths.items()
+    }
+    scale = np.nanstd(image_moments(dataset.images[latents.train.rows], dataset.axis), axis=0)
+    null_rng = np.random.default_rng([int(seed), NULL_STREAM])
+    for factor in PATH_FACTORS:
+        path = paths.get(f"straight_{factor}")
+        if isinstance(path, trajectories.LatentPath):
+            path_numbers[f"straight_{factor}"]["null"] = direction_null(
+                path, factor, lambda c: models.decode(model, c)[..., 0], dataset.axis, scale, null_rng
+            )
     summary = {
         "dataset": dataset_name,
         "model": model_name,
@@ -519,12 +596,7 @@ def explore_latents(
             "notes": "Frobenius distance from each decoded random point of the hull to its nearest dataset "
             "image; beside it, for scale, the test images' errors decoded from z_mean",
         },
-        "paths": {
-            name: _path_numbers(p, decoded[name], dataset.axis)
-            if isinstance(p, trajectories.LatentPath)
-            else {"skipped": p}
-            for name, p in paths.items()
-        },
+        "paths": path_numbers,
         "isovariance_layout_spearman": None
         if strip is None
         else _isovariance_layout(strip, codes, factors, names),
@@ -533,6 +605,8 @@ def explore_latents(
             "seed": int(seed),
             "hull_samples": HULL_SAMPLES,
             "decoded_hull_samples": DECODED_HULL_SAMPLES,
+            "null_directions": NULL_DIRECTIONS,
+            "null_level": NULL_LEVEL,
         },
         "versions": library_versions(extra=("keras", "plotly")),
     }

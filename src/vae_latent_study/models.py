@@ -377,9 +377,9 @@ def build_dense_encoder(
         for name, head in (("z_mean", z_mean), (scale, h)):
             if head.shape[-1] != latent_dim:
                 raise ValueError(f"head {name} has {head.shape[-1]} units, not latent_dim={latent_dim}")
-        z = Sampling(
-            seed=_derive_seed(seed, _SAMPLER_SEED_INDEX), parameterization=sampler, name="sampling"
-        )([z_mean, h])
+        z = Sampling(seed=_derive_seed(seed, _SAMPLER_SEED_INDEX), parameterization=sampler, name="sampling")(
+            [z_mean, h]
+        )
     return keras.Model(inputs, [z_mean, h, z], name="encoder")
 
 
