@@ -336,6 +336,85 @@ def test_bootstrap_and_pairing_on_hand_made_values():
     assert math.isnan(low) and math.isnan(high) and "fewer than 2" in how
 
 
+def _claim_rows(vae, ae, metric):
+    rows = [("d", "gaussian", "vae", "vae", seed, metric, v) for seed, v in enumerate(vae)]
+    return rows + [("d", "gaussian", "ae", "ae", seed, metric, v) for seed, v in enumerate(ae)]
+
+
+@pytest.mark.parametrize(
+    ("metric", "vae", "ae", "verdict"),
+    [
+        # The AE's error lower: supported when every seed says so, not when the seeds disagree.
+        (
+            "frobenius_sample.mean",
+            [0.35, 0.36, 0.34, 0.37, 0.35],
+            [0.26, 0.22, 0.25, 0.24, 0.27],
+            "supported",
+        ),
+        (
+            "frobenius_sample.mean",
+            [0.35, 0.20, 0.34, 0.22, 0.30],
+            [0.26, 0.30, 0.25, 0.31, 0.27],
+            "not supported",
+        ),
+        # Similar KNN accuracies: equivalent within 0.02 only when the differences are small and tight.
+        (
+            "knn_df.fixed_k.test_accuracy",
+            [0.846, 0.837, 0.842, 0.844, 0.840],
+            [0.840, 0.835, 0.845, 0.841, 0.843],
+            "supported: equivalent",
+        ),
+        (
+            "knn_df.fixed_k.test_accuracy",
+            [0.846, 0.837, 0.842, 0.844, 0.840],
+            [0.820, 0.812, 0.818, 0.815, 0.821],
+            "not supported: not shown equivalent",
+        ),
+        # The VAE denser: its empty share lower.
+        (
+            "exploration.empty_share",
+            [0.08, 0.07, 0.09, 0.08, 0.06],
+            [0.40, 0.35, 0.42, 0.30, 0.38],
+            "supported",
+        ),
+        (
+            "exploration.empty_share",
+            [0.40, 0.35, 0.42, 0.30, 0.38],
+            [0.08, 0.07, 0.09, 0.08, 0.06],
+            "not supported",
+        ),
+        ("exploration.empty_share", [0.08], [0.40], "undecided (fewer than 2 seeds)"),
+    ],
+)
+def test_the_notebooks_claims_are_paired_tests_that_can_come_out_either_way(metric, vae, ae, verdict):
+    _, paired = evaluation.summarise_metrics(hand_made_tidy(_claim_rows(vae, ae, metric)), n_boot=200)
+    row = paired.iloc[0]
+    assert row["verdict"].startswith(verdict), row.to_dict()
+    assert row["claim"] == next(c.text for c in evaluation.CLAIMS if c.metric == metric)
+    if len(vae) > 1:
+        assert 0 < row["p_value"] <= 1
+        assert (row["p_value"] < evaluation.CLAIM_LEVEL) == row["verdict"].startswith("supported")
+
+
+def test_metrics_that_are_not_claims_get_no_verdict():
+    _, paired = evaluation.summarise_metrics(hand_made_tidy(_claim_rows([1, 2], [0, 1], "mig")), n_boot=50)
+    assert paired.iloc[0][list(evaluation.CLAIM_COLUMNS)].isna().all()
+
+
+def test_the_empty_share_joins_the_metrics(tmp_path):
+    tidy = hand_made_tidy([("d", "gaussian", "vae", "vae", 1, "mig", 0.3)])
+    path = tmp_path / "exploration.json"
+    path.write_text(
+        json.dumps(
+            {"dataset": "d", "model": "vae", "kind": "vae", "seed": 1, "empty_space": {"share": 0.125}}
+        )
+    )
+    got = evaluation.add_exploration_metrics(tidy, [path])
+    row = got.query("metric == 'exploration.empty_share'")
+    assert row["value"].item() == 0.125 and row["family"].item() == "gaussian"
+    assert list(got.columns) == list(evaluation.TIDY_COLUMNS) and len(got) == 2
+
+
 EXPECTED = REPO / "config" / "expected" / "heatmaps.yaml"
 
 

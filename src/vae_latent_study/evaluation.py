@@ -424,6 +424,62 @@ def bootstrap_mean_ci(values: Sequence[float], n_boot: int = 2000, seed: int = 0
     return float(interval.low), float(interval.high), f"percentile bootstrap, {n_boot} resamples"
 
 
+@dataclass(frozen=True)
+class Claim:
+    """One of the source's qualitative VAE-vs-AE claims, as a paired test over training seeds.
+
+    `alternative` is the direction of the VAE-minus-AE difference the claim asserts (`greater`, `less`),
+    or `equivalent`: |difference| < `margin`, by two one-sided t-tests (TOST).
+    """
+
+    text: str
+    metric: str
+    alternative: str
+    margin: float | None = None
+
+
+#: The notebook's three claims (seed 000), judged at CLAIM_LEVEL.
+CLAIMS = (
+    Claim(
+        "the AE's mean test error is lower than the VAE's (sampled code)", "frobenius_sample.mean", "greater"
+    ),
+    Claim("the KNN df accuracies of the two are similar", "knn_df.fixed_k.test_accuracy", "equivalent", 0.02),
+    Claim("the VAE's code is denser than the AE's (empty share)", "exploration.empty_share", "less"),
+)
+CLAIM_LEVEL = 0.05
+CLAIM_COLUMNS = ("claim", "test", "margin", "statistic", "p_value", "verdict")
+
+
+def judge_claim(claim: Claim, diff: Sequence[float]) -> dict[str, Any]:
+    """The claim's paired test on the per-seed VAE-minus-AE differences `diff`, and a verdict that can come
+    out either way: `supported` / `not supported` at CLAIM_LEVEL, or for fewer than 2 seeds `undecided`."""
+    diff = np.asarray(diff, dtype=np.float64)
+    row: dict[str, Any] = {"claim": claim.text, "margin": claim.margin}
+    if claim.alternative == "equivalent":
+        row["test"] = f"TOST, paired t-tests against +-{claim.margin}"
+    else:
+        row["test"] = f"paired one-sided t-test, VAE - AE {'>' if claim.alternative == 'greater' else '<'} 0"
+    if len(diff) < 2 or np.std(diff) == 0:
+        reason = "fewer than 2 seeds" if len(diff) < 2 else "identical differences"
+        return {**row, "statistic": math.nan, "p_value": math.nan, "verdict": f"undecided ({reason})"}
+    if claim.alternative == "equivalent":
+        lower = stats.ttest_1samp(diff, -claim.margin, alternative="greater")
+        upper = stats.ttest_1samp(diff, claim.margin, alternative="less")
+        worse = max((lower, upper), key=lambda result: result.pvalue)
+        statistic, p_value = float(worse.statistic), float(worse.pvalue)
+        supported = p_value < CLAIM_LEVEL
+        verdict = (
+            f"supported: equivalent within +-{claim.margin}"
+            if supported
+            else f"not supported: not shown equivalent within +-{claim.margin}"
+        )
+    else:
+        result = stats.ttest_1samp(diff, 0.0, alternative=claim.alternative)
+        statistic, p_value = float(result.statistic), float(result.pvalue)
+        verdict = "supported" if p_value < CLAIM_LEVEL else "not supported"
+    return {**row, "statistic": statistic, "p_value": p_value, "verdict": verdict}
+
+
 def summarise_metrics(
     tidy: pd.DataFrame,
     summary_tsv: str | Path | None = None,
@@ -474,6 +530,8 @@ def summarise_metrics(
                         continue
                     diff = (pair["vae"] - pair["ae"]).to_numpy()
                     low, high, method = bootstrap_mean_ci(diff, n_boot=n_boot, seed=seed)
+                    claim = next((c for c in CLAIMS if c.metric == metric), None)
+                    judged = judge_claim(claim, diff) if claim is not None else dict.fromkeys(CLAIM_COLUMNS)
                     paired_rows.append(
                         {
                             "dataset": dataset,
@@ -489,6 +547,7 @@ def summarise_metrics(
                             "diff_ci_low": low,
                             "diff_ci_high": high,
                             "ci_method": method,
+                            **judged,
                         }
                     )
     paired = pd.DataFrame(
@@ -507,6 +566,7 @@ def summarise_metrics(
             "diff_ci_low",
             "diff_ci_high",
             "ci_method",
+            *CLAIM_COLUMNS,
         ],
     )
     if summary_tsv is not None:
@@ -695,8 +755,41 @@ def aggregate_metrics(
     paired_tsv: str | Path,
     n_boot: int = 2000,
     seed: int = 0,
+    explorations: Sequence[str | Path] = (),
 ) -> None:
     """The aggregation rule's job: one tidy table of every metric, its summary over seeds and the paired
-    VAE-vs-AE comparison (see `collect_metrics` and `summarise_metrics`)."""
-    tidy = collect_metrics(paths, tidy_tsv)
+    VAE-vs-AE comparison (see `collect_metrics` and `summarise_metrics`). `explorations` (the latent-space
+    summaries of `explore.explore_latents`) add each run's `exploration.empty_share`."""
+    tidy = collect_metrics(paths)
+    if explorations:
+        tidy = add_exploration_metrics(tidy, explorations)
+    _write_tsv(tidy, tidy_tsv)
     summarise_metrics(tidy, summary_tsv, paired_tsv, n_boot=n_boot, seed=seed)
+
+
+#: Numbers of the exploration summaries that join the metrics: (metric name, key path).
+EXPLORATION_METRICS = (("exploration.empty_share", ("empty_space", "share")),)
+
+
+def add_exploration_metrics(tidy: pd.DataFrame, explorations: Sequence[str | Path]) -> pd.DataFrame:
+    """`tidy` with the EXPLORATION_METRICS of each exploration summary, in the same order and columns
+    (the family is the one the run's other metrics name)."""
+    families = dict(zip(tidy["dataset"], tidy["family"], strict=True))
+    records = []
+    for path in explorations:
+        payload = read_json(path)
+        for name, keys in EXPLORATION_METRICS:
+            node: Any = payload
+            for key in keys:
+                node = node[key]
+            records.append(
+                {
+                    **{key: payload[key] for key in ("dataset", "model", "kind", "seed")},
+                    "family": families.get(payload["dataset"]),
+                    "metric": name,
+                    "value": float(node),
+                }
+            )
+    added = pd.DataFrame.from_records(records, columns=list(TIDY_COLUMNS))
+    tidy = pd.concat([tidy, added.astype(tidy.dtypes.to_dict())], ignore_index=True)
+    return tidy.sort_values(["dataset", "model", "seed", "metric"], ignore_index=True)

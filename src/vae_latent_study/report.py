@@ -411,6 +411,34 @@ def _differences(numbers: _Numbers, dataset: str, vae: str, ae: str) -> list[str
         if nb_a is not None and nb_v is not None:
             sentence += f" (the notebook: {_fmt(nb_a)} vs {_fmt(nb_v)})"
         out.append(sentence + ".")
+    out.extend(_claim_verdicts(numbers, dataset, vae, ae))
+    return out
+
+
+def _claim_verdicts(numbers: _Numbers, dataset: str, vae: str, ae: str) -> list[str]:
+    """The notebook's claims as paired tests over seeds (`evaluation.CLAIMS`: the paired table's rows with a
+    `claim`), with their verdicts."""
+    out = []
+    if "claim" not in numbers.paired:
+        return out
+    rows = numbers.paired[
+        (numbers.paired["dataset"] == dataset)
+        & (numbers.paired["vae_model"] == vae)
+        & (numbers.paired["ae_model"] == ae)
+        & numbers.paired["claim"].notna()
+    ]
+    for _, pair in rows.iterrows():
+        p_value = pair["p_value"]
+        test = f"{pair['test']}, p = {_fmt(p_value, 3)}" if math.isfinite(p_value) else pair["test"]
+        interval = (
+            f", 95% interval [{_fmt(pair['diff_ci_low'])}, {_fmt(pair['diff_ci_high'])}]"
+            if math.isfinite(pair["diff_ci_low"])
+            else ""
+        )
+        seeds = f"{int(pair['n_pairs'])} paired seed{'s' if pair['n_pairs'] > 1 else ''}"
+        out.append(
+            f"Claim: {pair['claim']}. Over {seeds}, VAE − AE = {_fmt(pair['diff_mean'])}{interval} ({test}): {pair['verdict']}."
+        )
     return out
 
 

@@ -152,7 +152,9 @@ rule plot_reconstruction_errors:
 
 rule aggregate_metrics:
     input:
-        get_metric_files,
+        metrics=get_metric_files,
+        # Their empty share joins the metrics: the paired claims test it.
+        explorations=get_exploration_summaries,
     output:
         tidy="results/metrics/metrics.tsv",
         summary="results/metrics/summary.tsv",

@@ -7,10 +7,11 @@ with job(snakemake.log[0]):
     from vae_latent_study.evaluation import aggregate_metrics
 
     aggregate_metrics(
-        list(snakemake.input),
+        list(snakemake.input.metrics),
         snakemake.output.tidy,
         snakemake.output.summary,
         snakemake.output.paired,
         n_boot=snakemake.params.evaluation["bootstrap_samples"],
         seed=snakemake.params.evaluation["seed"],
+        explorations=list(snakemake.input.explorations),
     )
