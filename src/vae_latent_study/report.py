@@ -437,7 +437,8 @@ def _claim_verdicts(numbers: _Numbers, dataset: str, vae: str, ae: str) -> list[
         )
         seeds = f"{int(pair['n_pairs'])} paired seed{'s' if pair['n_pairs'] > 1 else ''}"
         out.append(
-            f"Claim: {pair['claim']}. Over {seeds}, VAE − AE = {_fmt(pair['diff_mean'])}{interval} ({test}): {pair['verdict']}."
+            f"Claim: {pair['claim']}. Over {seeds}, VAE − AE = {_fmt(pair['diff_mean'])}{interval} "
+            f"({test}): {pair['verdict']}."
         )
     return out
 
