@@ -110,11 +110,17 @@ def test_interactive_latent_3d_is_self_contained(tmp_path, data):
     path = tmp_path / "latent.html"
     fig = latent_plots.interactive_latent_3d(codes, factors, NAMES, path=path)
     names = [trace.name for trace in fig.data]
-    assert names == ["cor", "|var_x - var_y|", "df=2", "df=200"]
-    assert [trace.visible for trace in fig.data] == [True, False, False, False]
+    # One trace holds the points for every colouring; df splits them into a trace per level.
+    assert names == ["codes", "df=2", "df=200"]
+    assert [trace.visible for trace in fig.data] == [None, False, False]
+    assert fig.data[0].x.dtype == np.float32 and len(fig.data[0].x) == len(codes)
+    assert len(fig.data[1].x) + len(fig.data[2].x) == len(codes)
     buttons = fig.layout.updatemenus[0].buttons
     assert [b.label for b in buttons] == ["colour by cor", "colour by |var_x - var_y|", "colour by df"]
-    assert list(buttons[2].args[0]["visible"]) == [False, False, True, True]
+    assert list(buttons[2].args[0]["visible"]) == [False, True, True]
+    colour = buttons[1].args[0]["marker.color"][0]
+    cols = [NAMES.index("var_x"), NAMES.index("var_y")]
+    np.testing.assert_allclose(colour, np.abs(factors[:, cols[0]] - factors[:, cols[1]]), atol=1e-4)
     html = path.read_text(encoding="utf-8")
     # The inline bundle mentions cdn.plot.ly as a default topojson URL; what matters is that no script
     # is fetched from anywhere.
@@ -122,10 +128,14 @@ def test_interactive_latent_3d_is_self_contained(tmp_path, data):
     assert scripts and not any("src=" in tag for tag in scripts)
     assert 'src="https://cdn.plot.ly' not in html
     assert "Plotly.newPlot" in html and len(html) > 1_000_000  # plotly.js itself is embedded
-    for name in ("cor", "|var_x - var_y|", "df=200"):
-        assert f'"name":"{name}"' in html
+    for name in ("codes", "colour by |var_x - var_y|", "df=200"):
+        assert name in html
     gaussian = latent_plots.interactive_latent_3d(codes, factors[:, :3], NAMES[:3])
-    assert [trace.name for trace in gaussian.data] == ["cor", "|var_x - var_y|"]
+    assert [trace.name for trace in gaussian.data] == ["codes"]
+    assert [b.label for b in gaussian.layout.updatemenus[0].buttons] == [
+        "colour by cor",
+        "colour by |var_x - var_y|",
+    ]
 
 
 def test_trajectory(tmp_path, data):

@@ -4,6 +4,7 @@ import base64
 import json
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import matplotlib
 
@@ -252,13 +253,49 @@ def test_figure_list_orders_by_section_then_dataset(tmp_path):
     runs = [Run(dataset, model, 1) for dataset in ("d1", "d2") for model in ("vae", "ae")]
     got = report.figure_list(patterns, runs)
     assert got == [
-        ("d1/x.png", "X of d1", "Data"),
-        ("d2/x.png", "X of d2", "Data"),
-        ("d1/vae/1/y.png", "Y of vae, seed 1", "Models"),
-        ("d1/ae/1/y.png", "Y of ae, seed 1", "Models"),
-        ("d2/vae/1/y.png", "Y of vae, seed 1", "Models"),
-        ("d2/ae/1/y.png", "Y of ae, seed 1", "Models"),
+        ("d1/x.png", "X of d1", "Data", "inline"),
+        ("d2/x.png", "X of d2", "Data", "inline"),
+        ("d1/vae/1/y.png", "Y of vae, seed 1", "Models", "inline"),
+        ("d1/ae/1/y.png", "Y of ae, seed 1", "Models", "inline"),
+        ("d2/vae/1/y.png", "Y of vae, seed 1", "Models", "inline"),
+        ("d2/ae/1/y.png", "Y of ae, seed 1", "Models", "inline"),
     ]
+    # More seeds: each dataset x model's first seed is drawn, the others linked.
+    seeds = report.figure_list(patterns[1:], [Run("d1", "vae", s) for s in (5, 3, 9)])
+    assert [(path, mode) for path, _, _, mode in seeds] == [
+        ("d1/vae/5/y.png", "inline"),
+        ("d1/vae/3/y.png", "link"),
+        ("d1/vae/9/y.png", "link"),
+    ]
+
+
+def test_linked_figures_are_relative_links_to_their_files(inputs, tmp_path):
+    """The report's size does not grow with the seeds: linked figures are captions and relative links."""
+    figures = list(inputs["figures"])
+    png = next(Path(f[0]) for f in figures if str(f[0]).endswith(".png"))
+    view = next(Path(f[0]) for f in figures if str(f[0]).endswith(".json"))
+    view.with_suffix(".html").write_text("<html>the standalone view</html>")
+    inputs["figures"] = [(f[0], f[1], f[2], "inline") for f in figures] + [
+        (png, "the same figure of another seed", "Data", "link"),
+        (view, "another seed's interactive view", "Data", "link"),
+    ]
+    page = tmp_path / "out" / "report.html"
+    page.parent.mkdir()
+    report.build_report(page, **inputs)
+    text = page.read_text(encoding="utf-8")
+    links = re.findall(r'<p class="linked"><a href="([^"]+)">', text)
+    assert len(links) == 2
+    assert (page.parent / links[0]).resolve() == png.resolve()
+    assert (page.parent / links[1]).resolve() == view.with_suffix(".html").resolve()
+    assert "another seed&#x27;s interactive view" in text or "another seed's interactive view" in text
+    inline_only = tmp_path / "inline.html"
+    inputs["figures"] = inputs["figures"][:-2]
+    report.build_report(inline_only, **inputs)
+    # A linked figure costs a line, not its bytes.
+    assert len(text.encode()) - len(inline_only.read_text(encoding="utf-8").encode()) < 1000
+    inputs["figures"] = [(png, "bad", "Data", "thumbnail")]
+    with pytest.raises(ValueError, match="mode"):
+        report.build_report(tmp_path / "bad.html", **inputs)
 
 
 def test_git_commit(tmp_path):

@@ -252,25 +252,39 @@ def interactive_latent_3d(
     Buttons colour by cor, by |var_x - var_y| and, for Student-t data, by df (one trace per df value,
     as the notebook's `symbol="df"`). The HTML embeds plotly.js, so it opens offline with no CDN.
     """
-    codes, factors = np.asarray(codes), np.asarray(factors)
+    # float32 and one shared trace: the view's size is about that of its points once (a trace per
+    # colouring would repeat every coordinate), so that a report of many runs stays small.
+    codes, factors = np.asarray(codes, dtype=np.float32), np.asarray(factors, dtype=np.float32)
     if codes.shape[1] < 3:
         raise ValueError(f"a 3-D view needs at least 3 latent axes; got {codes.shape[1]}")
     names = list(factor_names)
     hover = "<br>".join(f"{name}=%{{customdata[{j}]:.3g}}" for j, name in enumerate(names))
-    common = {"mode": "markers", "customdata": factors, "hovertemplate": hover + "<extra></extra>"}
-    xyz = {"x": codes[:, 0], "y": codes[:, 1], "z": codes[:, 2]}
-    traces: list[go.Scatter3d] = []
-    groups: list[tuple[str, list[int]]] = []
-    for label, values in _colourings(factors, names).items():
-        marker = {"size": 2, "color": values, "colorscale": "Plasma", "colorbar": {"title": {"text": label}}}
-        groups.append((label, [len(traces)]))
-        traces.append(go.Scatter3d(**xyz, **common, name=label, marker=marker, showlegend=False))
+    colourings = _colourings(factors, names)
+    first = next(iter(colourings))
+    traces: list[go.Scatter3d] = [
+        go.Scatter3d(
+            x=codes[:, 0],
+            y=codes[:, 1],
+            z=codes[:, 2],
+            mode="markers",
+            customdata=factors,
+            hovertemplate=hover + "<extra></extra>",
+            name="codes",
+            marker={
+                "size": 2,
+                "color": colourings[first],
+                "colorscale": "Plasma",
+                "colorbar": {"title": {"text": first}},
+            },
+            showlegend=False,
+        )
+    ]
+    df_colours: list[str] = []
     if "df" in names:
         df = factors[:, names.index("df")]
-        members = []
         for k, level in enumerate(np.unique(df)):
             rows = df == level
-            members.append(len(traces))
+            df_colours.append(DF_COLOURS[k % len(DF_COLOURS)])
             traces.append(
                 go.Scatter3d(
                     x=codes[rows, 0],
@@ -280,21 +294,35 @@ def interactive_latent_3d(
                     customdata=factors[rows],
                     hovertemplate=hover + "<extra></extra>",
                     name=f"df={level:g}",
-                    marker={"size": 2, "color": DF_COLOURS[k % len(DF_COLOURS)]},
+                    marker={"size": 2, "color": df_colours[-1]},
                     showlegend=True,
+                    visible=False,
                 )
             )
-        groups.append(("df", members))
-    for i, trace in enumerate(traces):
-        trace.visible = i in groups[0][1]
+    hidden = [False] * len(df_colours)
     buttons = [
         {
             "label": f"colour by {label}",
-            "method": "update",
-            "args": [{"visible": [i in members for i in range(len(traces))]}],
+            "method": "restyle",
+            # One value per trace: the shared trace takes the colouring, the df traces keep theirs.
+            "args": [
+                {
+                    "visible": [True, *hidden],
+                    "marker.color": [np.round(values.astype(np.float64), 4).tolist(), *df_colours],
+                    "marker.colorbar.title.text": [label, *([None] * len(df_colours))],
+                }
+            ],
         }
-        for label, members in groups
+        for label, values in colourings.items()
     ]
+    if df_colours:
+        buttons.append(
+            {
+                "label": "colour by df",
+                "method": "restyle",
+                "args": [{"visible": [False, *[True] * len(hidden)]}],
+            }
+        )
     fig = go.Figure(traces)
     fig.update_layout(
         title={"text": "Latent space (first three axes)"},

@@ -15,6 +15,7 @@ import html
 import json
 import logging
 import math
+import os
 import re
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
@@ -37,7 +38,9 @@ REPORT_LIBRARIES = ("snakemake", "keras", "tensorflow", "tensorflow-cpu", "plotl
 #: Image formats embedded as <img>, by suffix.
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
 
-Figure = tuple[str | Path, str, str]
+#: (path, caption, section) or (path, caption, section, mode): `mode` `inline` (the default) draws the
+#: figure in the page, `link` links to its file (see `figure_list`).
+Figure = tuple[str | Path, str, str] | tuple[str | Path, str, str, str]
 
 
 # --- captions --------------------------------------------------------------------------------------------
@@ -53,14 +56,19 @@ def render_caption(template: str, **wildcards: Any) -> str:
 
 def figure_list(
     patterns: Sequence[tuple[str, str, str | Path]], runs: Sequence[Any]
-) -> list[tuple[str, str, str]]:
-    """(path, caption, section) of every figure, from (section, path pattern, caption file) entries.
+) -> list[tuple[str, str, str, str]]:
+    """(path, caption, section, mode) of every figure, from (section, path pattern, caption file) entries.
 
     `runs` are the plan's runs (anything with `dataset`, `model` and `seed`), in their order. Patterns use
     `{dataset}`, `{model}` and `{seed}`; a pattern without one of them gives one figure per value of the
     others among the runs. Figures are ordered by section (in order of first appearance), then run and
-    the order of the patterns.
+    the order of the patterns. `mode` is `inline` for the figures of each dataset x model's first
+    training seed (the first in `runs`) and `link` for the others: the report draws one seed and links the
+    rest, the files beside it, so that its size does not grow with the seeds.
     """
+    first_seed: dict[tuple[str, str], Any] = {}
+    for run in runs:
+        first_seed.setdefault((run.dataset, run.model), run.seed)
     sections = list(dict.fromkeys(section for section, _, _ in patterns))
     captions = {str(caption): Path(caption).read_text(encoding="utf-8") for _, _, caption in patterns}
     out: list[tuple[str, str, str]] = []
@@ -75,7 +83,8 @@ def figure_list(
                 if path in seen:
                     continue
                 seen.add(path)
-                out.append((path, render_caption(captions[str(caption)], **wildcards), section))
+                mode = "inline" if first_seed[(run.dataset, run.model)] == run.seed else "link"
+                out.append((path, render_caption(captions[str(caption)], **wildcards), section, mode))
     return out
 
 
@@ -642,6 +651,19 @@ def _figure_html(index: int, path: Path, caption: str) -> str:
     )
 
 
+def _figure_link(path: Path, caption: str, page_dir: Path) -> str:
+    """A linked figure: its caption and a link relative to the page (an interactive view links to its
+    standalone HTML beside the JSON, which opens offline by itself)."""
+    target = path.with_suffix(".html") if path.suffix.lower() == ".json" else path
+    if not target.exists():
+        target = path
+    href = Path(os.path.relpath(Path(target).absolute(), Path(page_dir).absolute())).as_posix()
+    return (
+        f'<p class="linked"><a href="{html.escape(href)}">{html.escape(target.name)}</a>: '
+        f"{_caption_html(caption)}</p>"
+    )
+
+
 def git_commit(source_dir: str | Path | None) -> str:
     """The commit of the source checkout (`git rev-parse HEAD`), marked when it has uncommitted changes;
     "unknown" outside a git checkout or without git."""
@@ -731,7 +753,7 @@ def build_report(
     heatmaps = summary[summary["family"].isin(HEATMAP_FAMILIES)] if len(summary) else summary
     answers = answer_questions(heatmaps, paired, comparison, runs)
 
-    sections = list(dict.fromkeys(section for _, _, section in figures))
+    sections = list(dict.fromkeys(figure[2] for figure in figures))
     anchors = {s: f"figures-{i}" for i, s in enumerate(sections)}
     toc = [(f"study-{name}", f"Study {name}") for name in studies]
     toc += [(anchors[s], s) for s in sections]
@@ -743,7 +765,8 @@ def build_report(
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style>",
     ]
-    if any(Path(p).suffix.lower() == ".json" for p, _, _ in figures):
+    drawn = [f for f in figures if f[3:] in ((), ("inline",))]
+    if any(Path(f[0]).suffix.lower() == ".json" for f in drawn):
         from plotly.offline import get_plotlyjs
 
         parts.append(f'<script type="text/javascript">{get_plotlyjs()}</script>')
@@ -752,7 +775,8 @@ def build_report(
     parts.append(
         "<p>A chapter per study: the heatmap study's questions answered from this run's numbers, each "
         "source's printed numbers beside ours, and the study's metrics; then every figure, the metric "
-        "tables and the provenance. This file is self-contained and opens offline.</p>"
+        "tables and the provenance. This file opens offline: it draws the figures of each model's first "
+        "training seed and links those of the other seeds, files beside it in results/figures/.</p>"
     )
     parts.append(
         "<nav><ul>" + "".join(f'<li><a href="#{a}">{html.escape(t)}</a></li>' for a, t in toc) + "</ul></nav>"
@@ -802,12 +826,17 @@ def build_report(
         parts.append(_summary_table(own))
         parts.append("</section>")
 
-    for index, (path, caption, section) in enumerate(figures):
+    for index, (path, caption, section, *mode) in enumerate(figures):
         if index == 0 or figures[index - 1][2] != section:
             if index:
                 parts.append("</section>")
             parts.append(f'<section id="{anchors[section]}"><h2>{html.escape(section)}</h2>')
-        parts.append(_figure_html(index, Path(path), caption))
+        if mode and mode[0] == "link":
+            parts.append(_figure_link(Path(path), caption, Path(output_html).parent))
+        elif mode and mode[0] != "inline":
+            raise ValueError(f"{path}: figure mode must be 'inline' or 'link'; got {mode[0]!r}")
+        else:
+            parts.append(_figure_html(index, Path(path), caption))
     if figures:
         parts.append("</section>")
 

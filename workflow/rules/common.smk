@@ -231,33 +231,22 @@ REPORT_FIGURES = {
 }
 
 
-def _report_runs(kind):
-    """The runs whose figures the report shows: every run, but of a replicate kind only the first replicate
-    of each dataset and model (the others' figures are files beside it; their numbers are in the tables)."""
-    runs = runs_of_kind(kind)
-    if not KINDS[kind].data_per_seed:
-        return runs
-    first = {}
-    for r in runs:
-        first.setdefault((r.dataset, r.model), r)
-    return list(first.values())
-
-
 def get_report_figures(wildcards):
-    """(path, caption, section) of every figure of the HTML report: the figures of each run's kind."""
+    """(path, caption, section, mode) of every figure of the HTML report: the figures of each run's kind,
+    drawn for the first training seed of each dataset and model and linked for the others (figure_list)."""
     captions = Path(workflow.basedir) / "workflow" / "report"
     return [
         figure
         for kind, patterns in REPORT_FIGURES.items()
         for figure in figure_list(
             [(section, pattern, captions / caption) for section, pattern, caption in patterns],
-            _report_runs(kind),
+            runs_of_kind(kind),
         )
     ]
 
 
 def get_report_figure_files(wildcards):
-    return [path for path, _, _ in get_report_figures(wildcards)]
+    return [figure[0] for figure in get_report_figures(wildcards)]
 
 
 def get_report_config(wildcards):
