@@ -22,6 +22,17 @@ from vae_latent_study.heatmaps import grid_values
 from .conftest import REPO, SCHEMA, TINY_CONFIG
 
 
+def test_the_spread_config_is_the_default_heatmap_study_at_five_seeds():
+    spread = validate_config(yaml.safe_load((REPO / "config" / "spread.yaml").read_text()), SCHEMA)
+    default = validate_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()), SCHEMA)
+    # The same datasets and models, so its seed-19 runs are the default study's (no rerun).
+    for part in ("datasets", "models"):
+        assert spread[part] == {name: default[part][name] for name in spread[part]}
+    runs = plan(spread)
+    assert sorted({r.seed for r in runs}) == [19, 20, 21, 22, 23]
+    assert len(runs) == 2 * 2 * 5
+
+
 def test_the_heatmaps_study_of_the_config_file_is_the_schema_defaults():
     """An empty config is seed 000's study; config/config.yaml adds the other studies beside it."""
     from_file = validate_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()), SCHEMA)
@@ -364,3 +375,13 @@ def test_a_conv36_model_keeps_seed_000s_settings_only(tiny_config):
     vae = tiny_config["models"]["vae"]
     assert vae["likelihood"] == {"type": "bernoulli"}
     assert not {"encoder", "decoder", "sampler", "early_stopping"} & set(vae)
+
+
+def test_precision_is_a_checked_training_param_left_out_when_float32():
+    with pytest.raises(ConfigError, match=re.escape("models.vae.precision")):
+        validate_config(_with(["models", "vae", "precision"], "float16"), SCHEMA)
+    mixed = validate_config(_with(["models", "vae", "precision"], "mixed_bfloat16"), SCHEMA)
+    assert training_hparams(mixed["models"]["vae"], "tiny_gauss")["precision"] == "mixed_bfloat16"
+    # float32, written or not, is the same params: models trained before the option stay finished.
+    written = validate_config(_with(["models", "vae", "precision"], "float32"), SCHEMA)
+    assert written == validate_config(TINY_CONFIG, SCHEMA) and "precision" not in written["models"]["vae"]

@@ -140,6 +140,19 @@ def test_changing_one_models_epochs_on_one_dataset_retrains_that_run_only(study_
     assert not [path for path in outputs if "tiny_t" in path or "/ae/" in path or "results/data/" in path]
 
 
+def test_changing_one_models_precision_retrains_that_model_only(study_copy, tmp_path):
+    written = copy.deepcopy(TINY_CONFIG)
+    written["models"]["ae"]["precision"] = "float32"  # the default, written out: nothing to do
+    jobs, _ = plan(study_copy, tmp_path, written)
+    assert jobs == {}
+    changed = copy.deepcopy(TINY_CONFIG)
+    changed["models"]["ae"]["precision"] = "mixed_bfloat16"
+    jobs, outputs = plan(study_copy, tmp_path, changed)
+    assert jobs == expected_jobs(study_copy[3], runs=2, dataset_seeds=2)  # the AE on both datasets
+    assert "results/models/tiny_gauss/ae/seed7/model.keras" in outputs
+    assert not [path for path in outputs if "/vae/" in path or "results/data/" in path]
+
+
 # Each `evaluation` setting, a new value for it, and the one per-run rule that reads it (None: only
 # aggregate_metrics reads it, downstream of every run).
 EVALUATION_CHANGES = {
