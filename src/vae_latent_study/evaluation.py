@@ -657,6 +657,10 @@ COMPARISON_COLUMNS = (
     "ours_mean",
     "ours_min",
     "ours_max",
+    "ours_sd",
+    "ours_ci_low",
+    "ours_ci_high",
+    "in_seed_range",
     "difference",
     "relative_difference",
     "tolerance_mode",
@@ -672,6 +676,27 @@ def _verdict(ours: float, expected: float, tolerance: tuple[str, float] | None) 
     mode, value = tolerance
     bound = value * abs(expected) if mode == "relative" else value
     return "within" if abs(ours - expected) <= bound else "outside"
+
+
+def _seed_spread(values: np.ndarray, expected: float) -> dict[str, Any]:
+    """Our values' sd over seeds, the 95% t-interval of their mean, and whether the source's single run
+    lies within the range our seeds span (`inside`, `outside`; `one seed` when there is no range)."""
+    if len(values) < 2:
+        return {
+            "ours_sd": math.nan,
+            "ours_ci_low": math.nan,
+            "ours_ci_high": math.nan,
+            "in_seed_range": "one seed",
+        }
+    sd = float(values.std(ddof=1))
+    half = float(stats.t.ppf(0.975, len(values) - 1)) * sd / math.sqrt(len(values))
+    inside = values.min() <= expected <= values.max()
+    return {
+        "ours_sd": sd,
+        "ours_ci_low": float(values.mean()) - half,
+        "ours_ci_high": float(values.mean()) + half,
+        "in_seed_range": "inside" if inside else "outside",
+    }
 
 
 def compare_expected(
@@ -709,8 +734,10 @@ def compare_expected(
             rows.append({**base, "n_seeds": 0, "verdict": "no value"})
             continue
         for (dataset, model), group in found.groupby(["dataset", "model"], sort=True):
-            ours = float(group["value"].mean())
+            values = group["value"].to_numpy(dtype=np.float64)
+            ours = float(values.mean())
             difference = ours - entry.value
+            spread = _seed_spread(values, entry.value)
             rows.append(
                 {
                     **base,
@@ -720,6 +747,7 @@ def compare_expected(
                     "ours_mean": ours,
                     "ours_min": float(group["value"].min()),
                     "ours_max": float(group["value"].max()),
+                    **spread,
                     "difference": difference,
                     "relative_difference": difference / entry.value if entry.value else math.nan,
                     "verdict": _verdict(ours, entry.value, tol),
