@@ -299,3 +299,50 @@ def test_adadelta():
     opt = models.make_optimizer({"type": "constant", "learning_rate": 1.0}, "adadelta")
     assert isinstance(opt, keras.optimizers.Adadelta)
     assert float(opt.learning_rate) == 1.0 and opt.rho == 0.95 and math.isclose(opt.epsilon, 1e-7)
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_conv32_is_seed_001s_network(precision):
+    """Seed 001's Fashion-MNIST models: Conv2D 32-64-128 stride 2 and a Dense(2) code; a linear Dense to
+    4x4x128, Conv2DTranspose 128-64-32 and a sigmoid Conv2D. Its parameter counts, layer for layer."""
+    ae = models.build_model_from_options(
+        {
+            "kind": "ae",
+            "architecture": "conv32",
+            "latent_dim": 2,
+            "likelihood": {"type": "binary_crossentropy"},
+            "precision": precision,
+        },
+        (32, 32, 1),
+        seed=3,
+    )
+    vae = models.build_model_from_options(
+        {
+            "kind": "vae",
+            "architecture": "conv32",
+            "latent_dim": 2,
+            "sampler": "log_var",
+            "kl_reduction": "sum",
+            "likelihood": {"type": "bernoulli", "scale": 500},
+            "precision": precision,
+        },
+        (32, 32, 1),
+        seed=3,
+    )
+    assert ae.encoder.count_params() == 96_770 and vae.encoder.count_params() == 100_868
+    assert ae.decoder.count_params() == vae.decoder.count_params() == 246_273
+    assert [layer.strides for layer in ae.encoder.layers if "conv" in layer.name] == [(2, 2)] * 3
+    assert ae.decoder.get_layer("dense").activation.__name__ == "linear"  # the seed's Dense has none
+    assert vae.encoder.get_layer("sampling").parameterization == "log_var"
+    assert vae.reconstruction_scale == 500.0 and vae.kl_reduction == "sum"
+    out = vae(np.random.default_rng(0).uniform(size=(3, 32, 32, 1)).astype("float32"))
+    assert tuple(out["reconstruction"].shape) == (3, 32, 32, 1) and tuple(out["z"].shape) == (3, 2)
+    assert str(out["reconstruction"].dtype) == "<dtype: 'float32'>"
+    with pytest.raises(ValueError, match="multiple of 8"):
+        models.build_model_from_options({"kind": "ae", "architecture": "conv32"}, (36, 36, 1), seed=0)
+    with pytest.raises(ValueError, match="bernoulli or binary_crossentropy"):
+        models.build_model_from_options(
+            {"kind": "ae", "architecture": "conv32", "likelihood": {"type": "squared_error"}},
+            (32, 32, 1),
+            seed=0,
+        )

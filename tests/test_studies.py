@@ -21,6 +21,8 @@ STUDIES_CONFIG = {
         "tiny_gauss": TINY_CONFIG["datasets"]["tiny_gauss"],
         "normal": {"kind": "normal_1d"},
         "factors": {"kind": "factor_model"},
+        # Real Fashion-MNIST (Debian's files in CI), 200 images per split.
+        "fashion": {"kind": "images", "source": "fashion_mnist", "subset": 200},
     },
     "models": {
         "ae": {"kind": "ae", "epochs": 2, "batch_size": 16, "schedule": {"type": "constant"}},
@@ -55,9 +57,30 @@ STUDIES_CONFIG = {
             "batch_size": 32,
             "schedule": {"type": "constant", "learning_rate": 0.001},
         },
+        "ae_conv32": {
+            "kind": "ae",
+            "architecture": "conv32",
+            "latent_dim": 2,
+            "likelihood": {"type": "binary_crossentropy"},
+            "epochs": 2,
+            "batch_size": 100,
+            "schedule": {"type": "constant"},
+        },
+        "vae_conv32": {
+            "kind": "vae",
+            "architecture": "conv32",
+            "latent_dim": 2,
+            "sampler": "log_var",
+            "kl_reduction": "sum",
+            "likelihood": {"type": "bernoulli", "scale": 500},
+            "epochs": 2,
+            "batch_size": 100,
+            "schedule": {"type": "constant"},
+        },
     },
     "studies": {
         "heatmaps": {"datasets": ["tiny_gauss"], "models": ["ae"], "expected": "heatmaps"},
+        "fashion": {"datasets": ["fashion"], "models": ["ae_conv32", "vae_conv32"], "expected": "fashion"},
         "normal_1d": {"datasets": ["normal"], "models": ["vae_1d"], "seeds": [1, 2], "expected": "normal_1d"},
         "factor_model": {"datasets": ["factors"], "models": ["vae_fm"], "seeds": [5]},
     },
@@ -97,10 +120,10 @@ def test_each_kind_gets_its_own_data_and_evaluations(studies_run):
     assert not (results / "evaluation" / "normal" / "vae_1d" / "seed1" / "probes.json").exists()
     assert not (results / "latents" / "normal").exists() and (results / "latents" / "tiny_gauss").exists()
     tidy = pd.read_csv(results / "metrics" / "metrics.tsv", sep="\t")
-    assert set(tidy["dataset"]) == {"tiny_gauss", "normal", "factors"}
+    assert set(tidy["dataset"]) == {"tiny_gauss", "normal", "factors", "fashion"}
     assert "generated.model_ks" in set(tidy["metric"]) and "latent.corr_test" in set(tidy["metric"])
     comparison = pd.read_csv(results / "metrics" / "comparison_with_seed.tsv", sep="\t")
-    assert set(comparison["study"]) == {"heatmaps", "normal_1d"}
+    assert set(comparison["study"]) == {"heatmaps", "normal_1d", "fashion"}
     page = (results / "report" / "report.html").read_text(encoding="utf-8")
     for study in STUDIES_CONFIG["studies"]:
         assert f'id="study-{study}"' in page
@@ -110,6 +133,35 @@ def test_each_kind_gets_its_own_data_and_evaluations(studies_run):
     summary = json.loads((results / "evaluation" / "normal" / "vae_1d" / "replicates.json").read_text())
     assert summary["n_replicates"] == 2 and summary["enough_replicates"] is False
     assert isinstance(summary["meets_target"], bool) and summary["ks_ratio"] > 0
+
+
+def test_the_images_study_trains_seed_001s_models_on_real_fashion_mnist(studies_run):
+    workdir, _ = studies_run
+    results = workdir / "results"
+    for model, kind in (("ae_conv32", "ae"), ("vae_conv32", "vae")):
+        found = json.loads((results / f"evaluation/fashion/{model}/seed7/images.json").read_text())
+        assert found["kind"] == kind and found["source"]["origin"]  # where the images came from
+        limit = found["entropy_limit"]
+        # The floor of every model's BCE: positive, and no reconstruction goes below it.
+        assert 0 < limit["nats_per_pixel"] < limit["bce_mean_code"]
+        assert limit["excess_mean_code"] == pytest.approx(limit["bce_mean_code"] - limit["nats_per_pixel"])
+        for probe in ("knn_class", "knn_class_pca2"):
+            assert 0.1 <= found[probe]["test_accuracy"] <= 1  # ten classes: chance is 0.1
+        assert found["knn_gain_over_pca2"] == pytest.approx(
+            found["knn_class"]["test_accuracy"] - found["knn_class_pca2"]["test_accuracy"]
+        )
+        sidecar = json.loads((results / f"models/fashion/{model}/seed7/model.json").read_text())
+        assert sidecar["dataset"]["n_train"] == 200 and sidecar["parameters"] > 300_000
+        assert set(found["final"]) >= {"loss", "val_loss"}
+    comparison = pd.read_csv(results / "metrics" / "comparison_with_seed.tsv", sep="\t")
+    fashion = comparison[comparison["study"] == "fashion"]
+    assert set(fashion["metric"]) == {
+        "final.val_loss",
+        "final.loss",
+        "final.reconstruction_loss",
+        "final.kl_loss",
+    }
+    assert fashion["n_seeds"].min() == 1
 
 
 def test_a_finished_run_of_three_studies_has_nothing_to_do(studies_run):
@@ -135,7 +187,7 @@ def test_editing_one_study_reruns_that_studys_chain_only(studies_run, tmp_path):
         "train_model": 2,
         "evaluate_generation": 2,
         "summarise_replicates": 1,
-        "plot_training_curves": 1,  # the report draws the first replicate's curves only
+        "plot_training_curves": 2,  # every replicate's curves: the report draws the first, links the others
         "aggregate_metrics": 1,
         "compare_with_seed": 1,
         "build_report": 1,

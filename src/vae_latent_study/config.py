@@ -122,14 +122,23 @@ def _semantic_messages(config: dict, given: Mapping[str, Any]) -> list[str]:
         if model["kind"] == "ae":
             for key in _VAE_ONLY & set(given_model):
                 messages.append(f"config key 'models.{name}.{key}': applies to kind vae only")
-        if model["architecture"] == "conv36":
+        if model["architecture"] in ("conv36", "conv32"):
             for key in ("encoder", "decoder"):
                 if model[key]:
                     messages.append(f"config key 'models.{name}.{key}': applies to architecture dense only")
+        if model["architecture"] == "conv36":
             if model["sampler"] not in (None, "log_sigma"):
                 messages.append(f"config key 'models.{name}.sampler': conv36 is seed 000's, with log_sigma")
             if model["likelihood"]["type"] != "bernoulli":
                 messages.append(f"config key 'models.{name}.likelihood.type': conv36 has the bernoulli only")
+        if model["architecture"] == "conv32" and model["likelihood"]["type"] not in (
+            "bernoulli",
+            "binary_crossentropy",
+        ):
+            messages.append(
+                f"config key 'models.{name}.likelihood.type': conv32 decodes pixels in [0, 1]: bernoulli "
+                "or binary_crossentropy"
+            )
         if model["likelihood"]["type"] == "gaussian" and model["kind"] != "vae":
             messages.append(f"config key 'models.{name}.likelihood.type': gaussian needs kind vae")
         for dataset in given_model.get("epochs_per_dataset", {}):

@@ -49,7 +49,7 @@ TIDY_COLUMNS = ("dataset", "family", "model", "kind", "seed", "metric", "value")
 _IDENTITY_KEYS = frozenset(
     {"dataset", "family", "model", "kind", "seed", "evaluation_seed", "latent_dim", "n_train", "n_test"}
 )
-_NON_METRIC_KEYS = frozenset({"settings", "inputs", "versions", "notes"})
+_NON_METRIC_KEYS = frozenset({"settings", "inputs", "versions", "notes", "source"})
 
 
 # --- shared helpers -------------------------------------------------------------------------------------

