@@ -150,6 +150,13 @@ def test_the_images_study_trains_seed_001s_models_on_real_fashion_mnist(studies_
         assert found["knn_gain_over_pca2"] == pytest.approx(
             found["knn_class"]["test_accuracy"] - found["knn_class_pca2"]["test_accuracy"]
         )
+        if kind == "vae":
+            bounds = found["bounds"]
+            # Proper bounds on log p(x), nats per image: the IWAE bound is at least the ELBO.
+            assert bounds["iwae"] >= bounds["elbo_mc"] and bounds["iwae_minus_elbo_mc_min"] >= 0
+            assert bounds["elbo"] < 0 and bounds["k"] == 50 and bounds["n_images"] == 200
+        else:
+            assert "bounds" not in found  # an AE has no density
         sidecar = json.loads((results / f"models/fashion/{model}/seed7/model.json").read_text())
         assert sidecar["dataset"]["n_train"] == 200 and sidecar["parameters"] > 300_000
         assert set(found["final"]) >= {"loss", "val_loss"}
@@ -208,6 +215,20 @@ def test_editing_one_study_reruns_that_studys_chain_only(studies_run, tmp_path):
         "all": 1,
     }
     assert not [p for p in outputs if "normal" in p or "tiny_gauss" in p]
+
+
+def test_an_images_evaluation_setting_reruns_the_images_evaluations_only(studies_run, tmp_path):
+    changed = copy.deepcopy(STUDIES_CONFIG)
+    changed["evaluation"] = {"iwae_k": 5}
+    jobs, outputs = _plan(studies_run, tmp_path, changed)
+    assert jobs == {
+        "evaluate_images": 2,
+        "aggregate_metrics": 1,
+        "compare_with_seed": 1,
+        "build_report": 1,
+        "all": 1,
+    }
+    assert all("fashion" in p or "metrics" in p or "report" in p for p in outputs)
 
 
 def test_naming_another_expected_file_reruns_the_comparison_and_the_report_only(studies_run, tmp_path):

@@ -55,6 +55,50 @@ def pca_codes(train: np.ndarray, test: np.ndarray, components: int = 2) -> tuple
     return pca.transform(train.reshape(len(train), -1)), pca.transform(test.reshape(len(test), -1))
 
 
+def likelihood_bounds(model: Any, images: np.ndarray, k: int, seed: int) -> dict[str, float]:
+    """Lower bounds on log p(x) of a VAE, in nats per image, averaged over `images` (n, h, w, 1).
+
+    The likelihood is the one the model trains on: Bernoulli per pixel, applied to the gray levels in
+    [0, 1] (so not a normalised density of continuous pixels), with Keras's clipping of the decoded
+    probabilities. q(z|x) is the Gaussian the sampler draws from (sigma = exp(h / 2) for `log_var`,
+    exp(h) for seed 000's `log_sigma`), the prior N(0, I). With `k` draws z_1..z_k ~ q per image, seeded:
+    `elbo` = mean_j log p(x|z_j) - KL(q || p), the KL in closed form (beta = 1); `elbo_mc` the same from
+    the draws' log weights; `iwae` = log (1/k) sum_j p(x|z_j) p(z_j) / q(z_j|x) (Burda et al.), which is
+    at least `elbo_mc` by Jensen's inequality for every image.
+    """
+    from scipy.special import logsumexp
+
+    from vae_latent_study import models
+
+    codes = models.encode(model, images)
+    mu = np.asarray(codes["z_mean"], dtype=np.float64)
+    h = np.asarray(codes[model.scale_key], dtype=np.float64)
+    sigma = np.exp(0.5 * h) if model.sampler == "log_var" else np.exp(h)
+    eps = np.random.default_rng(int(seed)).standard_normal((int(k), *mu.shape))
+    z = mu + sigma * eps
+    decoded = models.decode(model, z.reshape(-1, mu.shape[1]).astype(np.float32))
+    decoded = decoded.reshape(int(k), len(images), -1)
+    x = np.asarray(images, dtype=np.float64).reshape(1, len(images), -1)
+    log_px_z = -binary_cross_entropy(x, decoded).sum(axis=-1)  # (k, n)
+    log_pz = -0.5 * (z**2 + np.log(2 * np.pi)).sum(axis=-1)
+    log_qz = -0.5 * (eps**2 + np.log(2 * np.pi)).sum(axis=-1) - np.log(sigma).sum(axis=-1)
+    log_w = log_px_z + log_pz - log_qz
+    kl = 0.5 * (mu**2 + sigma**2 - 1.0 - 2.0 * np.log(sigma)).sum(axis=-1)
+    iwae = logsumexp(log_w, axis=0) - np.log(int(k))
+    elbo_mc = log_w.mean(axis=0)
+    return {
+        "elbo": float((log_px_z.mean(axis=0) - kl).mean()),
+        "elbo_mc": float(elbo_mc.mean()),
+        "iwae": float(iwae.mean()),
+        "kl": float(kl.mean()),
+        "reconstruction_log_likelihood": float(log_px_z.mean()),
+        "iwae_minus_elbo_mc_min": float((iwae - elbo_mc).min()),
+        "k": int(k),
+        "n_images": int(len(images)),
+        "likelihood": "Bernoulli per pixel on gray levels in [0, 1] (the training loss's), nats per image",
+    }
+
+
 def _last_row(history_path: str | Path) -> dict[str, float | None]:
     from vae_latent_study.training import read_history
 
@@ -81,7 +125,8 @@ def evaluate_images(
       `bce_mean_code` (decoding z_mean, or the AE's code) and, for a VAE, `bce_sampled_code` (one draw);
     - `knn_class`: `probes.knn_probe` of the class on the test codes (trained on the training codes), and
       `knn_class_pca2` the same probe on a 2-d PCA of the pixels, in the same run; `knn_gain_over_pca2` is
-      the accuracy difference (`settings`: `knn_k` [lo, hi], `cv_folds`).
+      the accuracy difference (`settings`: `knn_k` [lo, hi], `cv_folds`);
+    - `bounds` (VAE): `likelihood_bounds` on the first `iwae_images` test images with `iwae_k` draws.
     """
     from vae_latent_study import models
     from vae_latent_study.training import model_inputs
@@ -109,6 +154,11 @@ def evaluate_images(
     pca_train, pca_test = pca_codes(x_train, x_test)
     knn_pca = knn_probe(pca_train, train_labels, pca_test, test_labels, k_grid=grid, cv=folds)
 
+    bounds = None
+    if isinstance(model, models.VAE):
+        n_bound = min(int(settings["iwae_images"]), len(x_test))
+        bounds = likelihood_bounds(model, x_test[:n_bound], int(settings["iwae_k"]), seed=int(seed))
+
     result = {
         "dataset": dataset_name,
         "family": dataset.manifest.get("source"),
@@ -124,7 +174,14 @@ def evaluate_images(
         "knn_class": {k: v for k, v in knn.items() if not isinstance(v, list | dict)},
         "knn_class_pca2": {k: v for k, v in knn_pca.items() if not isinstance(v, list | dict)},
         "knn_gain_over_pca2": float(knn["test_accuracy"] - knn_pca["test_accuracy"]),
-        "settings": {"knn_k": [int(lo), int(hi)], "cv_folds": folds, "codes": f"test {key}"},
+        **({"bounds": bounds} if bounds is not None else {}),
+        "settings": {
+            "knn_k": [int(lo), int(hi)],
+            "cv_folds": folds,
+            "codes": f"test {key}",
+            "iwae_k": int(settings["iwae_k"]),
+            "iwae_images": int(settings["iwae_images"]),
+        },
         "source": {k: dataset.manifest.get(k) for k in ("source", "origin", "arrays_sha256")},
         "inputs": {"model": str(model_path), "dataset": str(dataset_path), "history": str(history_path)},
         "versions": library_versions(extra=("keras", "scikit-learn")),

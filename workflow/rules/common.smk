@@ -104,7 +104,7 @@ EVALUATION_SETTINGS = {
     "probe_latents": ("knn_k", "cv_folds", "fixed_k", "learning_curve_sizes"),
     "score_latents": ("dci_num_train",),
     "aggregate_metrics": ("bootstrap_samples",),
-    "evaluate_images": ("knn_k", "cv_folds"),
+    "evaluate_images": ("knn_k", "cv_folds", "iwae_k", "iwae_images"),
 }
 
 
