@@ -166,9 +166,11 @@ EVALUATION_CHANGES = {
     # that they rerun the images evaluation only).
     "iwae_k": (5, "evaluate_images"),
     "iwae_images": (20, "evaluate_images"),
+    "samples": (50, "evaluate_images"),
+    "classifier": ({"epochs": 1}, "train_classifier"),
 }
 #: Rules of a kind the tiny study does not have.
-ABSENT_RULES = {"evaluate_images"}
+ABSENT_RULES = {"evaluate_images", "train_classifier"}
 
 
 def test_every_evaluation_setting_is_covered_below():

@@ -157,9 +157,19 @@ def test_the_images_study_trains_seed_001s_models_on_real_fashion_mnist(studies_
             assert bounds["elbo"] < 0 and bounds["k"] == 50 and bounds["n_images"] == 200
         else:
             assert "bounds" not in found  # an AE has no density
+        quality = found["sample_quality"]
+        assert set(quality) == ({"box", "gmm", "prior"} if kind == "vae" else {"box", "gmm"})
+        for judged in quality.values():
+            assert judged["n"] == 1000 and 0 <= judged["confident_share"] <= 1
+            assert sum(judged["label_counts"]) == 1000
+        for figure in ("embedding", "code_grid", "samples", "image_reconstructions"):
+            assert (results / f"figures/fashion/{model}/seed7/{figure}.png").stat().st_size > 10_000
         sidecar = json.loads((results / f"models/fashion/{model}/seed7/model.json").read_text())
         assert sidecar["dataset"]["n_train"] == 200 and sidecar["parameters"] > 300_000
         assert set(found["final"]) >= {"loss", "val_loss"}
+    classifier = json.loads((results / "classifiers/fashion/classifier.json").read_text())
+    # 200 real training images: better than chance, far from the full data's >= 90% (reported there).
+    assert classifier["n_train"] == 200 and 0.1 < classifier["test_accuracy"] <= 1
     comparison = pd.read_csv(results / "metrics" / "comparison_with_seed.tsv", sep="\t")
     fashion = comparison[comparison["study"] == "fashion"]
     assert set(fashion["metric"]) == {

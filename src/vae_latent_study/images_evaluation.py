@@ -99,6 +99,109 @@ def likelihood_bounds(model: Any, images: np.ndarray, k: int, seed: int) -> dict
     }
 
 
+#: Codes whose bounding box the seed drew its AE samples from: the first 5,000 test images' codes.
+BOX_CODES = 5000
+#: Components of the Gaussian mixture fitted to the training codes (one per class, a natural choice).
+GMM_COMPONENTS = 10
+#: Side of the decoded grid over the code plane.
+GRID_SIDE = 15
+
+
+def sample_codes(
+    codes_train: np.ndarray, codes_test: np.ndarray, n: int, seed: int, prior: bool
+) -> dict[str, np.ndarray]:
+    """Latent points to decode, by sampler: `box`, uniform in the bounding box of the first BOX_CODES test
+    codes (seed 001's AE samples); `gmm`, from a scikit-learn GaussianMixture fitted to the training codes;
+    and with `prior`, `prior` from N(0, I) (the VAE's)."""
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng([int(seed), 7_123])
+    box = codes_test[:BOX_CODES]
+    out = {"box": rng.uniform(box.min(axis=0), box.max(axis=0), size=(n, box.shape[1]))}
+    gmm = GaussianMixture(n_components=GMM_COMPONENTS, random_state=int(seed)).fit(codes_train)
+    out["gmm"] = gmm.sample(n)[0]
+    if prior:
+        out["prior"] = rng.standard_normal((n, codes_train.shape[1]))
+    return out
+
+
+def code_grid(codes: np.ndarray, side: int = GRID_SIDE) -> np.ndarray:
+    """A side x side grid over the plane of the first two code axes, spanning the codes' 1st to 99th
+    percentiles (the other axes at their medians), row by row from the top."""
+    lo, hi = np.percentile(codes[:, :2], [1, 99], axis=0)
+    xs, ys = np.linspace(lo[0], hi[0], side), np.linspace(hi[1], lo[1], side)
+    grid = np.tile(np.median(codes, axis=0), (side * side, 1))
+    grid[:, 0] = np.tile(xs, side)
+    grid[:, 1] = np.repeat(ys, side)
+    return grid
+
+
+def _plot_figures(
+    figures: Mapping[str, str | Path],
+    codes: np.ndarray,
+    labels: np.ndarray,
+    class_names: list[str],
+    decode: Any,
+    x_test: np.ndarray,
+    reconstruction: np.ndarray,
+    samples: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    title: str,
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from vae_latent_study.plots import save_figure
+
+    shown = codes[:BOX_CODES]
+    fig, ax = plt.subplots(figsize=(8, 8))
+    for c, name in enumerate(class_names):
+        rows = labels[:BOX_CODES] == c
+        ax.scatter(shown[rows, 0], shown[rows, 1], s=3, alpha=0.6, color=plt.cm.tab10(c % 10), label=name)
+    ax.legend(markerscale=4, fontsize=8, loc="best")
+    ax.set_xlabel("z0")
+    ax.set_ylabel("z1")
+    ax.set_title(f"Codes of the first {len(shown)} test images, by class ({title})")
+    save_figure(fig, figures["embedding"])
+    plt.close(fig)
+
+    grid = decode(code_grid(codes))[..., 0]
+    fig, axes = plt.subplots(GRID_SIDE, GRID_SIDE, figsize=(10, 10))
+    for image, ax in zip(grid, axes.flat, strict=True):
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=1)
+        ax.axis("off")
+    fig.suptitle(
+        f"Decoded {GRID_SIDE}x{GRID_SIDE} grid over the code plane, 1st to 99th percentiles ({title})"
+    )
+    save_figure(fig, figures["grid"])
+    plt.close(fig)
+
+    rows = list(samples.items())
+    cols = 12
+    fig, axes = plt.subplots(len(rows), cols, figsize=(cols * 1.1, len(rows) * 1.5), squeeze=False)
+    for r, (name, (images, predicted, confidence)) in enumerate(rows):
+        for c in range(cols):
+            ax = axes[r, c]
+            ax.imshow(images[c, ..., 0], cmap="gray_r", vmin=0, vmax=1)
+            ax.set_title(f"{class_names[predicted[c]][:8]} {confidence[c]:.2f}", fontsize=6)
+            ax.axis("off")
+        axes[r, 0].text(-0.3, 0.5, name, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=9)
+    fig.suptitle(f"Decoded samples by sampler, with the classifier's label and confidence ({title})")
+    save_figure(fig, figures["samples"])
+    plt.close(fig)
+
+    fig, axes = plt.subplots(2, 10, figsize=(11, 2.6))
+    for c in range(10):
+        axes[0, c].imshow(x_test[c, ..., 0], cmap="gray_r", vmin=0, vmax=1)
+        axes[1, c].imshow(reconstruction[c, ..., 0], cmap="gray_r", vmin=0, vmax=1)
+        axes[0, c].axis("off")
+        axes[1, c].axis("off")
+    fig.suptitle(f"Test images (top) and their reconstructions from the mean code ({title})")
+    save_figure(fig, figures["reconstructions"])
+    plt.close(fig)
+
+
 def _last_row(history_path: str | Path) -> dict[str, float | None]:
     from vae_latent_study.training import read_history
 
@@ -113,6 +216,8 @@ def evaluate_images(
     output_json: str | Path,
     settings: Mapping[str, Any],
     *,
+    classifier_path: str | Path,
+    figures: Mapping[str, str | Path],
     dataset_name: str,
     model_name: str,
     seed: int,
@@ -126,7 +231,10 @@ def evaluate_images(
     - `knn_class`: `probes.knn_probe` of the class on the test codes (trained on the training codes), and
       `knn_class_pca2` the same probe on a 2-d PCA of the pixels, in the same run; `knn_gain_over_pca2` is
       the accuracy difference (`settings`: `knn_k` [lo, hi], `cv_folds`);
-    - `bounds` (VAE): `likelihood_bounds` on the first `iwae_images` test images with `iwae_k` draws.
+    - `bounds` (VAE): `likelihood_bounds` on the first `iwae_images` test images with `iwae_k` draws;
+    - `sample_quality`: per sampler of `sample_codes` (`samples` points each), the share of decoded samples
+      the classifier (`classifier.train_classifier`) labels with confidence >= 0.8;
+    - `figures`: `embedding`, `grid`, `samples`, `reconstructions` (PNGs).
     """
     from vae_latent_study import models
     from vae_latent_study.training import model_inputs
@@ -159,6 +267,36 @@ def evaluate_images(
         n_bound = min(int(settings["iwae_images"]), len(x_test))
         bounds = likelihood_bounds(model, x_test[:n_bound], int(settings["iwae_k"]), seed=int(seed))
 
+    import keras
+
+    from vae_latent_study.classifier import confident_share
+    from vae_latent_study.io import reading
+
+    with reading(classifier_path):
+        classifier = keras.models.load_model(classifier_path)
+    is_vae = isinstance(model, models.VAE)
+    points = sample_codes(
+        codes_train[key], codes_test[key], int(settings["samples"]), int(seed), prior=is_vae
+    )
+    quality, shown = {}, {}
+    for name, latent in points.items():
+        decoded = models.decode(model, latent.astype(np.float32))
+        quality[name] = confident_share(classifier, decoded)
+        probabilities = classifier.predict(decoded[:12], verbose=0)
+        shown[name] = (decoded[:12], probabilities.argmax(axis=1), probabilities.max(axis=1))
+    class_names = list(dataset.manifest.get("class_names") or [str(c) for c in range(int(labels.max()) + 1)])
+    _plot_figures(
+        figures,
+        codes_test[key],
+        test_labels.astype(np.int64),
+        class_names,
+        lambda c: models.decode(model, c.astype(np.float32)),
+        x_test,
+        reconstruction["bce_mean_code"],
+        shown,
+        f"{model_name} on {dataset_name}, seed {seed}",
+    )
+
     result = {
         "dataset": dataset_name,
         "family": dataset.manifest.get("source"),
@@ -175,12 +313,15 @@ def evaluate_images(
         "knn_class_pca2": {k: v for k, v in knn_pca.items() if not isinstance(v, list | dict)},
         "knn_gain_over_pca2": float(knn["test_accuracy"] - knn_pca["test_accuracy"]),
         **({"bounds": bounds} if bounds is not None else {}),
+        "sample_quality": quality,
         "settings": {
             "knn_k": [int(lo), int(hi)],
             "cv_folds": folds,
             "codes": f"test {key}",
             "iwae_k": int(settings["iwae_k"]),
             "iwae_images": int(settings["iwae_images"]),
+            "samples": int(settings["samples"]),
+            "classifier": str(classifier_path),
         },
         "source": {k: dataset.manifest.get(k) for k in ("source", "origin", "arrays_sha256")},
         "inputs": {"model": str(model_path), "dataset": str(dataset_path), "history": str(history_path)},

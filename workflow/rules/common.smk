@@ -104,7 +104,7 @@ EVALUATION_SETTINGS = {
     "probe_latents": ("knn_k", "cv_folds", "fixed_k", "learning_curve_sizes"),
     "score_latents": ("dci_num_train",),
     "aggregate_metrics": ("bootstrap_samples",),
-    "evaluate_images": ("knn_k", "cv_folds", "iwae_k", "iwae_images"),
+    "evaluate_images": ("knn_k", "cv_folds", "iwae_k", "iwae_images", "samples"),
 }
 
 
@@ -225,7 +225,13 @@ REPORT_FIGURES = {
         ("A 1-D normal learned from 67 draws (seed 002)", f"{_RUN}/generated_qq.png", "generated_qq.rst"),
         ("A 1-D normal learned from 67 draws (seed 002)", f"{_RUN}/decoder_curve.png", "decoder_curve.rst"),
     ],
-    "images": [_TRAINING],
+    "images": [
+        _TRAINING,
+        ("Images (seed 001)", f"{_RUN}/embedding.png", "images_embedding.rst"),
+        ("Images (seed 001)", f"{_RUN}/code_grid.png", "images_code_grid.rst"),
+        ("Images (seed 001)", f"{_RUN}/samples.png", "images_samples.rst"),
+        ("Images (seed 001)", f"{_RUN}/image_reconstructions.png", "images_reconstructions.rst"),
+    ],
     "factor_model": [
         _TRAINING,
         (

@@ -129,13 +129,46 @@ rule evaluate_recovery:
         "../scripts/evaluate_recovery.py"
 
 
+rule train_classifier:
+    input:
+        "results/data/{dataset}.h5",
+    output:
+        model="results/classifiers/{dataset}/classifier.keras",
+        metrics="results/classifiers/{dataset}/classifier.json",
+    params:
+        code=package_code("train_classifier.py"),
+        settings=lambda wildcards: config["evaluation"]["classifier"],
+        compute_threads=2,
+    log:
+        "logs/train_classifier/{dataset}.log",
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=4000,
+    conda:
+        "../../envs/study.yaml"
+    script:
+        "../scripts/train_classifier.py"
+
+
 rule evaluate_images:
     input:
         model="results/models/{dataset}/{model}/seed{seed}/model.keras",
         dataset=get_dataset_file,
         history="results/models/{dataset}/{model}/seed{seed}/history.csv",
+        classifier="results/classifiers/{dataset}/classifier.keras",
     output:
-        "results/evaluation/{dataset}/{model}/seed{seed}/images.json",
+        metrics="results/evaluation/{dataset}/{model}/seed{seed}/images.json",
+        embedding=report(
+            "results/figures/{dataset}/{model}/seed{seed}/embedding.png",
+            caption="../report/images_embedding.rst",
+            category="Images",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "seed": "{seed}", "figure": "embedding"},
+        ),
+        grid="results/figures/{dataset}/{model}/seed{seed}/code_grid.png",
+        samples="results/figures/{dataset}/{model}/seed{seed}/samples.png",
+        reconstructions="results/figures/{dataset}/{model}/seed{seed}/image_reconstructions.png",
     params:
         code=package_code("evaluate_images.py"),
         evaluation=evaluation_params("evaluate_images"),

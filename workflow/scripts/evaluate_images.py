@@ -6,12 +6,20 @@ from vae_latent_study.jobs import job
 with job(snakemake.log[0]):
     from vae_latent_study.images_evaluation import evaluate_images
 
+    out = snakemake.output
     evaluate_images(
         snakemake.input.model,
         snakemake.input.dataset,
         snakemake.input.history,
-        snakemake.output[0],
+        out.metrics,
         snakemake.params.evaluation,
+        classifier_path=snakemake.input.classifier,
+        figures={
+            "embedding": out.embedding,
+            "grid": out.grid,
+            "samples": out.samples,
+            "reconstructions": out.reconstructions,
+        },
         dataset_name=snakemake.wildcards.dataset,
         model_name=snakemake.wildcards.model,
         seed=int(snakemake.wildcards.seed),
