@@ -357,3 +357,24 @@ def test_the_knn_sentence_names_the_k_the_probe_used(inputs):
         sentences[k] = " ".join(dict(per_dataset)["t"])
     assert "a 13-nearest-neighbour classifier" in sentences[13]
     assert "a 7-nearest-neighbour classifier" in sentences[7] and "13-nearest" not in sentences[7]
+
+
+def test_a_large_png_is_embedded_in_a_palette_and_a_small_one_as_it_is(tmp_path):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    smooth = np.linspace(0, 255, 900 * 900 * 3).reshape(900, 900, 3).astype("uint8")
+    noisy = (smooth.astype(int) + rng.integers(0, 40, smooth.shape)).clip(0, 255).astype("uint8")
+    big, small = tmp_path / "big.png", tmp_path / "small.png"
+    Image.fromarray(noisy).save(big)
+    Image.fromarray(smooth[:50, :50]).save(small)
+    assert big.stat().st_size > report.PALETTE_ABOVE_BYTES
+    data, reduced = report.embedded_png(big)
+    assert reduced and len(data) < big.stat().st_size
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.size == (900, 900) and image.mode == "P"  # the same picture, 256 colours
+    assert report.embedded_png(small) == (small.read_bytes(), False)
+    assert report.embedded_png(big) == (data, True)  # deterministic

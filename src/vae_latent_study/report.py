@@ -624,10 +624,36 @@ def _geometry_table(explorations: list[dict]) -> str:
     return _table(pd.DataFrame(rows).astype(object))
 
 
+#: PNGs larger than this are embedded with a 256-colour palette (the file beside keeps every colour):
+#: the decoded-path grids are 1-1.5 MB in full colour and a third of that in a palette, so the page stays
+#: small and opens faster.
+PALETTE_ABOVE_BYTES = 200_000
+
+
+def embedded_png(path: Path) -> tuple[bytes, bool]:
+    """The bytes the report embeds for a PNG, and whether they were palette-reduced (Pillow's median-cut
+    quantisation to 256 colours, deterministic; kept only where it is smaller)."""
+    data = path.read_bytes()
+    if len(data) <= PALETTE_ABOVE_BYTES:
+        return data, False
+    import io
+
+    from PIL import Image
+
+    with reading(path), Image.open(io.BytesIO(data)) as image:
+        reduced = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    out = io.BytesIO()
+    reduced.save(out, format="PNG", optimize=True)
+    return (out.getvalue(), True) if len(out.getvalue()) < len(data) else (data, False)
+
+
 def _figure_html(index: int, path: Path, caption: str) -> str:
     suffix = path.suffix.lower()
+    note = ""
     if suffix in IMAGE_TYPES:
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        raw, reduced = embedded_png(path) if suffix == ".png" else (path.read_bytes(), False)
+        note = "; embedded in 256 colours" if reduced else ""
+        data = base64.b64encode(raw).decode("ascii")
         body = f'<img src="data:{IMAGE_TYPES[suffix]};base64,{data}" alt="{html.escape(path.name)}">'
     elif suffix == ".json":
         import plotly.io as pio
@@ -651,7 +677,7 @@ def _figure_html(index: int, path: Path, caption: str) -> str:
         )
     return (
         f'<figure id="figure-{index}">{body}<figcaption>{_caption_html(caption)} '
-        f'<span class="path">({html.escape(str(path))})</span></figcaption></figure>'
+        f'<span class="path">({html.escape(str(path))}{note})</span></figcaption></figure>'
     )
 
 
