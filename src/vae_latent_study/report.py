@@ -795,7 +795,7 @@ def build_report(
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style>",
     ]
-    drawn = [f for f in figures if f[3:] in ((), ("inline",))]
+    drawn = [f for f in figures if tuple(f[3:]) in ((), ("inline",))]
     if any(Path(f[0]).suffix.lower() == ".json" for f in drawn):
         from plotly.offline import get_plotlyjs
 
