@@ -13,6 +13,23 @@ from vae_latent_study.config import validate_config
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "config" / "config.schema.yaml"
 
+#: Seed 001's convolutional models as model options (config/config.yaml's `ae_conv32`, `vae_conv32`
+#: without their training settings).
+CONV32_AE = {
+    "kind": "ae",
+    "architecture": "conv32",
+    "latent_dim": 2,
+    "likelihood": {"type": "binary_crossentropy"},
+}
+CONV32_VAE = {
+    "kind": "vae",
+    "architecture": "conv32",
+    "latent_dim": 2,
+    "sampler": "log_var",
+    "kl_reduction": "sum",
+    "likelihood": {"type": "bernoulli", "scale": 500},
+}
+
 TINY_CONFIG = {
     "seed": 3,
     "datasets": {

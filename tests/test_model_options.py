@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from tests.conftest import CONV32_AE, CONV32_VAE
 from vae_latent_study import models
 
 L2 = {"activity_l2": "l2"}
@@ -305,30 +306,8 @@ def test_adadelta():
 def test_conv32_is_seed_001s_network(precision):
     """Seed 001's Fashion-MNIST models: Conv2D 32-64-128 stride 2 and a Dense(2) code; a linear Dense to
     4x4x128, Conv2DTranspose 128-64-32 and a sigmoid Conv2D. Its parameter counts, layer for layer."""
-    ae = models.build_model_from_options(
-        {
-            "kind": "ae",
-            "architecture": "conv32",
-            "latent_dim": 2,
-            "likelihood": {"type": "binary_crossentropy"},
-            "precision": precision,
-        },
-        (32, 32, 1),
-        seed=3,
-    )
-    vae = models.build_model_from_options(
-        {
-            "kind": "vae",
-            "architecture": "conv32",
-            "latent_dim": 2,
-            "sampler": "log_var",
-            "kl_reduction": "sum",
-            "likelihood": {"type": "bernoulli", "scale": 500},
-            "precision": precision,
-        },
-        (32, 32, 1),
-        seed=3,
-    )
+    ae = models.build_model_from_options({**CONV32_AE, "precision": precision}, (32, 32, 1), seed=3)
+    vae = models.build_model_from_options({**CONV32_VAE, "precision": precision}, (32, 32, 1), seed=3)
     assert ae.encoder.count_params() == 96_770 and vae.encoder.count_params() == 100_868
     assert ae.decoder.count_params() == vae.decoder.count_params() == 246_273
     assert [layer.strides for layer in ae.encoder.layers if "conv" in layer.name] == [(2, 2)] * 3

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from .conftest import TINY_CONFIG, snakemake
+from .conftest import CONV32_AE, CONV32_VAE, TINY_CONFIG, snakemake
 from .test_workflow import planned_jobs, planned_outputs
 
 pytestmark = pytest.mark.workflow
@@ -57,26 +57,8 @@ STUDIES_CONFIG = {
             "batch_size": 32,
             "schedule": {"type": "constant", "learning_rate": 0.001},
         },
-        "ae_conv32": {
-            "kind": "ae",
-            "architecture": "conv32",
-            "latent_dim": 2,
-            "likelihood": {"type": "binary_crossentropy"},
-            "epochs": 2,
-            "batch_size": 100,
-            "schedule": {"type": "constant"},
-        },
-        "vae_conv32": {
-            "kind": "vae",
-            "architecture": "conv32",
-            "latent_dim": 2,
-            "sampler": "log_var",
-            "kl_reduction": "sum",
-            "likelihood": {"type": "bernoulli", "scale": 500},
-            "epochs": 2,
-            "batch_size": 100,
-            "schedule": {"type": "constant"},
-        },
+        "ae_conv32": {**CONV32_AE, "epochs": 2, "batch_size": 100, "schedule": {"type": "constant"}},
+        "vae_conv32": {**CONV32_VAE, "epochs": 2, "batch_size": 100, "schedule": {"type": "constant"}},
     },
     "studies": {
         "heatmaps": {"datasets": ["tiny_gauss"], "models": ["ae"], "expected": "heatmaps"},

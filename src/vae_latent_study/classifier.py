@@ -112,13 +112,14 @@ def train_classifier(
     return result
 
 
-def confident_share(classifier: Any, images: np.ndarray, threshold: float = CONFIDENCE) -> dict[str, Any]:
-    """The share of `images` the classifier labels with confidence >= `threshold`, and the label counts."""
-    probabilities = classifier.predict(np.asarray(images, dtype=np.float32), batch_size=512, verbose=0)
+def confident_share(probabilities: np.ndarray, threshold: float = CONFIDENCE) -> dict[str, Any]:
+    """From the classifier's class probabilities (n, classes) of some images: the share it labels with
+    confidence >= `threshold`, and the label counts."""
+    probabilities = np.asarray(probabilities)
     confident = probabilities.max(axis=1) >= threshold
     labels = probabilities.argmax(axis=1)
     return {
-        "n": int(len(images)),
+        "n": int(len(probabilities)),
         "confident_share": float(confident.mean()),
         "threshold": float(threshold),
         "label_counts": np.bincount(labels, minlength=probabilities.shape[1]).tolist(),

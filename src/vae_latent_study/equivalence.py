@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from vae_latent_study.evaluation import mean_t_interval
 from vae_latent_study.io import read_json, read_table
 
 #: The metrics the study judges: reconstruction, the probes, the disentanglement scores, the code's
@@ -98,14 +98,14 @@ def compare_studies(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
             "diff_mean": float(diff.mean()),
         }
         if n >= 2:
-            half = stats.t.ppf(0.975, n - 1) * diff.std(ddof=1) / math.sqrt(n)
+            low, high = mean_t_interval(diff)
             sd_a, sd_b = float(va.std(ddof=1)), float(vb.std(ddof=1))
             seed_sd = math.sqrt((sd_a**2 + sd_b**2) / 2)
             row |= {
                 "sd_a": sd_a,
                 "sd_b": sd_b,
-                "diff_ci_low": row["diff_mean"] - half,
-                "diff_ci_high": row["diff_mean"] + half,
+                "diff_ci_low": low,
+                "diff_ci_high": high,
                 "seed_sd": seed_sd,
                 "within_spread": bool(abs(row["diff_mean"]) <= seed_sd),
             }

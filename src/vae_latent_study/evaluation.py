@@ -688,15 +688,21 @@ def _seed_spread(values: np.ndarray, expected: float) -> dict[str, Any]:
             "ours_ci_high": math.nan,
             "in_seed_range": "one seed",
         }
-    sd = float(values.std(ddof=1))
-    half = float(stats.t.ppf(0.975, len(values) - 1)) * sd / math.sqrt(len(values))
+    low, high = mean_t_interval(values)
     inside = values.min() <= expected <= values.max()
     return {
-        "ours_sd": sd,
-        "ours_ci_low": float(values.mean()) - half,
-        "ours_ci_high": float(values.mean()) + half,
+        "ours_sd": float(values.std(ddof=1)),
+        "ours_ci_low": low,
+        "ours_ci_high": high,
         "in_seed_range": "inside" if inside else "outside",
     }
+
+
+def mean_t_interval(values: np.ndarray) -> tuple[float, float]:
+    """The 95% Student-t interval of the mean of `values` (at least 2)."""
+    values = np.asarray(values, dtype=np.float64)
+    half = float(stats.t.ppf(0.975, len(values) - 1)) * float(values.std(ddof=1)) / math.sqrt(len(values))
+    return float(values.mean()) - half, float(values.mean()) + half
 
 
 def compare_expected(

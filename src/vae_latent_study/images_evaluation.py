@@ -281,9 +281,9 @@ def evaluate_images(
     quality, shown = {}, {}
     for name, latent in points.items():
         decoded = models.decode(model, latent.astype(np.float32))
-        quality[name] = confident_share(classifier, decoded)
-        probabilities = classifier.predict(decoded[:12], verbose=0)
-        shown[name] = (decoded[:12], probabilities.argmax(axis=1), probabilities.max(axis=1))
+        probabilities = classifier.predict(decoded, batch_size=512, verbose=0)
+        quality[name] = confident_share(probabilities)
+        shown[name] = (decoded[:12], probabilities[:12].argmax(axis=1), probabilities[:12].max(axis=1))
     class_names = list(dataset.manifest.get("class_names") or [str(c) for c in range(int(labels.max()) + 1)])
     _plot_figures(
         figures,

@@ -912,12 +912,10 @@ def _build_from_options(options: Mapping[str, Any], input_shape: Sequence[int], 
         size = int(input_shape[0])
         encoder = build_conv32_encoder(kind, latent_dim, size, sampler, seed)
         decoder = build_conv32_decoder(latent_dim, size, seed)
-        with _full_precision():
-            model = _wrap(kind, encoder, decoder, kl_reduction, beta, sampler, likelihood, regularization)
-        model(keras.KerasTensor((None, *input_shape)))
-        return model
-    encoder = build_dense_encoder(kind, latent_dim, input_shape, options.get("encoder", {}), sampler, seed)
-    decoder = build_dense_decoder(latent_dim, input_shape, options.get("decoder", {}), likelihood, seed)
+    else:
+        network = options.get("encoder", {})
+        encoder = build_dense_encoder(kind, latent_dim, input_shape, network, sampler, seed)
+        decoder = build_dense_decoder(latent_dim, input_shape, options.get("decoder", {}), likelihood, seed)
     with _full_precision():
         model = _wrap(kind, encoder, decoder, kl_reduction, beta, sampler, likelihood, regularization)
     model(keras.KerasTensor((None, *input_shape)))
