@@ -1,11 +1,13 @@
 """Two finished studies side by side, paired by training seed (e.g. float32 and mixed_bfloat16 training).
 
-Run: `python bench/compare_precisions.py FLOAT32_DIR BFLOAT16_DIR [--tsv out.tsv]`.
+Run: `python bench/compare_precisions.py F32_DIR BF16_DIR [F32_DIR BF16_DIR ...] [--tsv out.tsv]`.
 
 Each directory is a finished study (its `results/`), trained with the same datasets, model names and seeds
-but a different `precision`. Prints, per dataset, model and judged metric (`equivalence.JUDGED`): each
-side's mean and sd over seeds, the mean difference (second minus first) with its 95% t-interval, and
-whether it lies within the seed-to-seed spread (the two sds pooled); then how many metrics do.
+but a different `precision`. Each pair of directories is one machine's: a seed pairs with the same seed of
+the same machine only (`equivalence.on_machine`), and the pairs of every machine are pooled. Prints, per
+dataset, model and judged metric (`equivalence.JUDGED`): each side's mean and sd over the pairs, the mean
+difference (second minus first) with its 95% t-interval, and whether it lies within the seed-to-seed
+spread (the two sds pooled); then how many metrics do.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vae_latent_study.equivalence import compare_studies, study_metrics
+import pandas as pd
+
+from vae_latent_study.equivalence import compare_studies, on_machine, study_metrics
 
 
 def _fmt(value: float, digits: int = 4) -> str:
@@ -22,11 +26,18 @@ def _fmt(value: float, digits: int = 4) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("first", type=Path)
-    parser.add_argument("second", type=Path)
+    parser.add_argument("dirs", type=Path, nargs="+", help="FLOAT32_DIR BFLOAT16_DIR, one pair per machine")
     parser.add_argument("--tsv", type=Path, help="also write the table here")
     args = parser.parse_args()
-    table = compare_studies(study_metrics(args.first), study_metrics(args.second))
+    if len(args.dirs) % 2:
+        parser.error("give the directories in pairs: FLOAT32_DIR BFLOAT16_DIR per machine")
+    sides: tuple[list[pd.DataFrame], list[pd.DataFrame]] = ([], [])
+    for i in range(0, len(args.dirs), 2):
+        machine = f"pair{i // 2}"
+        for side, directory in zip(sides, args.dirs[i : i + 2], strict=True):
+            side.append(on_machine(study_metrics(directory), machine))
+        print(f"{machine}: {args.dirs[i]} / {args.dirs[i + 1]}")
+    table = compare_studies(pd.concat(sides[0]), pd.concat(sides[1]))
     if args.tsv:
         table.to_csv(args.tsv, sep="\t", index=False)
     print(

@@ -35,6 +35,18 @@ def test_only_shared_seeds_pair_and_one_seed_has_no_interval():
     assert equivalence.compare_studies(a, _table([1.0], model="ae")).empty
 
 
+def test_runs_of_two_machines_pair_within_a_machine_only():
+    # Seed 21 on both machines: each pairs with its own machine's partner, never across.
+    amx_a, amx_b = _table([1.0, 2.0, 3.0]), _table([1.1, 2.1])
+    amd_a, amd_b = _table([5.0, 7.0, 9.0]).iloc[2:], _table([0.0, 0.0, 9.3]).iloc[2:]
+    a = pd.concat([equivalence.on_machine(amx_a, "amx"), equivalence.on_machine(amd_a, "amd")])
+    b = pd.concat([equivalence.on_machine(amx_b, "amx"), equivalence.on_machine(amd_b, "amd")])
+    row = equivalence.compare_studies(a, b).iloc[0]
+    assert row["n_seeds"] == 3  # amx 19, amx 20, amd 21; amx 21 has no partner on its machine
+    assert row["diff_mean"] == pytest.approx((0.1 + 0.1 + 0.3) / 3)
+    assert row["mean_a"] == pytest.approx((1.0 + 2.0 + 9.0) / 3)
+
+
 def test_study_metrics_reads_the_judged_metrics_and_the_final_losses(tmp_path):
     metrics = tmp_path / "results" / "metrics"
     metrics.mkdir(parents=True)

@@ -3,6 +3,8 @@ library version, a machine) within the seed-to-seed spread?
 
 `study_metrics` reads a study directory's judged metrics (`results/metrics/metrics.tsv`) and its models'
 final losses (the training sidecars); `compare_studies` pairs two such tables by dataset, model and seed.
+Where the pairs were trained on different machines (whose float32 bits differ), `on_machine` tags each
+machine's seeds, so that a seed pairs with the same seed of the same machine only.
 `bench/compare_precisions.py` prints the table for the float32 and bfloat16 studies.
 """
 
@@ -75,6 +77,13 @@ def study_metrics(study_dir: str | Path, metrics: Sequence[str] = JUDGED) -> pd.
                 finals.append((dataset, model, int(found["seed"]), f"final.{key}", float(value)))
     finals_frame = pd.DataFrame(finals, columns=["dataset", "model", "seed", "metric", "value"])
     return pd.concat([rows, finals_frame], ignore_index=True)
+
+
+def on_machine(table: pd.DataFrame, machine: str) -> pd.DataFrame:
+    """`table` (of `study_metrics`) with each seed renamed `machine:seed`: concatenate the tagged tables of
+    several machines on each side, and `compare_studies` pairs runs of one machine only, while pooling the
+    pairs of all of them."""
+    return table.assign(seed=[f"{machine}:{seed}" for seed in table["seed"]])
 
 
 def compare_studies(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
