@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator, validators
 
 from vae_latent_study.errors import ConfigError
 from vae_latent_study.heatmaps import GRID_FACTORS, grid_values
-from vae_latent_study.kinds import KINDS
+from vae_latent_study.kinds import KINDS, condition_messages
 
 _VAE_ONLY = {"kl_reduction", "beta", "sampler"}
 #: The keys each likelihood type reads (see models.check_likelihood).
@@ -195,6 +195,7 @@ def _study_messages(config: Mapping[str, Any]) -> list[str]:
                         f"config key 'studies.{name}.{where}': {model} ({architecture}) cannot train on "
                         f"{dataset}, of kind {kind.name} (its models are {', '.join(kind.architectures)})"
                     )
+        messages += _conditional_messages(name, study, config)
         for i, (dataset, model) in enumerate(study["pairs"]):
             if dataset not in study["datasets"] or model not in study["models"]:
                 messages.append(
@@ -202,6 +203,30 @@ def _study_messages(config: Mapping[str, Any]) -> list[str]:
                     "study's datasets and models"
                 )
     return messages
+
+
+def _conditional_messages(name: str, study: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    """A conditional model must find its factor, categorical, in every dataset it trains on, of a kind
+    whose evaluations feed it its label."""
+    messages = []
+    for i, (dataset, model) in enumerate(_pairs(study)):
+        if dataset not in config["datasets"] or model not in config["models"]:
+            continue
+        conditional = config["models"][model].get("conditional")
+        if not conditional:
+            continue
+        settings = config["datasets"][dataset]
+        found = condition_messages(model, conditional, dataset, settings)
+        kind = KINDS[settings["kind"]]
+        if not found and not kind.conditional:
+            where = f"pairs.{i}" if study["pairs"] else f"models.{study['models'].index(model)}"
+            able = ", ".join(k.name for k in KINDS.values() if k.conditional) or "none yet"
+            found = [
+                f"config key 'studies.{name}.{where}': {model} is conditional, and the evaluations of "
+                f"{dataset}'s kind {kind.name} do not feed a model its label yet (the kinds whose do: {able})"
+            ]
+        messages += found
+    return list(dict.fromkeys(messages))
 
 
 def _resolve_studies(config: dict, given: Mapping[str, Any]) -> None:
@@ -238,7 +263,7 @@ def _drop_unused_keys(config: dict) -> None:
         likelihood = model["likelihood"]
         keys = _LIKELIHOOD_KEYS[likelihood["type"]]
         model["likelihood"] = {key: likelihood[key] for key in keys if likelihood.get(key) is not None}
-        for key in ("encoder", "decoder", "sampler", "early_stopping"):
+        for key in ("encoder", "decoder", "sampler", "early_stopping", "conditional"):
             if not model.get(key) or (key == "sampler" and model["kind"] != "vae"):
                 model.pop(key, None)
         # float32 is what every model trained in before the option existed: left out, finished models
@@ -273,6 +298,8 @@ def validate_config(config: Mapping[str, Any], schema: Mapping | str | Path) -> 
         _resolve_studies(resolved, config)
         messages = _semantic_messages(resolved, config)
     if messages:
+        # Two studies may train the same pair, and so find the same fault.
+        messages = list(dict.fromkeys(messages))
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(messages))
     _drop_unused_keys(resolved)
     return by_value(resolved)

@@ -69,6 +69,29 @@ class Dataset:
         """The heatmaps kind's image axis (`truth/axis`)."""
         return self.truth["axis"]
 
+    def factor(self, name: str) -> np.ndarray:
+        """The values of factor `name`, one per row."""
+        if name not in self.factor_names:
+            raise KeyError(f"no factor {name!r}; the factors are {self.factor_names}")
+        return self.factors[:, self.factor_names.index(name)]
+
+    def categories(self, name: str) -> np.ndarray:
+        """The values a categorical factor takes, sorted: its grid where the file has one, else the values
+        its rows take."""
+        if self.factor_types.get(name) != "categorical":
+            raise ValueError(f"factor {name!r} is {self.factor_types.get(name, 'absent')}, not categorical")
+        values = self.factor_grids[name] if name in self.factor_grids else self.factor(name)
+        return np.unique(np.asarray(values, dtype=np.float64))
+
+    def condition(self, conditional: str) -> dict[str, Any]:
+        """What a model's `conditional` option names in this dataset (`models.check_condition`): the
+        categorical factor (`label` is the dataset's label) and its values, the order of the one-hot
+        columns."""
+        factor = self.label if conditional == "label" else conditional
+        if factor is None:
+            raise ValueError(f"{self.manifest.get('dataset')} has no label to condition on")
+        return {"factor": factor, "values": [float(v) for v in self.categories(factor)]}
+
     def checksum(self) -> str:
         """Checksum of the content, as recorded in the manifest when the file was written. The order (x,
         factors, factor indices, truth by name, split) keeps a heatmap dataset's version-1 checksum."""

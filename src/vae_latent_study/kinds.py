@@ -5,7 +5,9 @@ The workflow plans only what applies to a run's kind, so that "does not apply" i
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -21,14 +23,56 @@ class Kind:
     encoded: bool
     #: The architectures its models may have.
     architectures: tuple[str, ...]
+    #: The factors (name: `continuous` or `categorical`) a dataset of the kind has, from its validated
+    #: config: what a model's `conditional` can name, checked before anything is built.
+    factors: Callable[[Mapping[str, Any]], dict[str, str]]
+    #: The factor that is its datasets' label (the condition `conditional: label` names), if any.
+    label: str | None = None
+    #: Whether its evaluations feed a conditional model its label (else such a model cannot train on it).
+    conditional: bool = False
+
+
+def _heatmap_factors(config: Mapping[str, Any]) -> dict[str, str]:
+    factors = dict.fromkeys(("var_x", "var_y", "cor"), "continuous")
+    if config.get("family") == "student_t":
+        factors["df"] = "categorical"
+    return factors
 
 
 KINDS: dict[str, Kind] = {
-    "heatmaps": Kind("heatmaps", False, ("reconstruction", "probes", "scores"), True, ("conv36",)),
-    "normal_1d": Kind("normal_1d", True, ("generation",), False, ("dense",)),
-    "factor_model": Kind("factor_model", False, ("recovery",), False, ("dense",)),
-    "images": Kind("images", False, ("images",), False, ("conv32",)),
+    "heatmaps": Kind(
+        "heatmaps", False, ("reconstruction", "probes", "scores"), True, ("conv36",), _heatmap_factors
+    ),
+    "normal_1d": Kind("normal_1d", True, ("generation",), False, ("dense",), lambda config: {}),
+    "factor_model": Kind(
+        "factor_model", False, ("recovery",), False, ("dense",), lambda config: {"Z": "continuous"}
+    ),
+    "images": Kind(
+        "images", False, ("images",), False, ("conv32",), lambda config: {"class": "categorical"}, "class"
+    ),
 }
+
+
+def condition_messages(model: str, conditional: str, dataset: str, config: Mapping[str, Any]) -> list[str]:
+    """Why model `model` with `conditional` cannot condition on dataset `dataset` (validated config
+    `config`), as config-key messages; empty when it can."""
+    kind = KINDS[config["kind"]]
+    key = f"config key 'models.{model}.conditional'"
+    factor = kind.label if conditional == "label" else conditional
+    if factor is None:
+        return [f"{key}: dataset {dataset} (kind {kind.name}) has no label to condition on"]
+    factors = kind.factors(config)
+    if factor not in factors:
+        known = ", ".join(factors) or "none"
+        return [
+            f"{key}: dataset {dataset} (kind {kind.name}) has no factor {factor!r} (its factors: {known})"
+        ]
+    if factors[factor] != "categorical":
+        return [
+            f"{key}: {factor!r} is a {factors[factor]} factor of dataset {dataset}; a model conditions on a "
+            "categorical factor (one-hot)"
+        ]
+    return []
 
 
 def dataset_file(dataset: str, kind: str, seed: int) -> str:

@@ -13,9 +13,13 @@ Layout of the file `encode_dataset` writes (all float arrays float32):
     model's sampler state. For the AE z is the code (a hard link to `z_mean`);
 - in `test` also `reconstruction_mean` and `reconstruction_sample` (n_test, size, size): the decoder's
   images of `z_mean` and of `z` (for the AE, the same data);
+- for a conditional model (seed 003) also `label` (int64): each row's label, its position among the
+  model's condition values, with which it was encoded and its reconstructions decoded;
 - attributes: `format_version`, `dataset_path` (as given), `dataset_checksum` (its manifest's SHA-256),
   `model_path`, `kind`, `latent_dim`, `seed`, `batch_size`, `backend`, `versions` (JSON) and, when the
-  model's training sidecar exists, `model_dataset_checksum` (the dataset the model was trained on).
+  model's training sidecar exists, `model_dataset_checksum` (the dataset the model was trained on); for a
+  conditional model `conditional` (the factor) and `condition_values` (JSON: the factor's value of each
+  label, in order).
 
 Two encodings of the same model and dataset give identical bytes (no timestamps in object headers).
 """
@@ -52,6 +56,7 @@ class LatentSplit:
     z_log_sigma: np.ndarray | None = None  # VAE only
     reconstruction_mean: np.ndarray | None = None  # test split only
     reconstruction_sample: np.ndarray | None = None
+    label: np.ndarray | None = None  # conditional models only
 
 
 @dataclass
@@ -105,27 +110,38 @@ def encode_dataset(
     model = models.load_model(model_path)
     kind = "vae" if isinstance(model, models.VAE) else "ae"
     dataset = read_dataset(dataset_path)
-    if tuple(model.encoder.input_shape[1:3]) != tuple(dataset.images.shape[1:]):
+    shape = models.data_input_shape(model)
+    if tuple(shape[1:3]) != tuple(dataset.images.shape[1:]):
         raise ValueError(
-            f"{model_path} takes {model.encoder.input_shape[1:3]} images; "
-            f"{dataset_path} holds {dataset.images.shape[1:]}"
+            f"{model_path} takes {shape[1:3]} images; {dataset_path} holds {dataset.images.shape[1:]}"
         )
+    condition = model.condition
     rng = np.random.default_rng(int(seed))
     splits: dict[str, dict[str, np.ndarray]] = {}
     for name in SPLITS:
         rows = getattr(dataset, name)
         images = dataset.images[rows][..., None].astype(np.float32)
-        codes = models.encode(model, images, batch_size=batch_size)
+        label = None
+        if condition is not None:
+            label = models.label_indices(condition, dataset.factor(condition["factor"])[rows])
+        codes = models.encode(model, images, batch_size=batch_size, label=label)
         if kind == "vae":
             out = {"z_mean": codes["z_mean"], "z_log_sigma": codes["z_log_sigma"]}
             out["z"] = _sample(out["z_mean"], out["z_log_sigma"], rng)  # the model's own sample is unused
         else:
             out = {"z_mean": codes["code"]}
         splits[name] = {"rows": np.asarray(rows, dtype=np.int64), **out}
+        if label is not None:
+            splits[name]["label"] = label
     test = splits["test"]
-    test["reconstruction_mean"] = models.decode(model, test["z_mean"], batch_size=batch_size)[..., 0]
+    label = test.get("label")
+    test["reconstruction_mean"] = models.decode(model, test["z_mean"], batch_size=batch_size, label=label)[
+        ..., 0
+    ]
     if kind == "vae":
-        test["reconstruction_sample"] = models.decode(model, test["z"], batch_size=batch_size)[..., 0]
+        test["reconstruction_sample"] = models.decode(model, test["z"], batch_size=batch_size, label=label)[
+            ..., 0
+        ]
 
     checksum = dataset.manifest["checksum"]["sha256"]
     attrs: dict[str, Any] = {
@@ -140,6 +156,9 @@ def encode_dataset(
         "backend": keras.backend.backend(),
         "versions": json.dumps(runtime_versions(), sort_keys=True),
     }
+    if condition is not None:
+        attrs["conditional"] = condition["factor"]
+        attrs["condition_values"] = json.dumps(condition["values"])
     trained_on = _model_dataset_checksum(model_path)
     if trained_on is not None:
         attrs["model_dataset_checksum"] = trained_on

@@ -107,6 +107,59 @@ def _check_image_size(image_size: int) -> None:
         raise ValueError(f"image_size must be a positive multiple of 9 (the seed's is 36); got {image_size}")
 
 
+# ------------------------------------------------------------------------------------------- conditioning
+
+
+def check_condition(condition: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A conditional model's label (seed 003), or None: `factor`, the categorical factor it conditions on,
+    and `values`, that factor's values in the order of the one-hot columns (at least two, all distinct)."""
+    if condition is None:
+        return None
+    _check_keys(condition, {"factor", "values"}, "a condition")
+    values = [float(v) for v in condition["values"]]
+    if len(values) < 2 or len(set(values)) != len(values):
+        raise ValueError(f"a condition needs at least two distinct values; got {condition['values']!r}")
+    return {"factor": str(condition["factor"]), "values": values}
+
+
+def _label_input(condition_size: int) -> Any | None:
+    """The one-hot label's Input of a conditional network (None without one)."""
+    if condition_size < 0 or condition_size == 1:
+        raise ValueError(f"condition_size must be 0 (no label) or at least 2; got {condition_size}")
+    return keras.Input(shape=(condition_size,), name="label") if condition_size else None
+
+
+def _network_inputs(inputs: Any, label: Any | None) -> Any:
+    return inputs if label is None else [inputs, label]
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LabelPlanes(keras.layers.Layer):
+    """A one-hot label as constant planes the size of an image, (b, K) -> (b, h, w, K), so that a
+    convolutional encoder sees the label at every pixel (its input concatenated with the label)."""
+
+    def call(self, inputs: list[Any]) -> Any:
+        image, label = inputs
+        planes = ops.expand_dims(ops.expand_dims(label, 1), 1)
+        return ops.zeros_like(image[..., :1]) + ops.cast(planes, image.dtype)
+
+    def compute_output_shape(self, input_shape: list[tuple[int | None, ...]]) -> tuple[int | None, ...]:
+        image, label = input_shape
+        return (*tuple(image)[:-1], label[-1])
+
+
+def _with_label_planes(image: Any, label: Any | None) -> Any:
+    if label is None:
+        return image
+    planes = LabelPlanes(name="label_planes")([image, label])
+    return keras.layers.Concatenate(name="image_label")([image, planes])
+
+
+def _with_label(x: Any, label: Any | None, name: str) -> Any:
+    """`x` with the one-hot label concatenated on its last axis (`x` itself without a label)."""
+    return x if label is None else keras.layers.Concatenate(name=name)([x, label])
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class Sampling(keras.layers.Layer):
     """Draws z = z_mean + sigma * eps with eps ~ N(0, I) and sigma = exp(h) of the second head h.
@@ -150,18 +203,26 @@ class Sampling(keras.layers.Layer):
 
 
 def build_encoder(
-    kind: ModelKind = "vae", latent_dim: int = 3, image_size: int = 36, seed: int | None = 0
+    kind: ModelKind = "vae",
+    latent_dim: int = 3,
+    image_size: int = 36,
+    seed: int | None = 0,
+    condition_size: int = 0,
 ) -> keras.Model:
-    """The seed's convolutional encoder: outputs [z_mean, z_log_sigma, z] (VAE) or the code (AE)."""
+    """The seed's convolutional encoder: outputs [z_mean, z_log_sigma, z] (VAE) or the code (AE).
+
+    With `condition_size` K > 0 it also takes a one-hot label (b, K), as K constant planes beside the image.
+    """
     if kind not in ("vae", "ae"):
         raise ValueError(f"kind must be 'vae' or 'ae'; got {kind!r}")
     _check_image_size(image_size)
     init = _Initializers(seed)
     layers = keras.layers
     inputs = keras.Input(shape=(image_size, image_size, 1), name="image")
+    label = _label_input(condition_size)
     x = layers.Conv2D(
         32, 3, strides=1, padding="same", activation="relu", kernel_initializer=init.kernel(), name="conv0"
-    )(inputs)
+    )(_with_label_planes(inputs, label))
     # The seed's `gen_block(x, units)`: a 3x3 convolution then a 2x2 max-pool (its dropout is commented out).
     for block, units in enumerate((64, 128, 64), start=1):
         x = layers.Conv2D(
@@ -173,23 +234,27 @@ def build_encoder(
     with _full_precision():
         if kind == "ae":
             code = layers.Dense(latent_dim, kernel_initializer=init.kernel(), name="code")(h)
-            return keras.Model(inputs, code, name="encoder")
+            return keras.Model(_network_inputs(inputs, label), code, name="encoder")
         z_mean = layers.Dense(latent_dim, kernel_initializer=init.kernel(), name="z_mean")(h)
         z_log_sigma = layers.Dense(latent_dim, kernel_initializer=init.kernel(), name="z_log_sigma")(h)
         z = Sampling(seed=_derive_seed(seed, _SAMPLER_SEED_INDEX), name="sampling")([z_mean, z_log_sigma])
-    return keras.Model(inputs, [z_mean, z_log_sigma, z], name="encoder")
+    return keras.Model(_network_inputs(inputs, label), [z_mean, z_log_sigma, z], name="encoder")
 
 
-def build_decoder(latent_dim: int = 3, image_size: int = 36, seed: int | None = 0) -> keras.Model:
-    """The seed's decoder: Dense to a 4x4x64 grid, then transposed convolutions up to a sigmoid image."""
+def build_decoder(
+    latent_dim: int = 3, image_size: int = 36, seed: int | None = 0, condition_size: int = 0
+) -> keras.Model:
+    """The seed's decoder: Dense to a 4x4x64 grid, then transposed convolutions up to a sigmoid image.
+    With `condition_size` K > 0 it takes [code, one-hot label (b, K)], concatenated before the Dense."""
     _check_image_size(image_size)
     # Offset the indices so that encoder and decoder layers never share an initializer seed.
     init = _Initializers(None if seed is None else _derive_seed(seed, 500))
     layers = keras.layers
     base = image_size // 9
     inputs = keras.Input(shape=(latent_dim,), name="code")
+    label = _label_input(condition_size)
     x = layers.Dense(base * base * 64, activation="relu", kernel_initializer=init.kernel(), name="dense")(
-        inputs
+        _with_label(inputs, label, "code_label")
     )
     x = layers.Reshape((base, base, 64), name="reshape")(x)
     for block, (units, stride) in enumerate(((64, 1), (64, 3), (32, 3))):
@@ -206,7 +271,7 @@ def build_decoder(latent_dim: int = 3, image_size: int = 36, seed: int | None = 
         outputs = layers.Conv2DTranspose(
             1, 3, padding="same", activation="sigmoid", kernel_initializer=init.kernel(), name="image"
         )(x)
-    return keras.Model(inputs, outputs, name="decoder")
+    return keras.Model(_network_inputs(inputs, label), outputs, name="decoder")
 
 
 # ------------------------------------------------------------------------ seed 001's 32x32 networks
@@ -229,14 +294,18 @@ def build_conv32_encoder(
     image_size: int = 32,
     sampler: Sampler = "log_var",
     seed: int | None = 0,
+    condition_size: int = 0,
 ) -> keras.Model:
     """Seed 001's encoder: Conv2D 32, 64, 128 (3x3, stride 2, relu, same), Flatten, then Dense(latent_dim)
-    heads: the code (AE), or z_mean and z_log_var and the sampler z_mean + exp(0.5 z_log_var) eps (VAE)."""
+    heads: the code (AE), or z_mean and z_log_var and the sampler z_mean + exp(0.5 z_log_var) eps (VAE).
+    With `condition_size` K > 0 it also takes a one-hot label (b, K), as K constant planes beside the
+    image."""
     _check_conv32_size(image_size)
     init = _Initializers(seed)
     layers = keras.layers
     inputs = keras.Input(shape=(image_size, image_size, 1), name="image")
-    x = inputs
+    label = _label_input(condition_size)
+    x = _with_label_planes(inputs, label)
     for i, filters in enumerate(CONV32_FILTERS):
         x = layers.Conv2D(
             filters,
@@ -251,26 +320,32 @@ def build_conv32_encoder(
     with _full_precision():
         if kind == "ae":
             code = layers.Dense(latent_dim, kernel_initializer=init.kernel(), name="code")(x)
-            return keras.Model(inputs, code, name="encoder")
+            return keras.Model(_network_inputs(inputs, label), code, name="encoder")
         scale = "z_log_var" if sampler == "log_var" else "z_log_sigma"
         z_mean = layers.Dense(latent_dim, kernel_initializer=init.kernel(), name="z_mean")(x)
         h = layers.Dense(latent_dim, kernel_initializer=init.kernel(), name=scale)(x)
         z = Sampling(seed=_derive_seed(seed, _SAMPLER_SEED_INDEX), parameterization=sampler, name="sampling")(
             [z_mean, h]
         )
-    return keras.Model(inputs, [z_mean, h, z], name="encoder")
+    return keras.Model(_network_inputs(inputs, label), [z_mean, h, z], name="encoder")
 
 
-def build_conv32_decoder(latent_dim: int = 2, image_size: int = 32, seed: int | None = 0) -> keras.Model:
+def build_conv32_decoder(
+    latent_dim: int = 2, image_size: int = 32, seed: int | None = 0, condition_size: int = 0
+) -> keras.Model:
     """Seed 001's decoder: a linear Dense to the encoder's last grid (4x4x128 for 32x32), Conv2DTranspose
-    128, 64, 32 (3x3, stride 2, relu, same), then Conv2D(1, 3x3, sigmoid)."""
+    128, 64, 32 (3x3, stride 2, relu, same), then Conv2D(1, 3x3, sigmoid). With `condition_size` K > 0 it
+    takes [code, one-hot label (b, K)], concatenated before the Dense."""
     _check_conv32_size(image_size)
     init = _Initializers(None if seed is None else _derive_seed(seed, 500))
     layers = keras.layers
     base = image_size // 8
     inputs = keras.Input(shape=(latent_dim,), name="code")
+    label = _label_input(condition_size)
     # The seed's Dense has no activation.
-    x = layers.Dense(base * base * CONV32_FILTERS[-1], kernel_initializer=init.kernel(), name="dense")(inputs)
+    x = layers.Dense(base * base * CONV32_FILTERS[-1], kernel_initializer=init.kernel(), name="dense")(
+        _with_label(inputs, label, "code_label")
+    )
     x = layers.Reshape((base, base, CONV32_FILTERS[-1]), name="reshape")(x)
     for i, filters in enumerate(reversed(CONV32_FILTERS)):
         x = layers.Conv2DTranspose(
@@ -286,7 +361,7 @@ def build_conv32_decoder(latent_dim: int = 2, image_size: int = 32, seed: int | 
         outputs = layers.Conv2D(
             1, 3, padding="same", activation="sigmoid", kernel_initializer=init.kernel(), name="image"
         )(x)
-    return keras.Model(inputs, outputs, name="decoder")
+    return keras.Model(_network_inputs(inputs, label), outputs, name="decoder")
 
 
 # ------------------------------------------------------------------------------------ dense networks
@@ -426,6 +501,7 @@ def build_dense_encoder(
     network: Mapping[str, Any],
     sampler: Sampler = "log_var",
     seed: int | None = 0,
+    condition_size: int = 0,
 ) -> keras.Model:
     """A dense encoder: `trunk` items, then one item list per head, then (VAE) the sampler.
 
@@ -435,12 +511,15 @@ def build_dense_encoder(
     `type`: `dense` (`units`: an integer, `latent` or `features`; `activation`, default linear;
     `activity_l2`: a factor or `"l2"` = 0.01), `batch_norm` (`momentum`, `epsilon`) or `dropout` (`rate`).
     An empty `input_shape` means one number per sample (data of shape (n,)); the Input is then (1,).
+    With `condition_size` K > 0 it also takes a one-hot label (b, K), concatenated to the (flattened) input
+    before the trunk, as seed 003's conditional AE.
     """
     _check_keys(network, {"trunk", "heads"}, "the encoder")
     stack = _Stack(seed, {"latent": latent_dim, "features": _features(input_shape)})
     inputs = keras.Input(shape=tuple(input_shape) or (1,), name="x")
+    label = _label_input(condition_size)
     x = keras.layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
-    x = stack(x, network.get("trunk", ()), "encoder")
+    x = stack(_with_label(x, label, "x_label"), network.get("trunk", ()), "encoder")
     heads = dict(network.get("heads", {}))
     if kind == "ae":
         _check_keys(heads, {"code"}, "the AE's encoder heads")
@@ -448,7 +527,7 @@ def build_dense_encoder(
             code = _as_float32(stack(x, heads.get("code", ()), "code"), "code_float32")
         if code.shape[-1] != latent_dim:
             raise ValueError(f"the AE's code has {code.shape[-1]} units, not latent_dim={latent_dim}")
-        return keras.Model(inputs, code, name="encoder")
+        return keras.Model(_network_inputs(inputs, label), code, name="encoder")
     scale = "z_log_var" if sampler == "log_var" else "z_log_sigma"
     _check_keys(heads, {"z_mean", scale}, f"the encoder heads of a {sampler!r} VAE")
     with _full_precision():  # the heads the KL reads, and the sampler's noise
@@ -460,7 +539,7 @@ def build_dense_encoder(
         z = Sampling(seed=_derive_seed(seed, _SAMPLER_SEED_INDEX), parameterization=sampler, name="sampling")(
             [z_mean, h]
         )
-    return keras.Model(inputs, [z_mean, h, z], name="encoder")
+    return keras.Model(_network_inputs(inputs, label), [z_mean, h, z], name="encoder")
 
 
 def build_dense_decoder(
@@ -469,12 +548,14 @@ def build_dense_decoder(
     network: Mapping[str, Any],
     likelihood: Mapping[str, Any],
     seed: int | None = 0,
+    condition_size: int = 0,
 ) -> keras.Model:
     """A dense decoder: `trunk` items, a `mean` head (default one linear Dense(features)) and, for a
     Gaussian likelihood, its log-variance: a `log_var` head (`variance: decoder` or `decoder_mean`, default
     one linear Dense(features)) or a `LogVariance` layer (`per_feature`, `shared`, `fixed`).
 
-    Outputs the mean in the data's shape ((n, 1) for 1-D data), or [mean, log_var] for a Gaussian.
+    Outputs the mean in the data's shape ((n, 1) for 1-D data), or [mean, log_var] for a Gaussian. With
+    `condition_size` K > 0 it takes [code, one-hot label (b, K)], concatenated before the trunk.
     """
     _check_keys(network, {"trunk", "heads"}, "the decoder")
     features = _features(input_shape)
@@ -484,7 +565,8 @@ def build_dense_decoder(
         None if seed is None else _derive_seed(seed, 500), {"latent": latent_dim, "features": features}
     )
     inputs = keras.Input(shape=(latent_dim,), name="code")
-    x = stack(inputs, network.get("trunk", ()), "decoder")
+    label = _label_input(condition_size)
+    x = stack(_with_label(inputs, label, "code_label"), network.get("trunk", ()), "decoder")
     heads = dict(network.get("heads", {}))
     _check_keys(
         heads, {"mean", "log_var"} if variance in ("decoder", "decoder_mean") else {"mean"}, "decoder heads"
@@ -501,7 +583,7 @@ def build_dense_decoder(
 
     mean = head("mean")
     if variance is None:
-        return keras.Model(inputs, mean, name="decoder")
+        return keras.Model(_network_inputs(inputs, label), mean, name="decoder")
     if variance in ("decoder", "decoder_mean"):
         log_var = head("log_var")
     else:
@@ -512,7 +594,7 @@ def build_dense_decoder(
                 trainable=variance != "fixed",
                 name="log_var",
             )(mean)
-    return keras.Model(inputs, [mean, log_var], name="decoder")
+    return keras.Model(_network_inputs(inputs, label), [mean, log_var], name="decoder")
 
 
 # --------------------------------------------------------------------------------------------- losses
@@ -620,15 +702,47 @@ class _Regularized:
         return total
 
 
+class _Conditional:
+    """What a conditional model (`condition`: see `check_condition`) does with its label: a conditional
+    model is called on (x, one-hot label), the encoder on [x, label] and the decoder on [code, label];
+    any other model on x alone, exactly as before the option existed."""
+
+    def _set_condition(self, condition: Mapping[str, Any] | None) -> None:
+        self.condition = check_condition(condition)
+        wanted = 1 if self.condition is None else 2
+        for name, network in (("encoder", self.encoder), ("decoder", self.decoder)):
+            if len(network.inputs) != wanted:
+                raise ValueError(
+                    f"the {name} takes {len(network.inputs)} inputs; a "
+                    f"{'non-' if self.condition is None else ''}conditional model's takes {wanted}"
+                )
+
+    def split_inputs(self, inputs: Any) -> tuple[Any, Any | None]:
+        """(x, one-hot label) of what the model is called or trained on; the label is None without one."""
+        if self.condition is None:
+            return inputs, None
+        if not isinstance(inputs, list | tuple) or len(inputs) != 2:
+            raise ValueError("a conditional model takes (x, one-hot label)")
+        return inputs[0], inputs[1]
+
+    def _labelled(self, x: Any, label: Any | None) -> Any:
+        return x if label is None else [x, label]
+
+    def _condition_config(self) -> dict[str, Any]:
+        # Left out without a condition, so that the other models' saved configs stay as they were.
+        return {} if self.condition is None else {"condition": dict(self.condition)}
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class VAE(_Regularized, keras.Model):
+class VAE(_Conditional, _Regularized, keras.Model):
     """Encoder + sampler + decoder trained on reconstruction + beta x KL; by default seed 000's loss,
     36*36 x mean BCE + beta x KL.
 
     Calling the model returns a dict with `z_mean`, the second head (`z_log_sigma` or `z_log_var`, after
     the sampler), `z`, `reconstruction` and, for a Gaussian likelihood, `reconstruction_log_var`. The target
     is always the input itself. History keys: `loss` (total), `reconstruction_loss`, `kl_loss` (and
-    `val_*`), plus `regularization_loss` when layers carry activity regularisers.
+    `val_*`), plus `regularization_loss` when layers carry activity regularisers. A conditional VAE
+    (`condition`) is called on (x, one-hot label) and reconstructs x.
     """
 
     def __init__(
@@ -640,6 +754,7 @@ class VAE(_Regularized, keras.Model):
         sampler: Sampler = "log_sigma",
         likelihood: Mapping[str, Any] | None = None,
         regularization_losses: str = "include",
+        condition: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -653,6 +768,7 @@ class VAE(_Regularized, keras.Model):
             raise ValueError(f"regularization_losses must be one of {REGULARIZATION_LOSSES}")
         self.encoder = encoder
         self.decoder = decoder
+        self._set_condition(condition)
         self.kl_reduction = kl_reduction
         self.beta = float(beta)
         self.sampler = sampler
@@ -671,8 +787,9 @@ class VAE(_Regularized, keras.Model):
             self.regularization_loss_tracker = keras.metrics.Mean(name="regularization_loss")
 
     def call(self, inputs: Any, training: bool | None = None) -> dict[str, Any]:
-        z_mean, h, z = self.encoder(inputs, training=training)
-        decoded = self.decoder(z, training=training)
+        x, label = self.split_inputs(inputs)
+        z_mean, h, z = self.encoder(self._labelled(x, label), training=training)
+        decoded = self.decoder(self._labelled(z, label), training=training)
         out = {"z_mean": z_mean, self.scale_key: h, "z": z}
         if self.likelihood["type"] == "gaussian":
             out["reconstruction"], out["reconstruction_log_var"] = decoded
@@ -707,6 +824,7 @@ class VAE(_Regularized, keras.Model):
         training: bool = True,
     ) -> Any:
         _reject_sample_weight(sample_weight)
+        x, _ = self.split_inputs(x)
         reconstruction, kl = self.loss_terms(x, y_pred)
         # Same weights as Keras's own `loss` tracker, so that logged loss == reconstruction + kl per epoch.
         self.reconstruction_loss_tracker.update_state(reconstruction, sample_weight=_batch_size(x))
@@ -725,6 +843,7 @@ class VAE(_Regularized, keras.Model):
             "sampler": self.sampler,
             "likelihood": dict(self.likelihood),
             "regularization_losses": self.regularization_losses,
+            **self._condition_config(),
         }
 
     @classmethod
@@ -736,12 +855,13 @@ class VAE(_Regularized, keras.Model):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class AE(_Regularized, keras.Model):
+class AE(_Conditional, _Regularized, keras.Model):
     """Deterministic autoencoder; by default seed 000's AE loss, the mean binary cross-entropy over pixels.
 
     Calling the model returns a dict with `code` and `reconstruction`. History keys: `loss`,
     `reconstruction_loss` (equal unless layers carry activity regularisers, then also
-    `regularization_loss`), kept so that both models log the same names.
+    `regularization_loss`), kept so that both models log the same names. A conditional AE (`condition`)
+    is called on (x, one-hot label) and reconstructs x.
     """
 
     def __init__(
@@ -750,6 +870,7 @@ class AE(_Regularized, keras.Model):
         decoder: keras.Model,
         likelihood: Mapping[str, Any] | None = None,
         regularization_losses: str = "include",
+        condition: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -757,6 +878,7 @@ class AE(_Regularized, keras.Model):
             raise ValueError(f"regularization_losses must be one of {REGULARIZATION_LOSSES}")
         self.encoder = encoder
         self.decoder = decoder
+        self._set_condition(condition)
         self.likelihood = check_likelihood(likelihood, "ae")
         self.regularization_losses = regularization_losses
         scale = self.likelihood.get("scale", 1.0)
@@ -768,8 +890,9 @@ class AE(_Regularized, keras.Model):
             self.regularization_loss_tracker = keras.metrics.Mean(name="regularization_loss")
 
     def call(self, inputs: Any, training: bool | None = None) -> dict[str, Any]:
-        code = self.encoder(inputs, training=training)
-        return {"code": code, "reconstruction": self.decoder(code, training=training)}
+        x, label = self.split_inputs(inputs)
+        code = self.encoder(self._labelled(x, label), training=training)
+        return {"code": code, "reconstruction": self.decoder(self._labelled(code, label), training=training)}
 
     def compute_loss(
         self,
@@ -780,6 +903,7 @@ class AE(_Regularized, keras.Model):
         training: bool = True,
     ) -> Any:
         _reject_sample_weight(sample_weight)
+        x, _ = self.split_inputs(x)
         if self.likelihood == {"type": "bernoulli", "scale": 1.0}:
             # Unlike the VAE's, the seed's AE loss is not rescaled by the pixel count.
             reconstruction = ops.mean(keras.losses.binary_crossentropy(x, y_pred["reconstruction"]))
@@ -796,6 +920,7 @@ class AE(_Regularized, keras.Model):
             "decoder": keras.saving.serialize_keras_object(self.decoder),
             "likelihood": dict(self.likelihood),
             "regularization_losses": self.regularization_losses,
+            **self._condition_config(),
         }
 
     @classmethod
@@ -819,22 +944,41 @@ def build_model(
     beta: float = 1.0,
     seed: int | None = 0,
     image_size: int = 36,
+    condition: Mapping[str, Any] | None = None,
 ) -> VAE | AE:
     """An uncompiled VAE or AE with the seed's architecture; its initial weights depend only on `seed`.
 
     With `seed=None` the initializers and the sampler draw from Keras's global RNG instead (then
     `keras.utils.set_random_seed` makes them reproducible). `kl_reduction` and `beta` apply to the VAE only.
+    `condition` (see `check_condition`) makes it conditional on a one-hot label.
     """
-    encoder = build_encoder(kind, latent_dim=latent_dim, image_size=image_size, seed=seed)
-    decoder = build_decoder(latent_dim=latent_dim, image_size=image_size, seed=seed)
+    condition = check_condition(condition)
+    size = _condition_size(condition)
+    encoder = build_encoder(
+        kind, latent_dim=latent_dim, image_size=image_size, seed=seed, condition_size=size
+    )
+    decoder = build_decoder(latent_dim=latent_dim, image_size=image_size, seed=seed, condition_size=size)
     with _full_precision():  # the wrapper, its loss and its metrics: float32 under any policy
         if kind == "vae":
-            model: VAE | AE = VAE(encoder, decoder, kl_reduction=kl_reduction, beta=beta, name="vae")
+            model: VAE | AE = VAE(
+                encoder, decoder, kl_reduction=kl_reduction, beta=beta, condition=condition, name="vae"
+            )
         else:
-            model = AE(encoder, decoder, name="ae")
-    # A symbolic call builds the outer model, so that it saves and loads without ever seeing data.
-    model(keras.KerasTensor((None, image_size, image_size, 1)))
+            model = AE(encoder, decoder, condition=condition, name="ae")
+    _build_symbolically(model, (image_size, image_size, 1), condition)
     return model
+
+
+def _condition_size(condition: Mapping[str, Any] | None) -> int:
+    return 0 if condition is None else len(condition["values"])
+
+
+def _build_symbolically(
+    model: VAE | AE, input_shape: Sequence[int], condition: Mapping[str, Any] | None
+) -> None:
+    # A symbolic call builds the outer model, so that it saves and loads without ever seeing data.
+    x = keras.KerasTensor((None, *input_shape))
+    model(x if condition is None else (x, keras.KerasTensor((None, _condition_size(condition)))))
 
 
 #: Options of a model entry that `build_model_from_options` reads (the rest, e.g. `epochs`, is training's).
@@ -850,12 +994,16 @@ MODEL_OPTIONS = {
     "beta",
     "regularization_losses",
     "precision",
+    "conditional",
 }
 ARCHITECTURES = ("conv36", "conv32", "dense")
 
 
 def build_model_from_options(
-    options: Mapping[str, Any], input_shape: Sequence[int], seed: int | None
+    options: Mapping[str, Any],
+    input_shape: Sequence[int],
+    seed: int | None,
+    condition: Mapping[str, Any] | None = None,
 ) -> VAE | AE:
     """An uncompiled VAE or AE as a study config's model entry describes it; weights depend only on `seed`.
 
@@ -865,16 +1013,30 @@ def build_model_from_options(
     or `dense`, with `encoder` and `decoder` as in `build_dense_encoder` / `build_dense_decoder`),
     `sampler` (`log_sigma`, default for conv36; `log_var`, default for dense), `likelihood` (see
     `check_likelihood`), `kl_reduction`, `beta`, `regularization_losses` (`include`, `ignore`),
-    `precision` (`float32`, the default; `mixed_bfloat16`: see `precision_scope`).
+    `precision` (`float32`, the default; `mixed_bfloat16`: see `precision_scope`), `conditional` (the
+    factor the model conditions on, as the config names it: a factor or `label`; null or absent: none).
+
+    A model with `conditional` needs `condition`, what that name resolves to in its dataset (`factor` and
+    its `values`, see `check_condition`, from `datasets.Dataset.condition`); one without takes none.
     """
     precision = options.get("precision", "float32")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
+    if bool(options.get("conditional")) != (condition is not None):
+        raise ValueError(
+            "a model with the option `conditional` needs its condition (the factor's values), and only it"
+            f"; got conditional={options.get('conditional')!r}, condition={condition!r}"
+        )
     with precision_scope(precision):
-        return _build_from_options(options, input_shape, seed)
+        return _build_from_options(options, input_shape, seed, check_condition(condition))
 
 
-def _build_from_options(options: Mapping[str, Any], input_shape: Sequence[int], seed: int | None) -> VAE | AE:
+def _build_from_options(
+    options: Mapping[str, Any],
+    input_shape: Sequence[int],
+    seed: int | None,
+    condition: dict[str, Any] | None,
+) -> VAE | AE:
     kind = options.get("kind", "vae")
     if kind not in ("vae", "ae"):
         raise ValueError(f"kind must be 'vae' or 'ae'; got {kind!r}")
@@ -896,7 +1058,9 @@ def _build_from_options(options: Mapping[str, Any], input_shape: Sequence[int], 
                 raise ValueError(
                     f"conv36 is seed 000's network: {key}={options[key]!r} is not available for it"
                 )
-        return build_model(kind, latent_dim, kl_reduction, beta, seed, image_size=int(input_shape[0]))
+        return build_model(
+            kind, latent_dim, kl_reduction, beta, seed, image_size=int(input_shape[0]), condition=condition
+        )
     if architecture not in ARCHITECTURES:
         raise ValueError(f"architecture must be one of {ARCHITECTURES}; got {architecture!r}")
     sampler = options.get("sampler", "log_var")
@@ -910,15 +1074,21 @@ def _build_from_options(options: Mapping[str, Any], input_shape: Sequence[int], 
         if likelihood["type"] not in ("bernoulli", "binary_crossentropy"):
             raise ValueError("conv32 decodes pixels in [0, 1]: a bernoulli or binary_crossentropy likelihood")
         size = int(input_shape[0])
-        encoder = build_conv32_encoder(kind, latent_dim, size, sampler, seed)
-        decoder = build_conv32_decoder(latent_dim, size, seed)
+        labels = _condition_size(condition)
+        encoder = build_conv32_encoder(kind, latent_dim, size, sampler, seed, condition_size=labels)
+        decoder = build_conv32_decoder(latent_dim, size, seed, condition_size=labels)
     else:
         network = options.get("encoder", {})
-        encoder = build_dense_encoder(kind, latent_dim, input_shape, network, sampler, seed)
-        decoder = build_dense_decoder(latent_dim, input_shape, options.get("decoder", {}), likelihood, seed)
+        labels = _condition_size(condition)
+        encoder = build_dense_encoder(kind, latent_dim, input_shape, network, sampler, seed, labels)
+        decoder = build_dense_decoder(
+            latent_dim, input_shape, options.get("decoder", {}), likelihood, seed, labels
+        )
     with _full_precision():
-        model = _wrap(kind, encoder, decoder, kl_reduction, beta, sampler, likelihood, regularization)
-    model(keras.KerasTensor((None, *input_shape)))
+        model = _wrap(
+            kind, encoder, decoder, kl_reduction, beta, sampler, likelihood, regularization, condition
+        )
+    _build_symbolically(model, input_shape, condition)
     return model
 
 
@@ -931,6 +1101,7 @@ def _wrap(
     sampler: Sampler,
     likelihood: Mapping[str, Any],
     regularization: str,
+    condition: Mapping[str, Any] | None = None,
 ) -> VAE | AE:
     if kind == "vae":
         return VAE(
@@ -941,9 +1112,17 @@ def _wrap(
             sampler=sampler,
             likelihood=likelihood,
             regularization_losses=regularization,
+            condition=condition,
             name="vae",
         )
-    return AE(encoder, decoder, likelihood=likelihood, regularization_losses=regularization, name="ae")
+    return AE(
+        encoder,
+        decoder,
+        likelihood=likelihood,
+        regularization_losses=regularization,
+        condition=condition,
+        name="ae",
+    )
 
 
 def seed_schedule(kind: ModelKind) -> dict[str, Any]:
@@ -986,17 +1165,19 @@ def make_optimizer(schedule: Mapping[str, Any], optimizer: str = "adam") -> kera
     return make(learning_rate=learning_rate)
 
 
-def _predict(network: keras.Model, x: np.ndarray, batch_size: int, training: bool) -> Any:
+def _predict(network: keras.Model, x: np.ndarray | list[np.ndarray], batch_size: int, training: bool) -> Any:
     """`network.predict`, or with `training=True` a training-mode pass (BatchNorm on batch statistics,
     Dropout active) that leaves the model's state untouched: the moving statistics and noise states are
-    carried from batch to batch in a copy only."""
+    carried from batch to batch in a copy only. `x` is a list [x, one-hot label] for a conditional network."""
     if not training:
         return network.predict(x, batch_size=batch_size, verbose=0)
     trainable = [v.value for v in network.trainable_variables]
     state = [v.value for v in network.non_trainable_variables]
     batches = []
-    for start in range(0, len(x), batch_size):
-        out, state = network.stateless_call(trainable, state, x[start : start + batch_size], training=True)
+    for start in range(0, len(x[0] if isinstance(x, list) else x), batch_size):
+        rows = slice(start, start + batch_size)
+        batch = [part[rows] for part in x] if isinstance(x, list) else x[rows]
+        out, state = network.stateless_call(trainable, state, batch, training=True)
         batches.append(
             [ops.convert_to_numpy(o) for o in out]
             if isinstance(out, list | tuple)
@@ -1006,37 +1187,142 @@ def _predict(network: keras.Model, x: np.ndarray, batch_size: int, training: boo
     return parts if isinstance(network.output, list | tuple) else parts[0]
 
 
+# Labels: a conditional model takes, wherever it takes data or codes, each row's label as its position in
+# the model's `condition["values"]` (an integer array, or one integer for every row); the one-hot columns
+# are made here.
+
+
+def label_indices(condition: Mapping[str, Any] | VAE | AE, values: Any) -> np.ndarray:
+    """The positions of factor `values` among a condition's values (a model's, or a `check_condition`
+    mapping): the labels `encode` and `decode` take. A value that is not one of them raises."""
+    if isinstance(condition, VAE | AE):
+        condition = _require_condition(condition)
+    position = {float(v): i for i, v in enumerate(condition["values"])}
+    values = np.asarray(values, dtype=np.float64)
+    unknown = sorted({float(v) for v in values.ravel()} - set(position))
+    if unknown:
+        raise ValueError(
+            f"{condition['factor']} values {unknown[:5]} are not among the model's {condition['values']}"
+        )
+    return np.array([position[float(v)] for v in values.ravel()], dtype=np.int64).reshape(values.shape)
+
+
+def one_hot(labels: Any, classes: int, n: int) -> np.ndarray:
+    """(n, classes) float32 one-hot rows of integer `labels` in [0, classes): an array of n, or one integer
+    for all n rows."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise ValueError(
+            "labels are integer positions among the condition's values (see label_indices); "
+            f"got {labels.dtype}"
+        )
+    labels = np.broadcast_to(labels, (n,)) if labels.ndim == 0 else labels
+    if labels.shape != (n,):
+        raise ValueError(f"{labels.shape[0] if labels.ndim else 1} labels for {n} rows")
+    if n and (labels.min() < 0 or labels.max() >= classes):
+        raise ValueError(f"labels must lie in [0, {classes}); got {labels.min()} .. {labels.max()}")
+    return np.eye(classes, dtype=np.float32)[labels]
+
+
+def _require_condition(model: VAE | AE) -> dict[str, Any]:
+    if model.condition is None:
+        raise ValueError(f"{model.name} is not conditional: it takes no label")
+    return model.condition
+
+
+def _inputs(model: VAE | AE, x: np.ndarray, label: Any | None) -> np.ndarray | list[np.ndarray]:
+    """`x`, or [x, the one-hot label] for a conditional model; a label for a model without one, or none
+    for a model with one, raises."""
+    if label is None:
+        if model.condition is not None:
+            raise ValueError(
+                f"{model.name} is conditional on {model.condition['factor']}: give each row's label"
+            )
+        return x
+    condition = _require_condition(model)
+    return [x, one_hot(label, len(condition["values"]), len(x))]
+
+
+def data_input_shape(model: VAE | AE) -> tuple[int | None, ...]:
+    """The shape of the data the model's encoder takes, batch axis first (its label input aside)."""
+    shape = model.encoder.input_shape
+    return tuple(shape[0] if model.condition is not None else shape)
+
+
 def encode(
-    model: VAE | AE, images: np.ndarray, batch_size: int = 256, training: bool = False
+    model: VAE | AE,
+    images: np.ndarray,
+    batch_size: int = 256,
+    training: bool = False,
+    label: Any | None = None,
 ) -> dict[str, np.ndarray]:
     """Latent coordinates of `images`: `z_mean`, the second head (`z_log_sigma` or `z_log_var`, after the
-    model's sampler) and a sample `z` (VAE) or `code` (AE).
+    model's sampler) and a sample `z` (VAE) or `code` (AE). A conditional model needs each row's `label`
+    (see `label_indices`); any other takes none.
 
     The VAE's `z` is one draw from the sampler, as the seed's plots use; drawing it advances the sampler
     (unless `training=True`, which runs BatchNorm on batch statistics and Dropout without changing the model).
     """
-    outputs = _predict(model.encoder, images, batch_size, training)
+    outputs = _predict(model.encoder, _inputs(model, images, label), batch_size, training)
     if isinstance(model, VAE):
         z_mean, h, z = outputs
         return {"z_mean": z_mean, model.scale_key: h, "z": z}
     return {"code": outputs}
 
 
-def decode(model: VAE | AE, codes: np.ndarray, batch_size: int = 256, training: bool = False) -> np.ndarray:
+def decode(
+    model: VAE | AE,
+    codes: np.ndarray,
+    batch_size: int = 256,
+    training: bool = False,
+    label: Any | None = None,
+) -> np.ndarray:
     """The decoded means of latent points `codes` (n, latent_dim): images (n, size, size, 1) in [0, 1] for
     conv36, (n, p) or (n, 1) for dense decoders. `training=True` decodes in training mode (BatchNorm on batch
-    statistics, Dropout active) without changing the model."""
-    out = _predict(model.decoder, np.asarray(codes, dtype="float32"), batch_size, training)
+    statistics, Dropout active) without changing the model. A conditional model decodes each code with its
+    `label` (see `label_indices`; one integer for all): prior draws decoded with a label sample that class.
+    """
+    codes = np.asarray(codes, dtype="float32")
+    out = _predict(model.decoder, _inputs(model, codes, label), batch_size, training)
     return out[0] if isinstance(out, list) else out
 
 
 def decode_log_variance(
-    model: VAE, codes: np.ndarray, batch_size: int = 256, training: bool = False
+    model: VAE,
+    codes: np.ndarray,
+    batch_size: int = 256,
+    training: bool = False,
+    label: Any | None = None,
 ) -> np.ndarray:
     """The decoder's log-variance (per feature) at `codes`, for a VAE with a Gaussian likelihood."""
     if model.likelihood["type"] != "gaussian":
         raise ValueError("only a gaussian likelihood has a decoded variance")
-    return _predict(model.decoder, np.asarray(codes, dtype="float32"), batch_size, training)[1]
+    codes = np.asarray(codes, dtype="float32")
+    return _predict(model.decoder, _inputs(model, codes, label), batch_size, training)[1]
+
+
+def mean_code(model: VAE | AE, x: np.ndarray, batch_size: int = 256, label: Any | None = None) -> np.ndarray:
+    """The deterministic code of `x`: the VAE's z_mean, the AE's code."""
+    codes = encode(model, x, batch_size=batch_size, label=label)
+    return codes["z_mean"] if isinstance(model, VAE) else codes["code"]
+
+
+def reconstruct(
+    model: VAE | AE, x: np.ndarray, batch_size: int = 256, label: Any | None = None
+) -> np.ndarray:
+    """The decoded mean of each row's mean code (`mean_code`), decoded with its own label if any."""
+    return decode(model, mean_code(model, x, batch_size, label), batch_size=batch_size, label=label)
+
+
+def style_transfer(
+    model: VAE | AE, x: np.ndarray, source_label: Any, target_label: Any, batch_size: int = 256
+) -> np.ndarray:
+    """Seed 003's style transfer: the mean code of each source row `x` under its `source_label`, decoded
+    with `target_label` (labels as `label_indices` gives them; one integer for all rows). With the target
+    the source's own label this is `reconstruct`."""
+    _require_condition(model)
+    codes = mean_code(model, x, batch_size, source_label)
+    return decode(model, codes, batch_size=batch_size, label=target_label)
 
 
 def load_model(path: str | Path, compile: bool = True) -> VAE | AE:

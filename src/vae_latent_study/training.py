@@ -86,6 +86,12 @@ def model_inputs(data: np.ndarray) -> np.ndarray:
     return data.astype("float32", copy=False)
 
 
+def condition_labels(dataset: Any, condition: Mapping[str, Any], rows: np.ndarray) -> np.ndarray:
+    """The one-hot labels (len(rows), K) float32 of a dataset's `rows` under a model's `condition`."""
+    values = dataset.factor(condition["factor"])[rows]
+    return models.one_hot(models.label_indices(condition, values), len(condition["values"]), len(rows))
+
+
 def shuffle_order(seed: int, epoch: int, n: int) -> np.ndarray:
     """The order in which epoch `epoch` (0-based) visits `n` training rows."""
     return np.random.default_rng([int(seed), SHUFFLE_STREAM, int(epoch)]).permutation(n)
@@ -148,23 +154,38 @@ class _EpochCounter(keras.callbacks.Callback):
         self._set_epoch(epoch)
 
 
+#: What a model trains on: the data (n, ...), or for a conditional model (data, one-hot labels (n, K)).
+Inputs = np.ndarray | tuple[np.ndarray, np.ndarray]
+
+
+def _rows(inputs: Inputs) -> int:
+    return len(inputs[0] if isinstance(inputs, tuple) else inputs)
+
+
 def _tf_inputs(
-    x_train: np.ndarray, x_test: np.ndarray, batch_size: int, orders: np.ndarray
+    x_train: Inputs, x_test: Inputs, batch_size: int, orders: np.ndarray
 ) -> tuple[Any, Any, keras.callbacks.Callback]:
-    """(train, validation) `tf.data` pipelines and the callback that selects each epoch's order."""
+    """(train, validation) `tf.data` pipelines and the callback that selects each epoch's order. A batch of
+    a conditional model's inputs is ((x, label),): one element, so that Keras takes the pair as its x."""
     import tensorflow as tf
 
     options = tf.data.Options()
     options.autotune.enabled = False
     options.deterministic = True
 
-    def batches(images: np.ndarray, order: Any) -> Any:
-        data = tf.constant(images)
-        n = len(images)
+    def batches(images: Inputs, order: Any) -> Any:
+        n = _rows(images)
+        if isinstance(images, tuple):
+            data, labels = tf.constant(images[0]), tf.constant(images[1])
+        else:
+            data, labels = tf.constant(images), None
 
         def batch(i: Any) -> Any:
             start = i * batch_size
-            return tf.gather(data, order()[start : tf.minimum(start + batch_size, n)])
+            rows = order()[start : tf.minimum(start + batch_size, n)]
+            if labels is None:
+                return tf.gather(data, rows)
+            return ((tf.gather(data, rows), tf.gather(labels, rows)),)
 
         count = math.ceil(n / batch_size)
         return tf.data.Dataset.range(count).map(batch).prefetch(1).with_options(options)
@@ -173,14 +194,15 @@ def _tf_inputs(
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="shuffle_epoch")
     table = tf.constant(orders.astype(np.int32))
     train = batches(x_train, lambda: table[epoch])
-    validation = batches(x_test, lambda: tf.range(len(x_test)))
+    validation = batches(x_test, lambda: tf.range(_rows(x_test)))
     return train, validation, _EpochCounter(lambda e: epoch.assign(e))
 
 
 class _Batches(keras.utils.PyDataset):
-    """Backend-agnostic batches of `images`, in `orders[epoch]` (all rows in order when `orders` is None)."""
+    """Backend-agnostic batches of `images`, in `orders[epoch]` (all rows in order when `orders` is None);
+    of a conditional model's (x, label) pairs, as ((x, label),)."""
 
-    def __init__(self, images: np.ndarray, batch_size: int, orders: np.ndarray | None = None) -> None:
+    def __init__(self, images: Inputs, batch_size: int, orders: np.ndarray | None = None) -> None:
         super().__init__()
         self.images = images
         self.batch_size = batch_size
@@ -188,17 +210,19 @@ class _Batches(keras.utils.PyDataset):
         self.epoch = 0
 
     def __len__(self) -> int:
-        return math.ceil(len(self.images) / self.batch_size)
+        return math.ceil(_rows(self.images) / self.batch_size)
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray]:
+    def __getitem__(self, index: int) -> tuple[Any]:
         rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        if self.orders is None:
-            return (self.images[rows],)
-        return (self.images[self.orders[self.epoch][rows]],)
+        if self.orders is not None:
+            rows = self.orders[self.epoch][rows]
+        if isinstance(self.images, tuple):
+            return (tuple(part[rows] for part in self.images),)
+        return (self.images[rows],)
 
 
 def _pydataset_inputs(
-    x_train: np.ndarray, x_test: np.ndarray, batch_size: int, orders: np.ndarray
+    x_train: Inputs, x_test: Inputs, batch_size: int, orders: np.ndarray
 ) -> tuple[Any, Any, keras.callbacks.Callback]:
     train = _Batches(x_train, batch_size, orders)
     validation = _Batches(x_test, batch_size)
@@ -450,7 +474,9 @@ def train_model(
     `batch_size`, `schedule` and `optimizer` (for `models.make_optimizer`), the model options of
     `models.build_model_from_options` and, optionally, `early_stopping: {monitor, patience}` (Keras's
     EarlyStopping with mode min and restore_best_weights=False; `monitor` is a history column).
-    Validation runs on the test split after every epoch, as in the source notebook.
+    Validation runs on the test split after every epoch, as in the source notebook. A model with
+    `conditional` is fed each row's one-hot label beside its data, in the same order (the factor's values,
+    `datasets.Dataset.condition`, go into the model and its sidecar).
 
     `threads` sets TensorFlow's intra- and inter-op thread pools. TensorFlow accepts that only before its
     runtime starts, so it takes effect when `train_model` is the first thing in the process to run a
@@ -473,6 +499,7 @@ def train_model(
     x_test = model_inputs(dataset.x[dataset.test])
     if not (np.isfinite(x_train).all() and np.isfinite(x_test).all()):
         raise ValueError(f"{dataset_path}: the images contain NaN or infinite pixels")
+    condition = dataset.condition(hparams["conditional"]) if hparams.get("conditional") else None
     checksum = dataset.manifest["checksum"]["sha256"]
     epochs, batch_size = int(hparams["epochs"]), int(hparams["batch_size"])
     steps_per_epoch = math.ceil(len(x_train) / batch_size)
@@ -490,14 +517,20 @@ def train_model(
     }
     _prepare_backup(backup_dir, fingerprint)
 
-    model = models.build_model_from_options(hparams, x_train.shape[1:], seed=int(seed))
+    model = models.build_model_from_options(hparams, x_train.shape[1:], seed=int(seed), condition=condition)
     optimizer = models.make_optimizer(hparams["schedule"], hparams.get("optimizer", "adam"))
     model.compile(optimizer=optimizer, jit_compile=False)
 
     orders = np.array([shuffle_order(seed, e, len(x_train)) for e in range(epochs)], dtype=np.int64)
     orders = orders.reshape(epochs, len(x_train))
     make_inputs = _tf_inputs if _tensorflow_backend() else _pydataset_inputs
-    train, validation, epoch_counter = make_inputs(x_train, x_test, batch_size, orders)
+    inputs_train, inputs_test = x_train, x_test
+    if condition is not None:
+        inputs_train, inputs_test = (
+            (x, condition_labels(dataset, condition, rows))
+            for x, rows in ((x_train, dataset.train), (x_test, dataset.test))
+        )
+    train, validation, epoch_counter = make_inputs(inputs_train, inputs_test, batch_size, orders)
     history = _History(backup_dir, epochs, steps_per_epoch)
     stopping = hparams.get("early_stopping")
     stop_callbacks: list[keras.callbacks.Callback] = []
@@ -575,6 +608,7 @@ def train_model(
         "parameters": int(model.count_params()),
         # The dtype policy of the bulk of the network (`models.precision_scope`); float32 when unset.
         "precision": hparams.get("precision", "float32"),
+        **({"condition": condition} if condition is not None else {}),
         "epochs": epochs,
         "steps": int(_scalar(model.optimizer.iterations)),
         # 0 for a fresh run; the epochs already done when this process started otherwise.
