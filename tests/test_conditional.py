@@ -214,6 +214,11 @@ _DENSE = {"kind": "ae", "architecture": "dense", "latent_dim": 1}
             {"kind": "factor_model", "p": 5},
             "'models.m.conditional': 'Z' is a continuous factor of dataset data",
         ),
+        (
+            {**_DENSE, "conditional": "position"},
+            {"kind": "toy_manifold"},
+            "'models.m.conditional': 'position' is a continuous factor of dataset data",
+        ),
         # A dataset without a label.
         (
             {**_DENSE, "conditional": "label"},
@@ -227,12 +232,18 @@ _DENSE = {"kind": "ae", "architecture": "dense", "latent_dim": 1}
         ),
         # A factor that does not exist.
         (
+            {**_DENSE, "conditional": "colour"},
+            {"kind": "toy_manifold"},
+            "'models.m.conditional': dataset data (kind toy_manifold) has no factor 'colour' "
+            "(its factors: component, position)",
+        ),
+        (
             {"kind": "vae", "conditional": "df"},
             {"family": "gaussian"},
             "'models.m.conditional': dataset data (kind heatmaps) has no factor 'df'",
         ),
         # Not a name.
-        ({**_DENSE, "conditional": "two words"}, {"kind": "factor_model"}, "'models.m.conditional'"),
+        ({**_DENSE, "conditional": "two words"}, {"kind": "toy_manifold"}, "'models.m.conditional'"),
         # A categorical factor of a kind whose evaluations take no label yet.
         (
             {"kind": "vae", "conditional": "df"},
@@ -247,11 +258,16 @@ def test_a_bad_condition_is_refused_before_any_job_naming_the_key(model, dataset
         validate_config(_config(model, dataset), SCHEMA)
 
 
-def test_without_the_option_the_config_has_no_key():
+def test_a_condition_on_the_label_or_a_categorical_factor_is_accepted():
+    for conditional in ("label", "component"):
+        config = validate_config(
+            _config({**_DENSE, "conditional": conditional}, {"kind": "toy_manifold"}), SCHEMA
+        )
+        assert config["models"]["m"]["conditional"] == conditional
     # Not given, or null: no key at all, so the models trained before the option stay finished.
-    config = validate_config(_config({**_DENSE, "conditional": None}, {"kind": "factor_model"}), SCHEMA)
+    config = validate_config(_config({**_DENSE, "conditional": None}, {"kind": "toy_manifold"}), SCHEMA)
     assert "conditional" not in config["models"]["m"]
-    assert config == validate_config(_config(_DENSE, {"kind": "factor_model"}), SCHEMA)
+    assert config == validate_config(_config(_DENSE, {"kind": "toy_manifold"}), SCHEMA)
 
 
 def test_every_kind_declares_the_factors_its_datasets_have(tmp_path):
@@ -261,6 +277,7 @@ def test_every_kind_declares_the_factors_its_datasets_have(tmp_path):
     given["datasets"] |= {
         "n1": {"kind": "normal_1d"},
         "fm": {"kind": "factor_model", "p": 5, "n": 20},
+        "toy": {"kind": "toy_manifold", "n_per_component": 10, "test_per_component": 3},
     }
     given["studies"] = {"s": {"datasets": ["tiny_t"], "models": ["vae"]}}
     config = validate_config(given, SCHEMA)

@@ -397,3 +397,84 @@ def test_a_dense_model_resumes_after_sigkill_bitwise_and_stops_on_nan(dense_stud
     with pytest.raises(training.TrainingDiverged):
         training.train_model(dense_study["dataset"], diverging, 3, **outputs)
     assert not outputs["model_path"].exists() and not outputs["backup_dir"].exists()
+
+
+@pytest.fixture(scope="module")
+def conditional_study(tmp_path_factory):
+    """Seed 003's toy with a small conditional AE and a conditional VAE (Dropout and the sampler: noise
+    states a resume must restore), each fed the component's one-hot label."""
+    from tests.test_conditional import DENSE_AE, DENSE_VAE
+
+    config = validate_config(
+        {
+            "datasets": {"toy": {"kind": "toy_manifold", "n_per_component": 40, "test_per_component": 10}},
+            "models": {
+                name: {**options, "epochs": EPOCHS, "batch_size": 16, "schedule": {"type": "constant"}}
+                for name, options in (("cae", DENSE_AE), ("cvae", DENSE_VAE))
+            },
+            "studies": {"s": {"datasets": ["toy"], "models": ["cae", "cvae"]}},
+        },
+        SCHEMA,
+    )
+    path = tmp_path_factory.mktemp("conditional") / "toy.h5"
+    write_dataset(build_dataset("toy", config["datasets"]["toy"]), path)
+    return {"dataset": path, "hparams": config["models"]}
+
+
+def test_a_conditional_model_trains_on_its_labels_resumes_bitwise_and_stops_on_nan(
+    conditional_study, tmp_path
+):
+    hparams = conditional_study["hparams"]
+    runs = {
+        name: {"dataset_path": conditional_study["dataset"], "hparams": hparams[name], "seed": 3}
+        for name in hparams
+    }
+    killed = [
+        _process([{**runs[name], **_outputs(tmp_path, f"{name}_killed"), "kill": KILL_EPOCH}])
+        for name in runs
+    ]
+    for proc in killed:
+        out, _ = proc.communicate(timeout=900)
+        assert proc.returncode == -signal.SIGKILL, out
+    proc = _process(
+        [
+            {**runs[name], **_outputs(tmp_path, f"{name}_{how}")}
+            for name in runs
+            for how in ("killed", "whole")
+        ]
+    )
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out
+    for name in runs:
+        killed, whole = (
+            _all_state(tmp_path / f"{name}_{how}" / "model.keras") for how in ("killed", "whole")
+        )
+        assert len(killed) == len(whole)
+        for a, b in zip(killed, whole, strict=True):
+            np.testing.assert_array_equal(a, b)
+        sidecar = json.loads(training.sidecar_path(tmp_path / f"{name}_killed" / "model.keras").read_text())
+        assert sidecar["resumed_after_epoch"] == KILL_EPOCH
+        assert sidecar["condition"] == {"factor": "component", "values": [0.0, 1.0]}
+        # In this process too, the same bits: the labels are part of the deterministic run.
+        again = _outputs(tmp_path, f"{name}_here")
+        training.train_model(conditional_study["dataset"], hparams[name], 3, **again)
+        for a, b in zip(_all_state(again["model_path"]), whole, strict=True):
+            np.testing.assert_array_equal(a, b)
+        model = models.load_model(again["model_path"])
+        assert model.condition == sidecar["condition"] and len(model.encoder.inputs) == 2
+
+    diverging = {**hparams["cae"], "schedule": {"type": "constant", "learning_rate": 1e30}}
+    outputs = _outputs(tmp_path, "nan")
+    with pytest.raises(training.TrainingDiverged):
+        training.train_model(conditional_study["dataset"], diverging, 3, **outputs)
+    assert not outputs["model_path"].exists() and not outputs["backup_dir"].exists()
+
+
+def test_condition_labels_are_the_one_hot_rows_of_the_factor(conditional_study):
+    dataset = training.read_dataset(conditional_study["dataset"])
+    condition = dataset.condition("label")
+    rows = dataset.train[::7]
+    labels = training.condition_labels(dataset, condition, rows)
+    assert labels.dtype == np.float32 and labels.shape == (len(rows), 2)
+    np.testing.assert_array_equal(labels, np.eye(2)[dataset.factor("component")[rows].astype(int)])
+    assert set(labels.argmax(axis=1)) == {0, 1}

@@ -50,6 +50,16 @@ KINDS: dict[str, Kind] = {
     "images": Kind(
         "images", False, ("images",), False, ("conv32",), lambda config: {"class": "categorical"}, "class"
     ),
+    "toy_manifold": Kind(
+        "toy_manifold",
+        False,
+        ("manifold",),
+        False,
+        ("dense",),
+        lambda config: {"component": "categorical", "position": "continuous"},
+        "component",
+        conditional=True,
+    ),
 }
 
 

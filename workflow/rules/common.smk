@@ -243,6 +243,14 @@ REPORT_FIGURES = {
         ("A nonlinear factor model (seed 004)", f"{_RUN}/factor_g_curves.png", "factor_g_curves.rst"),
         ("A nonlinear factor model (seed 004)", f"{_RUN}/factor_noise_sd.png", "factor_noise_sd.rst"),
     ],
+    "toy_manifold": [
+        _TRAINING,
+        (
+            "A disconnected manifold, plain and conditional (seed 003)",
+            f"{_RUN}/manifold_reconstructions.png",
+            "manifold_reconstructions.rst",
+        ),
+    ],
 }
 
 

@@ -129,6 +129,31 @@ rule evaluate_recovery:
         "../scripts/evaluate_recovery.py"
 
 
+rule evaluate_manifold:
+    input:
+        model="results/models/{dataset}/{model}/seed{seed}/model.keras",
+        dataset=get_dataset_file,
+    output:
+        metrics="results/evaluation/{dataset}/{model}/seed{seed}/manifold.json",
+        figure=report(
+            "results/figures/{dataset}/{model}/seed{seed}/manifold_reconstructions.png",
+            caption="../report/manifold_reconstructions.rst",
+            category="Toy manifold",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "seed": "{seed}", "figure": "reconstructions"},
+        ),
+    params:
+        code=package_code("evaluate_manifold.py"),
+    log:
+        "logs/evaluate_manifold/{dataset}/{model}/seed{seed}.log",
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/study.yaml"
+    script:
+        "../scripts/evaluate_manifold.py"
+
+
 rule train_classifier:
     input:
         "results/data/{dataset}.h5",

@@ -1,0 +1,17 @@
+"""Glue: rule evaluate_manifold -> vae_latent_study.toy_manifold_evaluation.evaluate_manifold."""
+
+from vae_latent_study.jobs import job
+
+# Imports inside the job: what they print on stderr (TensorFlow's start-up) goes to the log.
+with job(snakemake.log[0]):
+    from vae_latent_study.toy_manifold_evaluation import evaluate_manifold
+
+    evaluate_manifold(
+        snakemake.input.model,
+        snakemake.input.dataset,
+        snakemake.output.metrics,
+        snakemake.output.figure,
+        dataset_name=snakemake.wildcards.dataset,
+        model_name=snakemake.wildcards.model,
+        seed=int(snakemake.wildcards.seed),
+    )
