@@ -153,6 +153,17 @@ def test_changing_one_models_precision_retrains_that_model_only(study_copy, tmp_
     assert not [path for path in outputs if "/vae/" in path or "results/data/" in path]
 
 
+def test_conditional_written_out_as_null_reruns_nothing(study_copy, tmp_path):
+    """`conditional: null` is the option's default, left out of the params: the models trained before the
+    option existed stay finished. (Conditioning a model retrains it only: tests/test_studies.py, on the toy
+    study, since the heatmap kind's evaluations take no label yet.)"""
+    written = copy.deepcopy(TINY_CONFIG)
+    for model in written["models"].values():
+        model["conditional"] = None
+    jobs, _ = plan(study_copy, tmp_path, written)
+    assert jobs == {}
+
+
 # Each `evaluation` setting, a new value for it, and the one per-run rule that reads it (None: only
 # aggregate_metrics reads it, downstream of every run).
 EVALUATION_CHANGES = {

@@ -228,3 +228,88 @@ def test_naming_another_expected_file_reruns_the_comparison_and_the_report_only(
     changed["studies"]["factor_model"]["expected"] = "heatmaps"
     jobs, _ = _plan(studies_run, tmp_path, changed)
     assert jobs == {"compare_with_seed": 1, "build_report": 1, "all": 1}
+
+
+def _shipped_model(name, **changes):
+    from .conftest import REPO
+
+    shipped = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["models"][name]
+    return {**shipped, **changes}
+
+
+#: Seed 003's toy study as shipped (its dataset, its deep AE and conditional AE), at 120 + 40 points and
+#: 3 epochs.
+TOY_CONFIG = {
+    "seed": 3,
+    "datasets": {"toy": {"kind": "toy_manifold", "n_per_component": 60, "test_per_component": 20}},
+    "models": {name: _shipped_model(name, epochs=3) for name in ("ae_toy", "cae_toy")},
+    "studies": {"toy_manifold": {"datasets": ["toy"], "models": ["ae_toy", "cae_toy"], "seeds": [5]}},
+}
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("toy")
+    config_file = workdir / "toy.yaml"
+    config_file.write_text(yaml.safe_dump(TOY_CONFIG))
+    snakemake(workdir, config_file)
+    return workdir, config_file
+
+
+def test_the_toy_study_trains_a_plain_and_a_conditional_ae_and_measures_bridge_and_seam(toy_run):
+    workdir, _ = toy_run
+    results = workdir / "results"
+    assert (results / "data" / "toy.h5").exists() and not (results / "latents").exists()
+    for model, conditional in (("ae_toy", None), ("cae_toy", "component")):
+        found = json.loads((results / f"evaluation/toy/{model}/seed5/manifold.json").read_text())
+        assert found["family"] == "toy_manifold" and found["kind"] == "ae"
+        assert found["conditional"] == conditional and found["targets"]["targeted"] is (
+            conditional is not None
+        )
+        for split, n in (("train", 120), ("test", 40)):
+            numbers = found[split]
+            assert numbers["n"] == n and numbers["noise_floor"] == pytest.approx(2 * 0.06**2)
+            assert numbers["mse_over_floor"] == pytest.approx(numbers["mse"] / numbers["noise_floor"])
+            assert 0 <= numbers["distance"]["median"] <= numbers["distance"]["p95"]
+            assert 0 <= numbers["bridge_share"] <= 1 and 0 <= numbers["seam_share"] <= 1
+            assert set(numbers["components"]) == {"sine_arc", "circle"}
+        figure = results / f"figures/toy/{model}/seed5/manifold_reconstructions.png"
+        assert figure.stat().st_size > 20_000
+        sidecar = json.loads((results / f"models/toy/{model}/seed5/model.json").read_text())
+        assert sidecar.get("condition") == (
+            {"factor": "component", "values": [0.0, 1.0]} if conditional else None
+        )
+        assert sidecar["dataset"]["n_train"] == 120 and sidecar["epochs_trained"] == 3
+    tidy = pd.read_csv(results / "metrics" / "metrics.tsv", sep="\t")
+    assert {"test.seam_share", "test.bridge_share", "train.distance.median", "test.mse_over_floor"} <= set(
+        tidy["metric"]
+    )
+    page = (results / "report" / "report.html").read_text(encoding="utf-8")
+    assert 'id="study-toy_manifold"' in page and "A disconnected manifold, plain and conditional" in page
+
+
+def test_a_finished_toy_study_has_nothing_to_do_and_conditioning_one_model_retrains_it_only(
+    toy_run, tmp_path
+):
+    workdir, config_file = toy_run
+    proc = snakemake(workdir, config_file, "--dry-run")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    # `conditional: null` written out is the option's default: nothing to do.
+    written = copy.deepcopy(TOY_CONFIG)
+    written["models"]["ae_toy"]["conditional"] = None
+    jobs, _ = _plan(toy_run, tmp_path, written)
+    assert jobs == {}
+    # Conditioning the plain AE on the label retrains that model only, and what reads it.
+    changed = copy.deepcopy(TOY_CONFIG)
+    changed["models"]["ae_toy"]["conditional"] = "label"
+    jobs, outputs = _plan(toy_run, tmp_path, changed)
+    assert jobs == {
+        "train_model": 1,
+        "evaluate_manifold": 1,
+        "plot_training_curves": 1,
+        "aggregate_metrics": 1,
+        "compare_with_seed": 1,
+        "build_report": 1,
+        "all": 1,
+    }
+    assert not [p for p in outputs if "cae_toy" in p or "results/data/" in p]
