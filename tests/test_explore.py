@@ -83,11 +83,16 @@ def stores(tmp_path_factory):
     root = tmp_path_factory.mktemp("explore")
     config = validate_config(TINY_CONFIG, SCHEMA)
     out = {}
-    for kind, dataset, latent_dim in (("vae", "tiny_t", 3), ("ae", "tiny_gauss", 2)):
+    for kind, dataset, latent_dim in (("vae", "tiny_t", 3), ("ae", "tiny_gauss", 2), ("cvae", "tiny_t", 3)):
         data = root / f"{dataset}.h5"
-        write_dataset(build_dataset(dataset, config["datasets"][dataset]), data)
+        if not data.exists():
+            write_dataset(build_dataset(dataset, config["datasets"][dataset]), data)
         model_path = root / f"{kind}.keras"
-        models.build_model(kind, latent_dim=latent_dim, seed=1).save(model_path)
+        # The conditional VAE (seed 003's option on seed 000's data) takes the Student-t's df as its label.
+        condition = {"factor": "df", "values": [2.0, 200.0]} if kind == "cvae" else None
+        models.build_model(kind.removeprefix("c"), latent_dim=latent_dim, seed=1, condition=condition).save(
+            model_path
+        )
         store = root / f"{kind}_latents.h5"
         latents.encode_dataset(model_path, data, store, seed=5, batch_size=16)
         out[kind] = {"model": model_path, "latents": store, "dataset": data, "name": dataset}
@@ -118,7 +123,7 @@ MIN_SIZE = {
 }
 
 
-@pytest.mark.parametrize("kind", ["vae", "ae"])
+@pytest.mark.parametrize("kind", ["vae", "ae", "cvae"])
 def test_explore_latents_writes_every_figure(stores, tmp_path, kind):
     outputs = _explore(stores[kind], tmp_path)
     for key, (width, height) in MIN_SIZE.items():
@@ -130,8 +135,10 @@ def test_explore_latents_writes_every_figure(stores, tmp_path, kind):
     figure = pio.from_json(outputs["interactive_json"].read_text(encoding="utf-8"))
     assert figure.data and all(len(trace.x) > 0 for trace in figure.data)
     summary = json.loads(outputs["summary"].read_text())
-    assert summary["kind"] == kind and summary["dataset"] == stores[kind]["name"]
-    assert len(summary["code_std"]) == len(summary["axis_correlation"]["cor"]) == (3 if kind == "vae" else 2)
+    assert summary["kind"] == kind.removeprefix("c") and summary["dataset"] == stores[kind]["name"]
+    assert len(summary["code_std"]) == len(summary["axis_correlation"]["cor"]) == (2 if kind == "ae" else 3)
+    # A conditional model decodes the places of its latent space under its first label.
+    assert summary["decoded_with"] == ({"factor": "df", "value": 2.0} if kind == "cvae" else None)
     assert 0.0 <= summary["empty_space"]["share"] <= 1.0
     assert summary["decoded_hull"]["n"] == explore.DECODED_HULL_SAMPLES
     assert {"straight_cor", "factor_var_x", "rotation", "axis_z0", "empty"} <= set(summary["paths"])

@@ -343,15 +343,18 @@ def plot_path_panels(
     return fig
 
 
-def _decode_all(model: Any, paths: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Decode every path's points in one call (one predict, not one per path)."""
+def _decode_all(
+    model: Any, paths: Mapping[str, np.ndarray], label: int | None = None
+) -> dict[str, np.ndarray]:
+    """Decode every path's points in one call (one predict, not one per path), a conditional model's with
+    `label` for every point."""
     from vae_latent_study import models
 
     names = list(paths)
     if not names:
         return {}
     stacked = np.concatenate([paths[n] for n in names])
-    images = models.decode(model, stacked)[..., 0]
+    images = models.decode(model, stacked, label=label)[..., 0]
     bounds = np.cumsum([0] + [len(paths[n]) for n in names])
     return {n: images[bounds[i] : bounds[i + 1]] for i, n in enumerate(names)}
 
@@ -495,6 +498,9 @@ def explore_latents(
     model_name = model_name or latents.kind
     label = f"{model_name} on {dataset_name}, seed {latents.seed}"
     reconstruction_seed, hull_seed = np.random.default_rng(int(seed)).integers(2**31, size=2)
+    # A conditional model decodes the places of its latent space under one label: its first value (for
+    # the Student-t's df, the heavy tails). The latent store's reconstructions keep each row's own label.
+    decode_label = None if model.condition is None else 0
 
     # 1. Where the codes are. The figures need two (projections) or three (3-D views) axes: a narrower
     # code is drawn with zero axes added; the paths and the decoder use the code as it is.
@@ -529,7 +535,7 @@ def explore_latents(
     # 3. What it makes of places in the latent space: paths, traversals, empty regions, random hull points.
     samples = hull_samples(codes, HULL_SAMPLES, np.random.default_rng(int(hull_seed)))
     found = {name: p.codes for name, p in paths.items() if isinstance(p, trajectories.LatentPath)}
-    decoded = _decode_all(model, {**found, "hull": samples[:DECODED_HULL_SAMPLES]})
+    decoded = _decode_all(model, {**found, "hull": samples[:DECODED_HULL_SAMPLES]}, decode_label)
     order = [f"straight_{f}" for f in PATH_FACTORS] + [f"factor_{f}" for f in PATH_FACTORS]
     order += ["rotation", "isovariance"]
     plot_path_panels(
@@ -574,7 +580,12 @@ def explore_latents(
         path = paths.get(f"straight_{factor}")
         if isinstance(path, trajectories.LatentPath):
             path_numbers[f"straight_{factor}"]["null"] = direction_null(
-                path, factor, lambda c: models.decode(model, c)[..., 0], dataset.axis, scale, null_rng
+                path,
+                factor,
+                lambda c: models.decode(model, c, label=decode_label)[..., 0],
+                dataset.axis,
+                scale,
+                null_rng,
             )
     summary = {
         "dataset": dataset_name,
@@ -583,6 +594,9 @@ def explore_latents(
         "seed": latents.seed,
         "latent_dim": latents.latent_dim,
         "codes": f"train {FIGURE_CODES}",
+        "decoded_with": None
+        if model.condition is None
+        else {"factor": model.condition["factor"], "value": model.condition["values"][0]},
         **describe_codes(codes, factors, names),
         "empty_space": empty_space(codes, samples),
         "decoded_hull": {
