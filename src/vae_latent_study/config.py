@@ -249,6 +249,9 @@ def _drop_unused_keys(config: dict) -> None:
     for ds in config["datasets"].values():
         if ds["kind"] == "heatmaps" and ds["family"] != "student_t":
             ds.pop("df_rule", None)
+        # Padded is what every images dataset was before the option existed: left out, none rebuilds.
+        if ds["kind"] == "images" and ds.get("pad") is True:
+            ds.pop("pad")
     for model in config["models"].values():
         # Defaults may name datasets this config does not have (the default VAE's student_t entry).
         model["epochs_per_dataset"] = {

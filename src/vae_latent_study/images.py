@@ -89,7 +89,14 @@ SUBSET_RULE = (
     "split 0 = train, 1 = test); the chosen rows keep their file order"
 )
 
-DEFAULTS: dict[str, Any] = {"source": "fashion_mnist", "directory": None, "subset": None, "seed": 0}
+DEFAULTS: dict[str, Any] = {
+    "source": "fashion_mnist",
+    "directory": None,
+    "subset": None,
+    "seed": 0,
+    # Seed 001's zero-padding to 32x32; false keeps the files' 28x28 (seed 003's 784 pixels).
+    "pad": True,
+}
 
 
 class ImagesNotFoundError(FileNotFoundError):
@@ -433,6 +440,8 @@ def resolve_config(config: Mapping[str, Any]) -> dict[str, Any]:
     the schema)."""
     settings = {key: config.get(key, default) for key, default in DEFAULTS.items()}
     _check_source(settings["source"])
+    if not isinstance(settings["pad"], bool):
+        raise ValueError(f"pad must be true or false, got {settings['pad']!r}")
     subset = settings["subset"]
     if subset is not None and (isinstance(subset, bool) or not isinstance(subset, int) or subset < 1):
         raise ValueError(f"subset must be null or a positive integer (rows per split), got {subset!r}")
@@ -440,7 +449,8 @@ def resolve_config(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def build_images(config: Mapping[str, Any], allow_download: bool = True) -> dict[str, Any]:
-    """The `images` kind from its config (`source`, `directory`, `subset`, `seed`): `x` (N, 32, 32) float32,
+    """The `images` kind from its config (`source`, `directory`, `subset`, `seed`, `pad`): `x` (N, 32, 32)
+    float32 (with `pad: false` the files' (N, 28, 28)),
     train rows then test rows; `labels` (N,) int64; `train`, `test` row indices; the class as one
     categorical factor (`factors`, `factor_names`, `factor_types`, `factor_grids`) that is also the
     `label`; `class_names`; and `manifest`, the fragment to merge into the dataset's manifest."""
@@ -452,7 +462,8 @@ def build_images(config: Mapping[str, Any], allow_download: bool = True) -> dict
         allow_download=allow_download,
         seed=settings["seed"],
     )
-    x = np.concatenate([preprocess(data["x_train"]), preprocess(data["x_test"])])
+    size = IMAGE_SIZE if settings["pad"] else data["x_train"].shape[1]
+    x = np.concatenate([preprocess(data["x_train"], size), preprocess(data["x_test"], size)])
     labels = np.concatenate([data["y_train"], data["y_test"]]).astype(np.int64)
     n_train = len(data["y_train"])
     manifest = {
@@ -464,7 +475,9 @@ def build_images(config: Mapping[str, Any], allow_download: bool = True) -> dict
         "split": data["split"],
         "subset": {"rows_per_split": settings["subset"], "seed": settings["seed"], "rule": SUBSET_RULE},
         "class_names": data["class_names"],
-        "preprocess": "x / 255 as float32, zero-padded to 32x32 (seed 001's preprocess, no channel axis)",
+        "preprocess": "x / 255 as float32, zero-padded to 32x32 (seed 001's preprocess, no channel axis)"
+        if settings["pad"]
+        else f"x / 255 as float32, {size}x{size} as in the files (not padded: seed 003's), no channel axis",
     }
     return {
         "x": x,

@@ -367,7 +367,9 @@ def build_conv32_decoder(
 # ------------------------------------------------------------------------------------ dense networks
 
 #: Layer items of a `dense` architecture, as the study config writes them (see `build_dense_encoder`).
-LAYER_TYPES = ("dense", "batch_norm", "dropout")
+LAYER_TYPES = ("dense", "batch_norm", "dropout", "leaky_relu")
+#: Keras 2's `LeakyReLU()` slope (its `alpha`), which Keras 3's layer keeps as `negative_slope`: seed 003's.
+LEAKY_RELU_SLOPE = 0.3
 #: Keras's string "l2" regulariser: activity_regularizer="l2" is L2(0.01).
 KERAS_L2_FACTOR = 0.01
 # Dropout layers draw from their own seed indices, away from the kernels' and the sampler's.
@@ -475,6 +477,12 @@ class _Stack:
                     else _derive_seed(self.seed, _DROPOUT_SEED_INDEX + self.dropouts)
                 )
                 x = SeededDropout(float(item["rate"]), seed=seed, name=name)(x)
+            elif kind == "leaky_relu":
+                # A layer of its own after a linear Dense, as seed 003's decoder writes it (no kernel: the
+                # initializer seeds of the items after it do not shift).
+                _check_keys(item, {"negative_slope"}, f"leaky_relu item {name}")
+                slope = float(item.get("negative_slope", LEAKY_RELU_SLOPE))
+                x = keras.layers.LeakyReLU(negative_slope=slope, name=name)(x)
             else:
                 raise ValueError(f"layer type must be one of {LAYER_TYPES}; got {kind!r} in {prefix}")
         return x
@@ -509,7 +517,8 @@ def build_dense_encoder(
     `log_var`) or `z_log_sigma` (sampler `log_sigma`), each defaulting to one linear Dense(latent); for an
     AE `code`, defaulting to no layers (the trunk's last layer is the code). An item is a mapping with
     `type`: `dense` (`units`: an integer, `latent` or `features`; `activation`, default linear;
-    `activity_l2`: a factor or `"l2"` = 0.01), `batch_norm` (`momentum`, `epsilon`) or `dropout` (`rate`).
+    `activity_l2`: a factor or `"l2"` = 0.01), `batch_norm` (`momentum`, `epsilon`), `dropout` (`rate`) or
+    `leaky_relu` (`negative_slope`, default Keras 2's 0.3, seed 003's decoder).
     An empty `input_shape` means one number per sample (data of shape (n,)); the Input is then (1,).
     With `condition_size` K > 0 it also takes a one-hot label (b, K), concatenated to the (flattened) input
     before the trunk, as seed 003's conditional AE.
