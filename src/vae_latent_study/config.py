@@ -355,3 +355,20 @@ def plan(config: Mapping[str, Any]) -> list[Run]:
     model, seed order: what the workflow trains, encodes and evaluates."""
     runs = {run: None for study in config["studies"] for run in study_runs(config, study)}
     return sorted(runs, key=lambda r: (r.dataset, r.model, r.seed))
+
+
+def unconditional_twin(config: Mapping[str, Any], run: Run) -> Run | None:
+    """The run that a conditional model's run is compared with (seed 003's CVAE against the same VAE
+    without the label): a run of the plan on the same dataset and seed whose model has the same settings
+    but no `conditional`, the first by name; None where the plan has none (or the model is not
+    conditional)."""
+    models = config["models"]
+    settings = dict(models[run.model])
+    if not settings.pop("conditional", None):
+        return None
+    for other in plan(config):
+        if (other.dataset, other.seed) == (run.dataset, run.seed) and other.model != run.model:
+            candidate = dict(models[other.model])
+            if not candidate.get("conditional") and candidate == settings:
+                return other
+    return None

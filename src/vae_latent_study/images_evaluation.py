@@ -55,7 +55,9 @@ def pca_codes(train: np.ndarray, test: np.ndarray, components: int = 2) -> tuple
     return pca.transform(train.reshape(len(train), -1)), pca.transform(test.reshape(len(test), -1))
 
 
-def likelihood_bounds(model: Any, images: np.ndarray, k: int, seed: int) -> dict[str, float]:
+def likelihood_bounds(
+    model: Any, images: np.ndarray, k: int, seed: int, label: np.ndarray | None = None
+) -> dict[str, float]:
     """Lower bounds on log p(x) of a VAE, in nats per image, averaged over `images` (n, h, w, 1).
 
     The likelihood is the one the model trains on: Bernoulli per pixel, applied to the gray levels in
@@ -64,19 +66,22 @@ def likelihood_bounds(model: Any, images: np.ndarray, k: int, seed: int) -> dict
     exp(h) for seed 000's `log_sigma`), the prior N(0, I). With `k` draws z_1..z_k ~ q per image, seeded:
     `elbo` = mean_j log p(x|z_j) - KL(q || p), the KL in closed form (beta = 1); `elbo_mc` the same from
     the draws' log weights; `iwae` = log (1/k) sum_j p(x|z_j) p(z_j) / q(z_j|x) (Burda et al.), which is
-    at least `elbo_mc` by Jensen's inequality for every image.
+    at least `elbo_mc` by Jensen's inequality for every image. A conditional model takes each image's
+    `label` (`models.label_indices`), with which it is encoded and decoded: the bounds are then on
+    log p(x | y).
     """
     from scipy.special import logsumexp
 
     from vae_latent_study import models
 
-    codes = models.encode(model, images)
+    codes = models.encode(model, images, label=label)
     mu = np.asarray(codes["z_mean"], dtype=np.float64)
     h = np.asarray(codes[model.scale_key], dtype=np.float64)
     sigma = np.exp(0.5 * h) if model.sampler == "log_var" else np.exp(h)
     eps = np.random.default_rng(int(seed)).standard_normal((int(k), *mu.shape))
     z = mu + sigma * eps
-    decoded = models.decode(model, z.reshape(-1, mu.shape[1]).astype(np.float32))
+    labels = None if label is None else np.tile(np.broadcast_to(np.asarray(label), (len(images),)), int(k))
+    decoded = models.decode(model, z.reshape(-1, mu.shape[1]).astype(np.float32), label=labels)
     decoded = decoded.reshape(int(k), len(images), -1)
     x = np.asarray(images, dtype=np.float64).reshape(1, len(images), -1)
     log_px_z = -binary_cross_entropy(x, decoded).sum(axis=-1)  # (k, n)

@@ -30,6 +30,14 @@ class Kind:
     label: str | None = None
     #: Whether its evaluations feed a conditional model its label (else such a model cannot train on it).
     conditional: bool = False
+    #: The metric JSONs of a conditional model's runs, where they differ from `evaluations` (None: the same).
+    conditional_evaluations: tuple[str, ...] | None = None
+
+    def run_evaluations(self, conditional: bool) -> tuple[str, ...]:
+        """The evaluations of one run of the kind, whose model is `conditional` or not."""
+        if conditional and self.conditional_evaluations is not None:
+            return self.conditional_evaluations
+        return self.evaluations
 
 
 def _heatmap_factors(config: Mapping[str, Any]) -> dict[str, str]:
@@ -47,8 +55,18 @@ KINDS: dict[str, Kind] = {
     "factor_model": Kind(
         "factor_model", False, ("recovery",), False, ("dense",), lambda config: {"Z": "continuous"}
     ),
+    # Seed 001's conv32 models and seed 003's dense (C)VAE; a conditional model gets seed 003's evaluation
+    # (style transfer, requested labels, ELBO against its unconditional twin) instead of seed 001's.
     "images": Kind(
-        "images", False, ("images",), False, ("conv32",), lambda config: {"class": "categorical"}, "class"
+        "images",
+        False,
+        ("images",),
+        False,
+        ("conv32", "dense"),
+        lambda config: {"class": "categorical"},
+        "class",
+        conditional=True,
+        conditional_evaluations=("cvae",),
     ),
     "toy_manifold": Kind(
         "toy_manifold",

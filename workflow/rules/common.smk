@@ -1,7 +1,14 @@
 # Validates the config before anything is planned, and holds the small helpers the rules share.
 from pathlib import Path
 
-from vae_latent_study.config import ConfigError, plan, training_hparams, validate_config
+from vae_latent_study.config import (
+    ConfigError,
+    Run,
+    plan,
+    training_hparams,
+    unconditional_twin,
+    validate_config,
+)
 from vae_latent_study.datasets import kind_module
 from vae_latent_study.heatmaps import GENERATOR_VERSION
 from vae_latent_study.kinds import KINDS, dataset_file, replicate_seed
@@ -59,9 +66,34 @@ def kind_of(dataset):
     return KINDS[config["datasets"][dataset]["kind"]]
 
 
-def runs_of_kind(*names):
-    """The runs of the plan whose dataset is of one of the kinds `names`."""
-    return [r for r in RUNS if kind_of(r.dataset).name in names]
+def runs_of_kind(*names, conditional=None):
+    """The runs of the plan whose dataset is of one of the kinds `names` (and, where `conditional` is
+    given, whose model is conditional or not)."""
+    return [
+        r
+        for r in RUNS
+        if kind_of(r.dataset).name in names
+        and (conditional is None or is_conditional(r.model) == conditional)
+    ]
+
+
+def is_conditional(model):
+    """Whether a model of the config is conditional (seed 003)."""
+    return bool(config["models"][model].get("conditional"))
+
+
+def run_evaluations(run):
+    """The metric JSONs of one run: its kind's, for a conditional model or not."""
+    return kind_of(run.dataset).run_evaluations(is_conditional(run.model))
+
+
+def get_twin_model(wildcards):
+    """The model file of a conditional run's unconditional twin (`config.unconditional_twin`), or none."""
+    run = Run(wildcards.dataset, wildcards.model, int(wildcards.seed))
+    twin = unconditional_twin(config, run)
+    if twin is None:
+        return []
+    return [f"results/models/{twin.dataset}/{twin.model}/seed{twin.seed}/model.keras"]
 
 
 def get_dataset_config(wildcards):
@@ -105,6 +137,7 @@ EVALUATION_SETTINGS = {
     "score_latents": ("dci_num_train",),
     "aggregate_metrics": ("bootstrap_samples",),
     "evaluate_images": ("knn_k", "cv_folds", "iwae_k", "iwae_images", "samples"),
+    "evaluate_cvae": ("iwae_k", "iwae_images", "samples"),
 }
 
 
@@ -137,9 +170,11 @@ def get_metric_files(wildcards):
     """Every metrics JSON of every run: the evaluations of its dataset's kind."""
     return [
         f"results/evaluation/{r.dataset}/{r.model}/seed{r.seed}/{name}.json"
-        for name in dict.fromkeys(e for kind in KINDS.values() for e in kind.evaluations)
+        for name in dict.fromkeys(
+            e for kind in KINDS.values() for e in (*kind.evaluations, *(kind.conditional_evaluations or ()))
+        )
         for r in RUNS
-        if name in kind_of(r.dataset).evaluations
+        if name in run_evaluations(r)
     ]
 
 
@@ -232,6 +267,13 @@ REPORT_FIGURES = {
         ("Images (seed 001)", f"{_RUN}/samples.png", "images_samples.rst"),
         ("Images (seed 001)", f"{_RUN}/image_reconstructions.png", "images_reconstructions.rst"),
     ],
+    "images_conditional": [
+        _TRAINING,
+        ("A conditional VAE (seed 003)", f"{_RUN}/style_transfer.png", "cvae_style_transfer.rst"),
+        ("A conditional VAE (seed 003)", f"{_RUN}/label_manifolds.png", "cvae_label_manifolds.rst"),
+        ("A conditional VAE (seed 003)", f"{_RUN}/code_distribution.png", "cvae_code_distribution.rst"),
+        ("A conditional VAE (seed 003)", f"{_RUN}/cvae_reconstructions.png", "cvae_reconstructions.rst"),
+    ],
     "factor_model": [
         _TRAINING,
         (
@@ -260,12 +302,21 @@ def get_report_figures(wildcards):
     captions = Path(workflow.basedir) / "workflow" / "report"
     return [
         figure
-        for kind, patterns in REPORT_FIGURES.items()
+        for key, patterns in REPORT_FIGURES.items()
         for figure in figure_list(
             [(section, pattern, captions / caption) for section, pattern, caption in patterns],
-            runs_of_kind(kind),
+            _report_runs(key),
         )
     ]
+
+
+def _report_runs(key):
+    """The runs a REPORT_FIGURES entry draws: a kind's, its conditional models' (`<kind>_conditional`)
+    apart where the kind evaluates them otherwise."""
+    kind = key.removesuffix("_conditional")
+    if KINDS[kind].conditional_evaluations is None:
+        return runs_of_kind(kind) if key == kind else []
+    return runs_of_kind(kind, conditional=key != kind)
 
 
 def get_report_figure_files(wildcards):

@@ -209,6 +209,43 @@ rule evaluate_images:
         "../scripts/evaluate_images.py"
 
 
+rule evaluate_cvae:
+    input:
+        model="results/models/{dataset}/{model}/seed{seed}/model.keras",
+        dataset=get_dataset_file,
+        history="results/models/{dataset}/{model}/seed{seed}/history.csv",
+        classifier="results/classifiers/{dataset}/classifier.keras",
+        # The same VAE without the label, for the ELBO and probe comparison; none where the plan has none.
+        twin=get_twin_model,
+    output:
+        metrics="results/evaluation/{dataset}/{model}/seed{seed}/cvae.json",
+        style_transfer=report(
+            "results/figures/{dataset}/{model}/seed{seed}/style_transfer.png",
+            caption="../report/cvae_style_transfer.rst",
+            category="Conditional VAE",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "seed": "{seed}", "figure": "style transfer"},
+        ),
+        manifolds="results/figures/{dataset}/{model}/seed{seed}/label_manifolds.png",
+        code_distribution="results/figures/{dataset}/{model}/seed{seed}/code_distribution.png",
+        reconstructions="results/figures/{dataset}/{model}/seed{seed}/cvae_reconstructions.png",
+    params:
+        code=package_code("evaluate_cvae.py"),
+        evaluation=evaluation_params("evaluate_cvae"),
+    log:
+        "logs/evaluate_cvae/{dataset}/{model}/seed{seed}.log",
+    benchmark:
+        "benchmarks/evaluate_cvae/{dataset}/{model}/seed{seed}.tsv"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=4000,
+    conda:
+        "../../envs/study.yaml"
+    script:
+        "../scripts/evaluate_cvae.py"
+
+
 rule plot_reconstruction_errors:
     input:
         get_reconstruction_tables,
