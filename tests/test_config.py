@@ -37,7 +37,14 @@ def test_the_heatmaps_study_of_the_config_file_is_the_schema_defaults():
     """An empty config is seed 000's study; config/config.yaml adds the other studies beside it."""
     from_file = validate_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()), SCHEMA)
     empty = validate_config({}, SCHEMA)
-    assert set(from_file["studies"]) == {"heatmaps", "normal_1d", "factor_model", "fashion", "toy_manifold"}
+    assert set(from_file["studies"]) == {
+        "heatmaps",
+        "normal_1d",
+        "factor_model",
+        "fashion",
+        "toy_manifold",
+        "mnist_cvae",
+    }
     assert from_file["studies"]["heatmaps"] == empty["studies"]["heatmaps"]
     for part in ("datasets", "models"):
         assert {name: from_file[part][name] for name in empty[part]} == empty[part]
@@ -59,8 +66,8 @@ def test_the_heatmaps_study_of_the_config_file_is_the_schema_defaults():
         "test_share": 0.33,
         "seed": 0,
     }
-    # heatmaps, normal_1d, factor_model, fashion, toy_manifold
-    assert len(plan(from_file)) == 4 + 3 * 20 + 2 * 3 + 2 * 3 + 2 * 3
+    # heatmaps, normal_1d, factor_model, fashion, toy_manifold, mnist_cvae
+    assert len(plan(from_file)) == 4 + 3 * 20 + 2 * 3 + 2 * 3 + 2 * 3 + 2 * 3
     assert from_file["models"]["cae_toy"]["conditional"] == "label"
     assert {k: v for k, v in from_file["models"]["cae_toy"].items() if k != "conditional"} == from_file[
         "models"
