@@ -313,3 +313,45 @@ def test_a_finished_toy_study_has_nothing_to_do_and_conditioning_one_model_retra
         "all": 1,
     }
     assert not [p for p in outputs if "cae_toy" in p or "results/data/" in p]
+
+
+#: Seed 003's df-conditioned VAE on seed 000's Student-t data (the `tails` study), on the tiny Student-t set.
+TAILS_CONFIG = {
+    "seed": 3,
+    "datasets": {"tiny_t": TINY_CONFIG["datasets"]["tiny_t"]},
+    "models": {
+        "vae": TINY_CONFIG["models"]["vae"],
+        "cvae_df": {**TINY_CONFIG["models"]["vae"], "conditional": "df"},
+    },
+    "studies": {"tails": {"datasets": ["tiny_t"], "models": ["vae", "cvae_df"], "seeds": [5]}},
+}
+
+
+@pytest.fixture(scope="module")
+def tails_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tails")
+    config_file = workdir / "tails.yaml"
+    config_file.write_text(yaml.safe_dump(TAILS_CONFIG))
+    snakemake(workdir, config_file)
+    return workdir
+
+
+def test_the_df_conditioned_vae_gets_every_heatmap_evaluation_and_the_tail_transfer(tails_run):
+    results = tails_run / "results"
+    for model in ("vae", "cvae_df"):
+        for name in ("reconstruction", "probes", "scores", "exploration"):
+            assert (results / f"evaluation/tiny_t/{model}/seed5/{name}.json").exists(), (model, name)
+    assert not (results / "evaluation/tiny_t/vae/seed5/transfer.json").exists()
+    transfer = json.loads((results / "evaluation/tiny_t/cvae_df/seed5/transfer.json").read_text())
+    assert {d["target_df"] for d in transfer["transfer"].values()} == {2.0, 200.0}
+    assert (results / "figures/tiny_t/cvae_df/seed5/tail_transfer.png").stat().st_size > 10_000
+    exploration = json.loads((results / "evaluation/tiny_t/cvae_df/seed5/exploration.json").read_text())
+    assert exploration["decoded_with"] == {"factor": "df", "value": 2.0}
+    sidecar = json.loads((results / "models/tiny_t/cvae_df/seed5/model.json").read_text())
+    assert sidecar["condition"] == {"factor": "df", "values": [2.0, 200.0]}
+    tidy = pd.read_csv(results / "metrics" / "metrics.tsv", sep="\t")
+    knn = tidy[tidy["metric"] == "knn_df.fixed_k.test_accuracy"]
+    assert set(knn["model"]) == {"vae", "cvae_df"}  # the df probe on both codes, side by side
+    assert "transfer.heavy_to_light.moved_as_asked" in set(tidy["metric"])
+    page = (results / "report" / "report.html").read_text(encoding="utf-8")
+    assert "Style transfer between tails" in page and page.count("tail_transfer") >= 1

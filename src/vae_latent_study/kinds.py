@@ -48,8 +48,17 @@ def _heatmap_factors(config: Mapping[str, Any]) -> dict[str, str]:
 
 
 KINDS: dict[str, Kind] = {
+    # A df-conditioned model (seed 003's option on the Student-t data) gets every heatmap evaluation and
+    # the style transfer between tails (`heatmap_transfer`).
     "heatmaps": Kind(
-        "heatmaps", False, ("reconstruction", "probes", "scores"), True, ("conv36",), _heatmap_factors
+        "heatmaps",
+        False,
+        ("reconstruction", "probes", "scores"),
+        True,
+        ("conv36",),
+        _heatmap_factors,
+        conditional=True,
+        conditional_evaluations=("reconstruction", "probes", "scores", "transfer"),
     ),
     "normal_1d": Kind("normal_1d", True, ("generation",), False, ("dense",), lambda config: {}),
     "factor_model": Kind(

@@ -267,6 +267,14 @@ REPORT_FIGURES = {
         ("Images (seed 001)", f"{_RUN}/samples.png", "images_samples.rst"),
         ("Images (seed 001)", f"{_RUN}/image_reconstructions.png", "images_reconstructions.rst"),
     ],
+    # Drawn beside the heatmap figures of the same runs (see _report_runs).
+    "heatmaps_conditional": [
+        (
+            "Style transfer between tails (seed 003 on seed 000's data)",
+            f"{_RUN}/tail_transfer.png",
+            "tail_transfer.rst",
+        ),
+    ],
     "images_conditional": [
         _TRAINING,
         ("A conditional VAE (seed 003)", f"{_RUN}/style_transfer.png", "cvae_style_transfer.rst"),
@@ -312,11 +320,15 @@ def get_report_figures(wildcards):
 
 def _report_runs(key):
     """The runs a REPORT_FIGURES entry draws: a kind's, its conditional models' (`<kind>_conditional`)
-    apart where the kind evaluates them otherwise."""
-    kind = key.removesuffix("_conditional")
-    if KINDS[kind].conditional_evaluations is None:
-        return runs_of_kind(kind) if key == kind else []
-    return runs_of_kind(kind, conditional=key != kind)
+    apart where the kind evaluates them otherwise. Where a conditional run gets every evaluation of the
+    others and more (heatmaps), the kind's entry draws it too and `<kind>_conditional` adds the extras."""
+    kind = KINDS[key.removesuffix("_conditional")]
+    if kind.conditional_evaluations is None:
+        return runs_of_kind(kind.name) if key == kind.name else []
+    if key != kind.name:
+        return runs_of_kind(kind.name, conditional=True)
+    extends = set(kind.evaluations) <= set(kind.conditional_evaluations)
+    return runs_of_kind(kind.name, conditional=None if extends else False)
 
 
 def get_report_figure_files(wildcards):

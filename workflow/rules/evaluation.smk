@@ -303,3 +303,28 @@ rule compare_with_seed:
         "../../envs/study.yaml"
     script:
         "../scripts/compare_with_seed.py"
+
+
+rule evaluate_transfer:
+    input:
+        model="results/models/{dataset}/{model}/seed{seed}/model.keras",
+        dataset=get_dataset_file,
+    output:
+        metrics="results/evaluation/{dataset}/{model}/seed{seed}/transfer.json",
+        figure=report(
+            "results/figures/{dataset}/{model}/seed{seed}/tail_transfer.png",
+            caption="../report/tail_transfer.rst",
+            category="Style transfer between tails",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "seed": "{seed}", "figure": "tail transfer"},
+        ),
+    params:
+        code=package_code("evaluate_transfer.py"),
+    log:
+        "logs/evaluate_transfer/{dataset}/{model}/seed{seed}.log",
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/study.yaml"
+    script:
+        "../scripts/evaluate_transfer.py"
