@@ -22,12 +22,14 @@ from vae_latent_study.heatmaps import grid_values
 from .conftest import REPO, SCHEMA, TINY_CONFIG
 
 
-def test_the_spread_config_is_the_default_heatmap_study_at_five_seeds():
+def test_the_spread_config_is_the_default_heatmap_study_at_five_seeds_in_bfloat16():
     spread = validate_config(yaml.safe_load((REPO / "config" / "spread.yaml").read_text()), SCHEMA)
     default = validate_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()), SCHEMA)
-    # The same datasets and models, so its seed-19 runs are the default study's (no rerun).
-    for part in ("datasets", "models"):
-        assert spread[part] == {name: default[part][name] for name in spread[part]}
+    # The same datasets, and the same models but for their precision (README, "Precision").
+    assert spread["datasets"] == {name: default["datasets"][name] for name in spread["datasets"]}
+    for name, model in spread["models"].items():
+        assert model["precision"] == "mixed_bfloat16"
+        assert {k: v for k, v in model.items() if k != "precision"} == default["models"][name]
     runs = plan(spread)
     assert sorted({r.seed for r in runs}) == [19, 20, 21, 22, 23]
     assert len(runs) == 2 * 2 * 5
