@@ -6,7 +6,6 @@ holds the simulation only: `learned_model` and `evaluate_model` import the model
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -335,8 +334,7 @@ def evaluate_model(
     """
     from vae_latent_study import models
     from vae_latent_study.datasets import read_dataset
-    from vae_latent_study.io import atomic_path
-    from vae_latent_study.provenance import file_sha256, library_versions
+    from vae_latent_study.provenance import model_run_record, write_strict_json
 
     dataset = read_dataset(dataset_path)
     learned = learned_model(models.load_model(model_path, compile=False))
@@ -370,13 +368,8 @@ def evaluate_model(
             "n_nodes": N_NODES,
         },
         "notes": notes,
-        "inputs": {
-            "dataset": {"path": str(dataset_path), "checksum": dataset.manifest["checksum"]["sha256"]},
-            "model": {"path": str(model_path), "sha256": file_sha256(model_path)},
-        },
-        "versions": library_versions(extra=("keras", "tensorflow")),
+        **model_run_record(model_path, dataset_path, dataset.manifest["checksum"]["sha256"]),
     }
-    with atomic_path(output_json) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    write_strict_json(payload, output_json)
     logger.info("wrote %s", output_json)
     return payload

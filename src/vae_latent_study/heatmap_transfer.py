@@ -12,7 +12,6 @@ exact); `evaluate_transfer` is the workflow's per-run job, writing `transfer.jso
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -135,8 +134,7 @@ def evaluate_transfer(
     (the mean code) and decoded with the other df's: heavy to light and light to heavy."""
     from vae_latent_study import models
     from vae_latent_study.datasets import read_dataset
-    from vae_latent_study.io import atomic_path
-    from vae_latent_study.provenance import file_sha256, library_versions
+    from vae_latent_study.provenance import model_run_record, write_strict_json
 
     dataset = read_dataset(dataset_path)
     model = models.load_model(model_path, compile=False)
@@ -187,14 +185,9 @@ def evaluate_transfer(
             "split": "test",
             "code": "z_mean under the source's own label",
         },
-        "inputs": {
-            "dataset": {"path": str(dataset_path), "checksum": dataset.manifest["checksum"]["sha256"]},
-            "model": {"path": str(model_path), "sha256": file_sha256(model_path)},
-        },
-        "versions": library_versions(extra=("keras", "tensorflow")),
+        **model_run_record(model_path, dataset_path, dataset.manifest["checksum"]["sha256"]),
     }
-    with atomic_path(output_json) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    write_strict_json(payload, output_json)
     for name, numbers in directions.items():
         logger.info(
             "%s, %s: tail mass source %.3f, transfer %.3f, target %.3f; moved as asked %.2f",

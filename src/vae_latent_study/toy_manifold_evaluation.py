@@ -10,7 +10,6 @@ noise's own squared error), so they are tested without a model. Only `evaluate_m
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -206,8 +205,7 @@ def evaluate_manifold(
     conditional AE's; `targeted` says whether this model is one)."""
     from vae_latent_study import models
     from vae_latent_study.datasets import read_dataset
-    from vae_latent_study.io import atomic_path
-    from vae_latent_study.provenance import file_sha256, library_versions
+    from vae_latent_study.provenance import model_run_record, write_strict_json
 
     dataset = read_dataset(dataset_path)
     model = models.load_model(model_path, compile=False)
@@ -273,14 +271,9 @@ def evaluate_manifold(
             "seam_share": "share of the circle's points (spread along it) reconstructed > 3 sd from where "
             "their input projects onto the circle",
         },
-        "inputs": {
-            "dataset": {"path": str(dataset_path), "checksum": dataset.manifest["checksum"]["sha256"]},
-            "model": {"path": str(model_path), "sha256": file_sha256(model_path)},
-        },
-        "versions": library_versions(extra=("keras", "tensorflow")),
+        **model_run_record(model_path, dataset_path, dataset.manifest["checksum"]["sha256"]),
     }
-    with atomic_path(output_json) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    write_strict_json(payload, output_json)
     logger.info(
         "%s on %s, seed %d: test MSE %.2f x the noise floor, median distance %.4f, bridge %.3f, seam %.3f",
         model_name,
