@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import REPO, SCHEMA, TINY_CONFIG
-from vae_latent_study import evaluation, latents, metrics, plots
+from vae_latent_study import evaluation, latents, metrics, plots, probes
 from vae_latent_study.config import validate_config
 from vae_latent_study.datasets import build_dataset, write_dataset
 
@@ -227,6 +227,73 @@ def test_probes_on_a_df_dataset(study):
     assert ae["model"] == "my_ae" and ae["knn_df"]["fixed_k"]["test_accuracy"] < 1.0
 
 
+def test_probes_on_a_df_dataset_state_what_the_true_factors_make_knowable(study):
+    """`knn_df.bayes` is the df rule's Bayes accuracy, read from the dataset's own rule, and
+    `knn_df.true_factors` the codes' probe run on the true factors: the same in every run on the dataset."""
+    dataset, _ = study["data"]["tiny_t"]
+    vae = read_json(study, "tiny_t", "vae", 1, "probes")["knn_df"]
+    ae = read_json(study, "tiny_t", "ae", 1, "probes")["knn_df"]
+    rule = dataset.manifest["config"]["df_rule"]
+    assert rule["threshold"] == 12.0  # the fixture's own rule, not the default
+    bayes = vae["bayes"]
+    assert bayes["settings"]["df_rule"] == rule
+    # Bayes accuracy, by hand: P(heavy) = clip(((vx + vy)^2 - threshold) / noise_high, 0, 1).
+    for split in ("train", "test"):
+        rows = getattr(dataset, split)
+        v = dataset.factors[rows, 0] + dataset.factors[rows, 1]
+        p = np.clip((v**2 - rule["threshold"]) / rule["noise_high"], 0.0, 1.0)
+        assert bayes[f"{split}_accuracy"] == pytest.approx(np.mean(np.maximum(p, 1 - p)), abs=1e-12)
+        assert 0.5 <= bayes[f"{split}_accuracy"] <= 1.0
+    # The realised accuracy scores the likelier class against the stored test labels.
+    rows = dataset.test
+    v = dataset.factors[rows, 0] + dataset.factors[rows, 1]
+    predicted = np.where(v**2 - rule["threshold"] > rule["noise_high"] / 2, 2.0, 200.0)
+    assert bayes["test_accuracy_realised"] == np.mean(predicted == dataset.factors[rows, 3])
+    # The true-factor probe is the codes' probe on (var_x, var_y, cor): the same function and settings.
+    factors = vae["true_factors"]
+    assert factors["settings"]["codes"] == ["var_x", "var_y", "cor"]
+    train, test = dataset.train, dataset.test
+    want = probes.knn_probe(
+        dataset.factors[train, :3],
+        dataset.factors[train, 3],
+        dataset.factors[test, :3],
+        dataset.factors[test, 3],
+        k_grid=K_GRID,
+        positive_label=2.0,
+    )
+    assert factors["best"] == {k: want[k] for k in ("best_k", "cv_accuracy", "test_accuracy", "test_f1")}
+    fixed = probes.knn_probe(
+        dataset.factors[train, :3],
+        dataset.factors[train, 3],
+        dataset.factors[test, :3],
+        dataset.factors[test, 3],
+        k_grid=K_GRID,
+        positive_label=2.0,
+        refit_k=13,
+    )
+    assert factors["fixed_k"]["test_accuracy"] == fixed["test_accuracy"]
+    assert (
+        factors["fixed_k"]["cv_accuracy"]
+        == [r for r in want["cv_results"] if r["k"] == 13][0]["mean_accuracy"]
+    )
+    # Properties of the dataset alone: the AE's run states the same numbers.
+    assert ae["bayes"] == bayes and ae["true_factors"] == factors
+    # The codes' own probe, beside them, is the one it always was.
+    codes = probes.knn_probe(
+        read_store_z(study, "vae", "train"),
+        dataset.factors[train, 3],
+        read_store_z(study, "vae", "test"),
+        dataset.factors[test, 3],
+        k_grid=K_GRID,
+        positive_label=2.0,
+    )
+    assert vae["best"] == {k: codes[k] for k in ("best_k", "cv_accuracy", "test_accuracy", "test_f1")}
+
+
+def read_store_z(study, kind, split):
+    return latents.read_latents(study["stores"]["tiny_t", kind, 1]).split(split).z
+
+
 def test_probes_without_df(study):
     probes = read_json(study, "tiny_gauss", "vae", 1, "probes")
     assert probes["knn_df"] is None and probes["learning_curve"] is None
@@ -276,6 +343,11 @@ def test_collect_metrics(study, tmp_path):
         "knn_df.fixed_k.test_f1",
         "knn_df.best.best_k",
         "knn_df.test_positive_rate",
+        "knn_df.bayes.test_accuracy",
+        "knn_df.bayes.train_accuracy",
+        "knn_df.bayes.test_accuracy_realised",
+        "knn_df.true_factors.fixed_k.test_accuracy",
+        "knn_df.true_factors.best.test_accuracy",
         "mig",
         "mig_per_factor.df",
         "dci.completeness",

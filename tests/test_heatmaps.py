@@ -161,3 +161,62 @@ def test_student_t_images_for_other_df_equal_scipy(df):
         cov = [[vx, r * np.sqrt(vx * vy)], [r * np.sqrt(vx * vy), vy]]
         pdf = multivariate_t(shape=cov, df=df).pdf(pos)
         np.testing.assert_allclose(ours[n], pdf / pdf.max(), rtol=0, atol=1e-6)
+
+
+# --- what the variances make knowable of df: the rule's Bayes classifier ----------------------------------
+
+SEED_RULE = {"heavy_df": 2, "light_df": 200, "threshold": 20.0, "noise_high": 10.0, "seed": 25}
+
+
+def test_df_bayes_accuracy_known_answers():
+    """Points where P(heavy) is exactly 0, 1/2 and 1, and a deterministic rule."""
+    rule = {"heavy_df": 2, "light_df": 200, "threshold": 1.0, "noise_high": 2.0, "seed": 0}
+    # (var_x + var_y)^2 = 1, 2.25, 4, 9: P(heavy) = clip((v^2 - 1) / 2, 0, 1) = 0, 0.625, 1, 1.
+    var_x, var_y = np.array([0.5, 0.75, 1.0, 2.0]), np.array([0.5, 0.75, 1.0, 1.0])
+    np.testing.assert_array_equal(heatmaps.df_heavy_probability(var_x, var_y, rule), [0.0, 0.625, 1.0, 1.0])
+    assert heatmaps.df_bayes_accuracy(var_x, var_y, rule) == (1 + 0.625 + 1 + 1) / 4
+    np.testing.assert_array_equal(heatmaps.df_bayes_prediction(var_x, var_y, rule), [200, 2, 2, 2])
+    # v = 1 with threshold 0 and noise 2: P(heavy) = 1/2, a coin: the Bayes accuracy is 1/2 there.
+    half = {**rule, "threshold": 0.0}
+    assert heatmaps.df_heavy_probability(np.array([0.5]), np.array([0.5]), half)[0] == 0.5
+    assert heatmaps.df_bayes_accuracy(np.array([0.5, 0.5]), np.array([0.5, 1.5]), half) == (0.5 + 1.0) / 2
+    # Without noise the rule is deterministic: the Bayes classifier is the rule, always right.
+    exact = {**SEED_RULE, "noise_high": 0.0}
+    values, _ = heatmaps.factor_table(SEED_GRID)
+    labels = heatmaps.assign_df(values[:, 0], values[:, 1], exact)
+    np.testing.assert_array_equal(heatmaps.df_bayes_prediction(values[:, 0], values[:, 1], exact), labels)
+    assert heatmaps.df_bayes_accuracy(values[:, 0], values[:, 1], exact) == 1.0
+    assert 0 < np.mean(labels == 2) < 1
+
+
+def test_df_bayes_probability_matches_the_generators_labels(seed_table):
+    """Monte Carlo: over 400 seeds of the rule's own draws, each (var_x, var_y)'s share of heavy labels
+    agrees with P(heavy) within sampling error, and the Bayes classifier's accuracy with its expectation."""
+    values, _ = seed_table
+    pairs = np.unique(values[:, :2], axis=0)  # 625 (var_x, var_y)
+    p = heatmaps.df_heavy_probability(pairs[:, 0], pairs[:, 1], SEED_RULE)
+    assert 0 < np.mean((p > 0) & (p < 1)) < 1  # some pairs are certain, some are left to the noise
+    n_seeds = 400
+    heavy = np.zeros(len(pairs))
+    correct = 0.0
+    predicted = heatmaps.df_bayes_prediction(pairs[:, 0], pairs[:, 1], SEED_RULE)
+    for seed in range(n_seeds):
+        labels = heatmaps.assign_df(pairs[:, 0], pairs[:, 1], {**SEED_RULE, "seed": 1000 + seed})
+        heavy += labels == 2
+        correct += np.mean(predicted == labels)
+    share = heavy / n_seeds
+    sd = np.sqrt(p * (1 - p) / n_seeds)
+    # Certain pairs are always (never) heavy; the others within 5 binomial sds (625 pairs).
+    np.testing.assert_array_equal(share[p == 1], 1.0)
+    np.testing.assert_array_equal(share[p == 0], 0.0)
+    inner = (p > 0) & (p < 1)
+    assert np.all(np.abs(share[inner] - p[inner]) <= 5 * sd[inner] + 1e-12)
+    # Over all pairs, the shares' deviations are as small as binomial noise makes them (chi-square ~ 1).
+    chi2 = np.mean((share[inner] - p[inner]) ** 2 / sd[inner] ** 2)
+    assert 0.6 < chi2 < 1.5
+    expected = heatmaps.df_bayes_accuracy(pairs[:, 0], pairs[:, 1], SEED_RULE)
+    margin = np.mean(np.minimum(p, 1 - p))  # the expected error; the mean over seeds has sd < it / 10
+    assert abs(correct / n_seeds - expected) < 0.1 * margin
+    # A wrong formula is caught: halving the noise's range moves P(heavy) visibly.
+    wrong = heatmaps.df_heavy_probability(pairs[:, 0], pairs[:, 1], {**SEED_RULE, "noise_high": 5.0})
+    assert np.max(np.abs(share - wrong)) > 10 * np.max(sd)

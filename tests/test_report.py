@@ -359,6 +359,40 @@ def test_the_knn_sentence_names_the_k_the_probe_used(inputs):
     assert "a 7-nearest-neighbour classifier" in sentences[7] and "13-nearest" not in sentences[7]
 
 
+def test_the_df_sentence_sets_the_codes_beside_what_the_factors_make_knowable(inputs):
+    """The Bayes accuracy and the true-factor probe (the dataset's, the same in every run) beside the codes'
+    accuracy, and the share of the knowable margin over the majority class each code recovers."""
+    comparison = pd.read_csv(inputs["comparison_tsv"], sep="\t")
+
+    def differences(extra):
+        metrics = {key: dict(values) for key, values in METRICS.items()}
+        for model in ("vae", "ae"):
+            metrics[("t", "student_t", model, model)].update(extra)
+        summary, paired = evaluation.summarise_metrics(_tidy(metrics), n_boot=50)
+        _, per_dataset = report.answer_questions(summary, paired, comparison, EXPLORATIONS)[2]
+        return " ".join(dict(per_dataset)["t"])
+
+    numbers = {
+        "knn_df.bayes.test_accuracy": (0.95, 0.95),
+        "knn_df.bayes.test_accuracy_realised": (0.944, 0.944),
+        "knn_df.true_factors.fixed_k.test_accuracy": (0.942, 0.942),
+        "knn_df.test_positive_rate": (0.45, 0.45),
+    }
+    sentence = differences(numbers)
+    assert (
+        "Bayes accuracy from the true variances is 0.950 on the test rows (0.944 on their drawn labels)"
+        in (sentence)
+    )
+    assert "the true (var_x, var_y, cor) scores 0.942" in sentence
+    # Majority class 0.55; knowable margin 0.40; the AE (0.85) recovers 0.30 of it, the VAE (0.85) too.
+    assert "above the majority class (0.550)" in sentence and "recover 75% and 75% of the 0.400" in sentence
+    lower = differences({**numbers, "knn_df.bayes.test_accuracy": (0.75, 0.75)})
+    assert "recover 150% and 150% of the 0.200" in lower and "beyond them (the tails)" in lower
+    assert "beyond them" not in sentence
+    # Runs without these numbers (an older study) keep the sentence they had.
+    assert "knowable" not in differences({})
+
+
 def test_a_large_png_is_embedded_in_a_palette_and_a_small_one_as_it_is(tmp_path):
     import io
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from vae_latent_study import metrics, probes
+from vae_latent_study import heatmaps, metrics, probes
 from vae_latent_study.datasets import Dataset, read_dataset
 from vae_latent_study.io import atomic_path, read_json, reading
 from vae_latent_study.latents import SPLITS, Latents, read_latents
@@ -247,20 +247,10 @@ def probe_latents(
         y_train, y_test = dataset.factors[train.rows, df_column], dataset.factors[test.rows, df_column]
         positive = float(np.min(dataset.factor_grids["df"]))  # the heavy tails, the notebook's df == 2
         common = {"k_grid": k_grid, "cv": cv, "positive_label": positive, "n_jobs": n_jobs}
-        best = probes.knn_probe(train.z, y_train, test.z, y_test, **common)
-        fixed = probes.knn_probe(train.z, y_train, test.z, y_test, refit_k=fixed_k, **common)
+        best, fixed_scores = _knn_df_probe(train.z, y_train, test.z, y_test, fixed_k, common)
         curve = probes.learning_curve_probe(
             train.z, y_train, test.z, y_test, sizes=learning_curve_sizes, random_state=curve_rng, **common
         )
-
-        # The fixed-k fit shares the grid search; its own cross-validated accuracy is the grid's at k = 13.
-        at_fixed_k = [r["mean_accuracy"] for r in best["cv_results"] if r["k"] == int(fixed_k)]
-        fixed_scores = {
-            "k_used": fixed["k_used"],
-            "cv_accuracy": at_fixed_k[0] if at_fixed_k else None,
-            "test_accuracy": fixed["test_accuracy"],
-            "test_f1": fixed["test_f1"],
-        }
         payload["knn_df"] = {
             "settings": {
                 "codes": "z",
@@ -273,6 +263,7 @@ def probe_latents(
             "best": {key: best[key] for key in ("best_k", "cv_accuracy", "test_accuracy", "test_f1")},
             "fixed_k": fixed_scores,
             "cv_results": best["cv_results"],
+            **_knowable_df(dataset, train.rows, test.rows, y_train, y_test, fixed_k, common),
         }
         payload["learning_curve"] = {
             "settings": {"codes": "z", "sizes": [int(s) for s in learning_curve_sizes]},
@@ -280,6 +271,81 @@ def probe_latents(
         }
     payload.update(_provenance(latents, dataset, latents_path, dataset_path))
     _write_json(payload, output_path)
+
+
+def _knn_df_probe(
+    train_x: np.ndarray,
+    y_train: np.ndarray,
+    test_x: np.ndarray,
+    y_test: np.ndarray,
+    fixed_k: int,
+    common: Mapping[str, Any],
+) -> tuple[dict, dict]:
+    """The notebook's KNN df probe of `train_x` / `test_x`: the grid search refitted at its best k, and the
+    scores at `fixed_k`. Returns (`probes.knn_probe` at the best k, the fixed-k scores)."""
+    best = probes.knn_probe(train_x, y_train, test_x, y_test, **common)
+    fixed = probes.knn_probe(train_x, y_train, test_x, y_test, refit_k=fixed_k, **common)
+    # The fixed-k fit shares the grid search; its own cross-validated accuracy is the grid's at k = 13.
+    at_fixed_k = [r["mean_accuracy"] for r in best["cv_results"] if r["k"] == int(fixed_k)]
+    fixed_scores = {
+        "k_used": fixed["k_used"],
+        "cv_accuracy": at_fixed_k[0] if at_fixed_k else None,
+        "test_accuracy": fixed["test_accuracy"],
+        "test_f1": fixed["test_f1"],
+    }
+    return best, fixed_scores
+
+
+#: The factors the df probe of the true factors reads: all the continuous factors the images are drawn from.
+KNOWABLE_DF_FACTORS = ("var_x", "var_y", "cor")
+
+
+def _knowable_df(
+    dataset: Dataset,
+    train_rows: np.ndarray,
+    test_rows: np.ndarray,
+    y_train: np.ndarray,
+    y_test: np.ndarray,
+    fixed_k: int,
+    common: Mapping[str, Any],
+) -> dict[str, Any]:
+    """What the true factors make knowable of df, beside the codes' probe (`knn_df.bayes`,
+    `knn_df.true_factors`): properties of the dataset alone, the same for every model trained on it.
+
+    `bayes`: the df rule's Bayes accuracy from (var_x, var_y) (`heatmaps.df_bayes_accuracy`, expected over
+    the rule's noise) on the training and test rows, and the accuracy of that classifier on the test rows'
+    stored labels (`test_accuracy_realised`, the codes' probe's own labels). `true_factors`: the codes'
+    probe, the same function and settings, on the true (var_x, var_y, cor) instead of the codes. The rule's
+    parameters are read from the dataset's manifest; a dataset without a df rule gets no `bayes`. Nothing
+    here draws random numbers (the grid search's folds are unshuffled).
+    """
+    out: dict[str, Any] = {}
+    rule = dataset.manifest.get("config", {}).get("df_rule")
+    if rule is not None and {"var_x", "var_y"} <= set(dataset.factor_names):
+        var_x, var_y = dataset.factor("var_x"), dataset.factor("var_y")
+        realised = heatmaps.df_bayes_prediction(var_x[test_rows], var_y[test_rows], rule) == y_test
+        out["bayes"] = {
+            "settings": {"factors": ["var_x", "var_y"], "df_rule": dict(rule)},
+            "train_accuracy": heatmaps.df_bayes_accuracy(var_x[train_rows], var_y[train_rows], rule),
+            "test_accuracy": heatmaps.df_bayes_accuracy(var_x[test_rows], var_y[test_rows], rule),
+            "test_accuracy_realised": float(np.mean(realised)),
+        }
+    if set(KNOWABLE_DF_FACTORS) <= set(dataset.factor_names):
+        columns = [dataset.factor_names.index(n) for n in KNOWABLE_DF_FACTORS]
+        best, fixed_scores = _knn_df_probe(
+            dataset.factors[np.ix_(train_rows, columns)],
+            y_train,
+            dataset.factors[np.ix_(test_rows, columns)],
+            y_test,
+            fixed_k,
+            common,
+        )
+        out["true_factors"] = {
+            "settings": {"codes": list(KNOWABLE_DF_FACTORS)},
+            "best": {key: best[key] for key in ("best_k", "cv_accuracy", "test_accuracy", "test_f1")},
+            "fixed_k": fixed_scores,
+        }
+    return out
 
 
 # --- 3. disentanglement ---------------------------------------------------------------------------------

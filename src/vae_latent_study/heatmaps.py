@@ -68,6 +68,32 @@ def assign_df(var_x: np.ndarray, var_y: np.ndarray, rule: Mapping[str, float]) -
     return np.where(heavy, rule["heavy_df"], rule["light_df"]).astype(np.float64)
 
 
+def df_heavy_probability(var_x: np.ndarray, var_y: np.ndarray, rule: Mapping[str, float]) -> np.ndarray:
+    """P(df = heavy_df | var_x, var_y) under `assign_df`'s rule: P(U < (var_x + var_y)^2 - threshold) with
+    U ~ U(0, noise_high), that is clip(((var_x + var_y)^2 - threshold) / noise_high, 0, 1); without noise
+    (noise_high = 0) the rule is deterministic, 1 where (var_x + var_y)^2 > threshold, else 0."""
+    excess = np.power(np.abs(np.asarray(var_x) + np.asarray(var_y)), 2) - rule["threshold"]
+    if rule["noise_high"] == 0:
+        return (excess > 0).astype(np.float64)
+    return np.clip(excess / rule["noise_high"], 0.0, 1.0)
+
+
+def df_bayes_accuracy(var_x: np.ndarray, var_y: np.ndarray, rule: Mapping[str, float]) -> float:
+    """Expected accuracy over the rule's noise of the Bayes classifier of df from (var_x, var_y) on these
+    rows: the mean of max(p, 1 - p), p = `df_heavy_probability`. No classifier that sees only the factors
+    (var_x, var_y, cor) can expect more on these rows; the images also show df in their tails, so a code
+    that kept the tails could."""
+    p = df_heavy_probability(var_x, var_y, rule)
+    return float(np.mean(np.maximum(p, 1.0 - p)))
+
+
+def df_bayes_prediction(var_x: np.ndarray, var_y: np.ndarray, rule: Mapping[str, float]) -> np.ndarray:
+    """The Bayes classifier's df: `heavy_df` where the rule makes it the likelier (p > 1/2), else
+    `light_df` (a tie, p = 1/2 exactly, goes to `light_df`; either choice has the same expected accuracy)."""
+    heavy = df_heavy_probability(var_x, var_y, rule) > 0.5
+    return np.where(heavy, rule["heavy_df"], rule["light_df"]).astype(np.float64)
+
+
 def _quadratic_form(axis: np.ndarray, var_x, var_y, cor) -> np.ndarray:
     """Mahalanobis form Q[n, i, j] of the point (axis[i], axis[j]) under image n's covariance."""
     var_x, var_y, cor = (np.asarray(v, dtype=np.float64).reshape(-1, 1, 1) for v in (var_x, var_y, cor))

@@ -420,8 +420,51 @@ def _differences(numbers: _Numbers, dataset: str, vae: str, ae: str) -> list[str
         if nb_a is not None and nb_v is not None:
             sentence += f" (the notebook: {_fmt(nb_a)} vs {_fmt(nb_v)})"
         out.append(sentence + ".")
+        knowable = _knowable_df(numbers, dataset, vae, ae, accuracy)
+        if knowable:
+            out.append(knowable)
     out.extend(_claim_verdicts(numbers, dataset, vae, ae))
     return out
+
+
+def _knowable_df(
+    numbers: _Numbers, dataset: str, vae: str, ae: str, accuracy: Mapping[str, float]
+) -> str | None:
+    """The codes' df accuracy beside what the true factors make knowable (`knn_df.bayes.*`,
+    `knn_df.true_factors.*`: properties of the dataset, the same in every run on it), and the share of the
+    knowable margin over the majority class that each code recovers. None where the runs have neither."""
+
+    def dataset_metric(metric: str) -> float | None:
+        found = [numbers.metric(dataset, m, metric) for m in (vae, ae)]
+        return next((v for v in found if v is not None), None)
+
+    bayes = dataset_metric("knn_df.bayes.test_accuracy")
+    realised = dataset_metric("knn_df.bayes.test_accuracy_realised")
+    factors = dataset_metric("knn_df.true_factors.fixed_k.test_accuracy")
+    if bayes is None and factors is None:
+        return None
+    parts = []
+    if bayes is not None:
+        part = f"the df rule's Bayes accuracy from the true variances is {_fmt(bayes)} on the test rows"
+        if realised is not None:
+            part += f" ({_fmt(realised)} on their drawn labels)"
+        parts.append(part)
+    if factors is not None:
+        parts.append(f"the same classifier on the true (var_x, var_y, cor) scores {_fmt(factors)}")
+    sentence = "What the factors make knowable: " + _join(parts)
+    positive = dataset_metric("knn_df.test_positive_rate")
+    if bayes is not None and positive is not None:
+        chance = max(positive, 1.0 - positive)
+        if bayes - chance > 0.01:
+            shares = {m: (accuracy[m] - chance) / (bayes - chance) for m in (ae, vae)}
+            sentence += (
+                f"; above the majority class ({_fmt(chance)}), the codes of {_name(ae, 'ae')} and "
+                f"{_name(vae, 'vae')} recover {_share(shares[ae])} and {_share(shares[vae])} of the "
+                f"{_fmt(bayes - chance)} that the variances make knowable"
+            )
+            if max(shares.values()) > 1:
+                sentence += ": more than the variances allow, so a code holds df beyond them (the tails)"
+    return sentence + "."
 
 
 def _claim_verdicts(numbers: _Numbers, dataset: str, vae: str, ae: str) -> list[str]:
