@@ -263,7 +263,7 @@ def probe_latents(
             "best": {key: best[key] for key in ("best_k", "cv_accuracy", "test_accuracy", "test_f1")},
             "fixed_k": fixed_scores,
             "cv_results": best["cv_results"],
-            **_knowable_df(dataset, train.rows, test.rows, y_train, y_test, fixed_k, common),
+            **knowable_df(dataset, train.rows, test.rows, y_train, y_test, fixed_k, common),
         }
         payload["learning_curve"] = {
             "settings": {"codes": "z", "sizes": [int(s) for s in learning_curve_sizes]},
@@ -300,7 +300,7 @@ def _knn_df_probe(
 KNOWABLE_DF_FACTORS = ("var_x", "var_y", "cor")
 
 
-def _knowable_df(
+def knowable_df(
     dataset: Dataset,
     train_rows: np.ndarray,
     test_rows: np.ndarray,
