@@ -193,7 +193,7 @@ class Sampling(keras.layers.Layer):
         # Keras leaves seed-generator state out of weight files; without it a resumed run draws different
         # noise from an uninterrupted one, so the state is saved with the (otherwise empty) weights.
         super().save_own_variables(store)
-        # As a NumPy array: the weight file would otherwise convert the variable itself, which NumPy 2 warns of.
+        # As a NumPy array: the weight file would convert the variable itself, which NumPy 2 warns of.
         store["seed_generator_state"] = self.seed_generator.state.numpy()
 
     def load_own_variables(self, store: Any) -> None:
