@@ -336,7 +336,7 @@ def evaluate_cvae(
     x_train, x_test = model_inputs(dataset.x[dataset.train]), model_inputs(dataset.x[dataset.test])
     train_labels, test_labels = labels[dataset.train], labels[dataset.test]
     with reading(classifier_path):
-        classifier = keras.models.load_model(classifier_path)
+        classifier = keras.models.load_model(classifier_path, compile=False)
     classifier_json = Path(classifier_path).with_suffix(".json")
     classifier_accuracy = (
         json.loads(classifier_json.read_text())["test_accuracy"] if classifier_json.exists() else None

@@ -278,7 +278,7 @@ def evaluate_images(
     from vae_latent_study.io import reading
 
     with reading(classifier_path):
-        classifier = keras.models.load_model(classifier_path)
+        classifier = keras.models.load_model(classifier_path, compile=False)
     is_vae = isinstance(model, models.VAE)
     points = sample_codes(
         codes_train[key], codes_test[key], int(settings["samples"]), int(seed), prior=is_vae

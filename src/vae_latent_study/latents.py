@@ -107,7 +107,8 @@ def encode_dataset(
     from vae_latent_study.training import runtime_versions
 
     model_path = Path(model_path)
-    model = models.load_model(model_path)
+    # Not compiled: encoding needs no optimizer (and loading one the model saved unbuilt only warns).
+    model = models.load_model(model_path, compile=False)
     kind = "vae" if isinstance(model, models.VAE) else "ae"
     dataset = read_dataset(dataset_path)
     shape = models.data_input_shape(model)

@@ -193,7 +193,8 @@ class Sampling(keras.layers.Layer):
         # Keras leaves seed-generator state out of weight files; without it a resumed run draws different
         # noise from an uninterrupted one, so the state is saved with the (otherwise empty) weights.
         super().save_own_variables(store)
-        store["seed_generator_state"] = self.seed_generator.state
+        # As a NumPy array: the weight file would convert the variable itself, which NumPy 2 warns of.
+        store["seed_generator_state"] = self.seed_generator.state.numpy()
 
     def load_own_variables(self, store: Any) -> None:
         self.seed_generator.state.assign(store["seed_generator_state"])
@@ -383,7 +384,7 @@ class SeededDropout(keras.layers.Dropout):
     def save_own_variables(self, store: Any) -> None:
         super().save_own_variables(store)
         if self.rate > 0:
-            store["seed_generator_state"] = self.seed_generator.state
+            store["seed_generator_state"] = self.seed_generator.state.numpy()
 
     def load_own_variables(self, store: Any) -> None:
         if self.rate > 0:
@@ -711,6 +712,18 @@ class _Regularized:
         return total
 
 
+class _RestoresOptimizer:
+    """Loads the optimizer's state with the model. Keras builds a loaded model's optimizer only for a model
+    it sees as built, and ours are built through their sub-networks, so without this the saved moments and
+    step count were skipped (with a warning) and a loaded model's optimizer started from scratch."""
+
+    def compile_from_config(self, config: dict[str, Any]) -> None:
+        super().compile_from_config(config)
+        optimizer = getattr(self, "optimizer", None)
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.trainable_variables)
+
+
 class _Conditional:
     """What a conditional model (`condition`: see `check_condition`) does with its label: a conditional
     model is called on (x, one-hot label), the encoder on [x, label] and the decoder on [code, label];
@@ -743,7 +756,7 @@ class _Conditional:
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class VAE(_Conditional, _Regularized, keras.Model):
+class VAE(_RestoresOptimizer, _Conditional, _Regularized, keras.Model):
     """Encoder + sampler + decoder trained on reconstruction + beta x KL; by default seed 000's loss,
     36*36 x mean BCE + beta x KL.
 
@@ -864,7 +877,7 @@ class VAE(_Conditional, _Regularized, keras.Model):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class AE(_Conditional, _Regularized, keras.Model):
+class AE(_RestoresOptimizer, _Conditional, _Regularized, keras.Model):
     """Deterministic autoencoder; by default seed 000's AE loss, the mean binary cross-entropy over pixels.
 
     Calling the model returns a dict with `code` and `reconstruction`. History keys: `loss`,
