@@ -89,6 +89,37 @@ class FakeClock:
         return 1767297600.0
 
 
+class QuickClock(FakeClock):
+    """Epochs of 1 s (perf_counter 0.5 s later per call)."""
+
+    def perf_counter(self):
+        self.now += 0.5
+        return self.now
+
+
+def test_console_progress_shows_first_last_and_a_line_every_few_seconds(monkeypatch):
+    stream = io.StringIO()
+    progress = training.ConsoleProgress(stream, "job", 30, clock=QuickClock(), every=5.0)
+    for epoch in range(30):
+        progress.on_epoch_begin(epoch)
+        progress.on_epoch_end(epoch, {"loss": 1.0, "val_loss": 1.0})
+    progress.on_train_end()
+    shown = [int(line.split("epoch ")[1].split("/")[0]) for line in stream.getvalue().splitlines()]
+    # 1 s epochs, a line at most every 5 s: epochs 1, 6, 11, ..., 26, and the last.
+    assert shown == [1, 6, 11, 16, 21, 26, 30]
+
+
+def test_console_progress_shows_the_last_epoch_of_an_early_stopped_run():
+    stream = io.StringIO()
+    progress = training.ConsoleProgress(stream, "job", 30, clock=QuickClock(), every=5.0)
+    for epoch in range(8):  # stopped after 8 of 30
+        progress.on_epoch_begin(epoch)
+        progress.on_epoch_end(epoch, {"loss": 1.0, "val_loss": 1.0})
+    progress.on_train_end()
+    shown = [int(line.split("epoch ")[1].split("/")[0]) for line in stream.getvalue().splitlines()]
+    assert shown == [1, 6, 8]
+
+
 def test_console_progress_writes_one_short_line_per_epoch(monkeypatch):
     monkeypatch.setenv("TZ", "UTC")
     training.time.tzset()

@@ -150,18 +150,21 @@ def test_training_writes_model_history_and_sidecar(study, reference):
     assert sidecar["final"]["loss"] == rows[-1]["loss"]
 
 
-def test_each_epoch_writes_a_short_line_to_the_console(study, tmp_path):
+def test_the_console_shows_short_lines_from_the_first_to_the_last_epoch(study, tmp_path):
     console = io.StringIO()
     training.train_model(
         study["dataset"], study["hparams"]["ae"], 7, **_outputs(tmp_path, "ae"), console=console, label="job"
     )
     lines = console.getvalue().splitlines()
-    assert len(lines) == EPOCHS
-    for epoch, line in enumerate(lines, start=1):
-        assert re.fullmatch(rf"job: epoch {epoch}/{EPOCHS} loss [\d.]+ val [\d.]+, [\d.]+ s, done.*", line), (
-            line
-        )
-    assert re.search(r"done ~\d\d:\d\d \(\d+s left\)$", lines[0]) and lines[-1].endswith(", done")
+    # The first and the last epoch, and between them at most a line every CONSOLE_SECONDS.
+    shown = []
+    for line in lines:
+        match = re.fullmatch(rf"job: epoch (\d+)/{EPOCHS} loss [\d.]+ val [\d.]+, [\d.]+ s, done.*", line)
+        assert match, line
+        shown.append(int(match[1]))
+    assert shown[0] == 1 and shown[-1] == EPOCHS and shown == sorted(set(shown))
+    left = r"(\d+h\d\dm|\d+m\d\ds|\d+s)"  # training._duration, however loaded the machine
+    assert re.search(rf"done ~\d\d:\d\d \({left} left\)$", lines[0]) and lines[-1].endswith(", done")
 
 
 def test_ae_history_has_no_kl(reference):
@@ -240,6 +243,8 @@ _RUNNER = textwrap.dedent(
 
     for run in json.loads(sys.argv[1]):
         kill = run.pop("kill", None)
+        if kill is not None:
+            run.setdefault("checkpoint_seconds", 0)  # back up every epoch; the cadence has its own test
         training.train_model(**run, callbacks=[Kill(kill)] if kill is not None else [])
     """
 )
@@ -301,6 +306,57 @@ def test_other_process_and_resume_after_sigkill_are_bitwise_identical(study, pre
         sidecar = json.loads(training.sidecar_path(resumed["model_path"]).read_text())
         assert sidecar["resumed_after_epoch"] == KILL_EPOCH
         assert sidecar["precision"] == precision
+
+
+class _StepClock:
+    """`monotonic()` 25 s later at every call: with a 30 s cadence the backup skips some epochs."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def monotonic(self):
+        self.now += 25.0
+        return self.now
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Stops the process's training after the first step of `epoch` (0-based), as a kill would."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.kill_epoch, self.epoch = epoch, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch == self.kill_epoch:
+            raise KeyboardInterrupt("killed")
+
+
+def test_the_backup_keeps_a_time_cadence_and_a_resume_replays_the_epochs_after_it(
+    study, reference, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(training, "_backup_clock", _StepClock())
+    run = _outputs(tmp_path, "vae")
+    with pytest.raises(KeyboardInterrupt):
+        training.train_model(
+            study["dataset"],
+            _hparams(study, "vae"),
+            7,
+            **run,
+            callbacks=[_Interrupt(3)],
+            checkpoint_seconds=30,
+        )
+    # Epochs 1-3 finished; the cadence backed up after epoch 2 only (not 1, not 3), history and weights alike.
+    assert json.loads((run["backup_dir"] / "training_metadata.json").read_text())["epoch"] == 2
+    assert len(json.loads((run["backup_dir"] / "history.json").read_text())) == 2
+    assert not run["model_path"].exists()
+    training.train_model(study["dataset"], _hparams(study, "vae"), 7, **run)
+    _assert_same_weights(run["model_path"], reference["vae"]["model_path"])
+    got, want = (training.read_history(r["history_path"]) for r in (run, reference["vae"]))
+    assert [r["loss"] for r in got] == [r["loss"] for r in want]
+    assert json.loads(training.sidecar_path(run["model_path"]).read_text())["resumed_after_epoch"] == 2
 
 
 def test_mixed_bfloat16_trains_other_bits_in_bfloat16_and_keeps_the_loss_in_float32(

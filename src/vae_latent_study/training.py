@@ -17,12 +17,14 @@ resumed run sees the same orders as an uninterrupted one. Two runs with the same
 and with the same thread settings, give bitwise-identical weights (a different thread count may change how
 TensorFlow splits its reductions, and so the last bits).
 
-Resume: the state is backed up at every epoch end in `backup_dir` (Keras's `BackupAndRestore`, with the
-weights and metadata files replaced atomically); a re-run after a kill continues from the last finished
-epoch and ends bitwise identical to an uninterrupted run. The backup also keeps the history rows and a
-fingerprint of the run (seed, hparams, dataset checksum, backend, thread count, Keras and TensorFlow
-versions): a backup left by a different run is discarded, not resumed. A run that diverges removes it. The
-directory is removed once all outputs are written.
+Resume: the state is backed up in `backup_dir` at the end of an epoch when `CHECKPOINT_SECONDS` have passed
+since the last backup, and when `fit` returns (Keras's `BackupAndRestore`, with the weights, history and
+metadata files replaced atomically); a re-run after a kill continues from the last backed-up epoch, replays
+the epochs after it with the same batches and noise, and ends bitwise identical to an uninterrupted run.
+Sub-second epochs (seed 002's, seed 004's) no longer pay a weight file each. The backup also keeps the
+history rows and a fingerprint of the run (seed, hparams, dataset checksum, backend, thread count, Keras and
+TensorFlow versions): a backup left by a different run is discarded, not resumed. A run that diverges removes
+it. The directory is removed once all outputs are written.
 
 Input pipeline: on the TensorFlow backend a `tf.data.Dataset` of batches gathered from the resident images,
 with autotuning switched off (with NumPy arrays Keras rebuilds an autotuned pipeline at each epoch, whose
@@ -69,6 +71,16 @@ HISTORY_COLUMNS = (
     "learning_rate",
     "seconds",
 )
+
+#: A running training backs up its state at an epoch's end at most this often (seconds), and when `fit`
+#: returns: a kill loses at most this much training, which the resumed run replays bit for bit.
+CHECKPOINT_SECONDS = 30.0
+#: The console shows a training's first and last epoch and, between them, a line at most this often (seconds);
+#: the log keeps every epoch.
+CONSOLE_SECONDS = 5.0
+
+#: What the backup's cadence reads `monotonic()` from (a test swaps in a clock of its own).
+_backup_clock: Any = time
 
 _FINGERPRINT_FILE = "run.json"
 _HISTORY_FILE = "history.json"
@@ -237,18 +249,43 @@ def _pydataset_inputs(
 
 
 class _AtomicBackup(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` whose files are replaced atomically, so a kill mid-save leaves the last backup.
+    """`BackupAndRestore` whose files are replaced atomically, so a kill mid-save leaves the last backup,
+    on a time cadence: at an epoch's end once `every` seconds have passed since the last backup (every
+    epoch for 0), and when `fit` returns. The history rows so far are written first, then the weights,
+    then the epoch count, so the backup's epoch never runs ahead of its history.
 
     Relies on the private attribute names of Keras 3.15's implementation (pinned in pyproject.toml).
     """
 
+    def __init__(self, backup_dir: Path, history: _History, every: float, clock: Any = time) -> None:
+        super().__init__(backup_dir, delete_checkpoint=False)
+        self.history, self.every, self.clock = history, float(every), clock
+
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        super().on_train_begin(logs)
+        self._saved_epoch = getattr(self.model, "_initial_epoch", None) or 0
+        self._saved_at = self.clock.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        self._current_epoch = epoch + 1
+        self._last_batch_seen = 0
+        if self.clock.monotonic() - self._saved_at >= self.every:
+            self._save_model()
+
+    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        # Keras's own deletes the backup here; ours stays until train_model has written every output.
+        if self._current_epoch > self._saved_epoch:
+            self._save_model()
+
     def _save_model(self) -> None:
         Path(self.backup_dir).mkdir(parents=True, exist_ok=True)
+        self.history.save(self._current_epoch)
         with atomic_path(self._weights_path, keep_suffix=".weights.h5") as tmp:
             self.model.save_weights(tmp)
         metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
         with atomic_path(self._training_metadata_path) as tmp:
             tmp.write_text(json.dumps(metadata))
+        self._saved_epoch, self._saved_at = self._current_epoch, self.clock.monotonic()
 
 
 def _scalar(value: Any) -> float:
@@ -290,7 +327,7 @@ class _NaNGuard(keras.callbacks.Callback):
 
 
 class _History(keras.callbacks.Callback):
-    """Collects one row per epoch, logs it, and keeps the rows in the backup so that a resume has them all."""
+    """Collects one row per epoch and logs it; the backup keeps the rows (`save`) for a resume."""
 
     def __init__(self, backup_dir: Path, epochs: int, steps_per_epoch: int) -> None:
         super().__init__()
@@ -324,8 +361,6 @@ class _History(keras.callbacks.Callback):
         row["learning_rate"] = _scalar(self.model.optimizer.learning_rate)
         row["seconds"] = time.perf_counter() - self._start
         self.rows.append(row)
-        with atomic_path(self.path) as tmp:
-            tmp.write_text(json.dumps(self.rows))
         kl = "-" if row["kl_loss"] is None else f"{row['kl_loss']:.4f}"
         logger.info(
             "epoch %d/%d: loss %.4f (reconstruction %.4f, kl %s), val_loss %.4f, lr %.3g, %.1f s",
@@ -338,6 +373,11 @@ class _History(keras.callbacks.Callback):
             row["learning_rate"],
             row["seconds"],
         )
+
+    def save(self, epochs: int) -> None:
+        """Write the rows of the first `epochs` epochs to the backup (before its weights)."""
+        with atomic_path(self.path) as tmp:
+            tmp.write_text(json.dumps(self.rows[:epochs]))
 
 
 def early_stopping_epoch(values: Sequence[float], patience: int) -> int | None:
@@ -389,20 +429,27 @@ def _duration(seconds: float) -> str:
 
 
 class ConsoleProgress(keras.callbacks.Callback):
-    """One short line per epoch on `stream` (the console, where the user watches a long training): epoch,
-    loss, validation loss, the epoch's time and when the run should end, from this process's mean epoch."""
+    """Short lines on `stream` (the console, where the user watches a long training): epoch, loss,
+    validation loss, the epoch's time and when the run should end, from this process's mean epoch. The first
+    and the last epoch always, between them at most one line every `every` seconds (a sub-second epoch
+    would otherwise print thousands); the log keeps every epoch."""
 
-    def __init__(self, stream: TextIO, label: str, epochs: int, clock: Any = time) -> None:
+    def __init__(
+        self, stream: TextIO, label: str, epochs: int, clock: Any = time, every: float = CONSOLE_SECONDS
+    ) -> None:
         super().__init__()
-        self.stream, self.label, self.epochs, self.clock = stream, label, epochs, clock
+        self.stream, self.label, self.epochs, self.clock, self.every = stream, label, epochs, clock, every
         self._seconds: list[float] = []
+        self._shown_at: float | None = None
+        self._unshown: str | None = None
 
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         self._start = self.clock.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         logs = logs or {}
-        seconds = self.clock.perf_counter() - self._start
+        now = self.clock.perf_counter()
+        seconds = now - self._start
         self._seconds.append(seconds)
         left = (self.epochs - epoch - 1) * sum(self._seconds) / len(self._seconds)
         if left > 0:
@@ -410,11 +457,24 @@ class ConsoleProgress(keras.callbacks.Callback):
             when = f"done ~{finish} ({_duration(left)} left)"
         else:
             when = "done"
-        self.stream.write(
+        line = (
             f"{self.label}: epoch {epoch + 1}/{self.epochs} loss {float(logs['loss']):.4g} "
             f"val {float(logs['val_loss']):.4g}, {seconds:.1f} s, {when}\n"
         )
+        if self._shown_at is None or left <= 0 or now - self._shown_at >= self.every:
+            self._show(line, now)
+        else:
+            self._unshown = line
+
+    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        # A run that early stopping ended: its last epoch, whenever the line before it was shown.
+        if self._unshown is not None:
+            self._show(self._unshown, self.clock.perf_counter())
+
+    def _show(self, line: str, now: float) -> None:
+        self.stream.write(line)
         self.stream.flush()
+        self._shown_at, self._unshown = now, None
 
 
 def _prepare_backup(backup_dir: Path, fingerprint: Mapping[str, Any]) -> None:
@@ -467,6 +527,7 @@ def train_model(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     console: TextIO | None = None,
     label: str | None = None,
+    checkpoint_seconds: float = CHECKPOINT_SECONDS,
 ) -> None:
     """Train the model that `hparams` describe on the dataset's training split and write its outputs.
 
@@ -483,9 +544,11 @@ def train_model(
     TensorFlow op (as in the workflow's job); otherwise it is logged and ignored. Results are bitwise
     reproducible for a given thread count; another count may change the last bits.
 
-    Each epoch writes a full line to the log (the module's logger) and a short one (`ConsoleProgress`,
-    named `label`) to `console`, by default `sys.stderr`; the workflow's job gives its console
-    (`jobs.job`). `callbacks` run after the project's own (for diagnostics and tests). Raises
+    Each epoch writes a full line to the log (the module's logger); `console` (by default `sys.stderr`; the
+    workflow's job gives its console, `jobs.job`) gets a short line (`ConsoleProgress`, named `label`) for
+    the first and last epoch and at most every `CONSOLE_SECONDS` between. The state is backed up for a
+    resume when `checkpoint_seconds` have passed since the last backup (0: every epoch) and when `fit`
+    returns. `callbacks` run after the project's own (for diagnostics and tests). Raises
     `TrainingDiverged` on a non-finite loss, leaving no output and no backup.
     """
     started = time.perf_counter()
@@ -572,7 +635,7 @@ def train_model(
                 history,
                 *stop_callbacks,
                 progress,
-                _AtomicBackup(backup_dir, delete_checkpoint=False),
+                _AtomicBackup(backup_dir, history, checkpoint_seconds, clock=_backup_clock),
                 *callbacks,
             ],
         )
