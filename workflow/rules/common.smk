@@ -126,7 +126,7 @@ def get_model_hparams(wildcards):
 
 
 def get_backup_dir(wildcards):
-    """Where an interrupted training keeps its last finished epoch, to resume from it."""
+    """Where an interrupted training keeps its last backup, to resume from it."""
     return f"results/models/{wildcards.dataset}/{wildcards.model}/seed{wildcards.seed}/backup"
 
 
