@@ -145,7 +145,7 @@ def evaluate() -> None:
 
 def _quartiles(values: list[float]) -> str:
     q25, q50, q75 = np.percentile(values, [25, 50, 75])
-    return f"{q50:.2f} [{q25:.2f}, {q75:.2f}]"
+    return f"{q50:.3f} [{q25:.3f}, {q75:.3f}]"
 
 
 #: The table's columns: title, and the path of the number in `test` (held-out points).
