@@ -69,14 +69,18 @@ def test_the_heatmaps_study_of_the_config_file_is_the_schema_defaults():
         "test_share": 0.33,
         "seed": 0,
     }
-    # heatmaps, normal_1d, factor_model, fashion, toy_manifold, mnist_cvae, tails (its vae run is the
-    # heatmaps study's, so only cvae_df adds one)
-    assert len(plan(from_file)) == 4 + 3 * 20 + 2 * 3 + 2 * 3 + 2 * 3 + 2 * 3 + 1
+    # heatmaps, normal_1d, factor_model, fashion, toy_manifold (3 models), mnist_cvae, tails (its vae run is
+    # the heatmaps study's, so only cvae_df adds one)
+    assert len(plan(from_file)) == 4 + 3 * 20 + 2 * 3 + 2 * 3 + 3 * 3 + 2 * 3 + 1
     assert from_file["models"]["cvae_df"]["conditional"] == "df"
     assert from_file["models"]["cae_toy"]["conditional"] == "label"
     assert {k: v for k, v in from_file["models"]["cae_toy"].items() if k != "conditional"} == from_file[
         "models"
     ]["ae_toy"]  # seed 003's two AEs differ by the label only
+    long = from_file["models"]["cae_toy_long"]
+    assert long["epochs"] == 1500 and {k: v for k, v in long.items() if k != "epochs"} == {
+        k: v for k, v in from_file["models"]["cae_toy"].items() if k != "epochs"
+    }  # the conditional AE 5 times longer, at the same constant rate
 
 
 def test_every_schema_property_has_a_description_and_a_default():

@@ -286,6 +286,7 @@ def test_the_toy_study_trains_a_plain_and_a_conditional_ae_and_measures_bridge_a
     )
     page = (results / "report" / "report.html").read_text(encoding="utf-8")
     assert 'id="study-toy_manifold"' in page and "A disconnected manifold, plain and conditional" in page
+    assert "Toy manifold: the squared error over both floors" in page and "circle: torn share" in page
 
 
 def test_a_finished_toy_study_has_nothing_to_do_and_conditioning_one_model_retrains_it_only(

@@ -180,3 +180,116 @@ def test_a_bridge_and_a_seam_are_measured(toy, curves):
 def test_a_component_without_a_curve_is_refused(toy, curves):
     with pytest.raises(ValueError, match="have no curve"):
         _metrics(toy, {0: curves[0]}, _train(toy)["clean"])
+
+
+# ------------------------------------------------------------------------------ the two floors, the tear
+
+
+def _on_curves_plus_noise(n: int, sd: float, seed: int):
+    """`n` points per component at uniform random positions on the true curves, plus N(0, sd^2) noise."""
+    rng = np.random.default_rng(seed)
+    clean = np.concatenate(
+        [
+            toy_manifold.arc_points(rng.uniform(*toy_manifold.ARC_X, n)),
+            toy_manifold.circle_points(rng.uniform(0.0, 2 * math.pi, n)),
+        ]
+    )
+    component = np.repeat([0.0, 1.0], n)
+    return clean + sd * rng.standard_normal(clean.shape), clean, component
+
+
+def test_the_projection_floor_is_sd_squared_for_points_on_the_curves_plus_known_noise(curves):
+    # The squared distance of a noisy point to its curve is the square of the noise across the curve,
+    # N(0, sd^2): its mean over n points is sd^2 with a standard error of sqrt(2 / n) sd^2. The noise is
+    # small beside the curves' radii (0.5 and >= 1), so curvature and the arc's ends move it by < 0.1%.
+    n, sd = 3000, 0.01
+    x, clean, component = _on_curves_plus_noise(n, sd, seed=8)
+    projected = np.empty_like(x)
+    for k in (0, 1):
+        projected[component == k] = polyline_distance(x[component == k], curves[k])[1]
+    names = {0: "sine_arc", 1: "circle"}
+    found = manifold_metrics(projected, x, clean, component, curves, sd, names)
+    assert found["projection_floor"] == pytest.approx(sd**2) and found["clean_floor"] == pytest.approx(
+        2 * sd**2
+    )
+    tolerance = 4 * math.sqrt(2 / (2 * n))  # 4 standard errors, relative
+    assert found["projection_mse"] == pytest.approx(sd**2, rel=tolerance)
+    assert found["projection_mse_over_projection_floor"] == pytest.approx(1, abs=tolerance)
+    # Reconstructing by the projection reaches the projection floor, half the clean floor.
+    assert found["mse"] == pytest.approx(found["projection_mse"])
+    assert found["mse_over_projection_floor"] == pytest.approx(1, abs=tolerance)
+    assert found["mse_over_clean_floor"] == found["mse_over_floor"] == pytest.approx(0.5, abs=tolerance / 2)
+    for name in names.values():
+        own = found["components"][name]
+        assert own["mse_over_projection_floor"] == pytest.approx(1, abs=4 * math.sqrt(2 / n))
+        assert own["mse_over_clean_floor"] == pytest.approx(own["mse_over_projection_floor"] / 2)
+        assert own["torn_share"] == 0 and own["torn_error_share"] == 0
+    # The clean points: the clean floor (the noise along the curve as well), within its own sampling error.
+    found = manifold_metrics(clean, x, clean, component, curves, sd, names)
+    assert found["mse_over_clean_floor"] == pytest.approx(1, abs=4 * math.sqrt(1 / (2 * n)))
+    assert found["mse_over_projection_floor"] == pytest.approx(2 * found["mse_over_clean_floor"])
+    assert found["components"]["sine_arc"]["closed"] is False and found["components"]["circle"]["closed"]
+
+
+def test_the_torn_share_of_a_circle_cut_at_a_known_place(curves):
+    # The circle's 1,000 points evenly spaced, reconstructed by their projection onto it, except those
+    # within 0.11 x 2 pi of the cut at t = pi: sent to the far side of the circle (a radius's width away,
+    # far beyond 3 sd), as a 1-d code's other end would. Torn: exactly those, 11% of the circle.
+    n, sd = 1000, 0.06
+    rng = np.random.default_rng(9)
+    t = np.linspace(0.0, 2 * math.pi, n, endpoint=False)
+    clean = toy_manifold.circle_points(t)
+    x = clean + sd * rng.standard_normal(clean.shape)
+    reconstruction = polyline_distance(x, curves[1])[1]
+    cut = np.abs(t - math.pi) < 0.11 * math.pi
+    reconstruction[cut] = toy_manifold.circle_points(np.zeros(cut.sum()))
+    found = manifold_metrics(reconstruction, x, clean, np.ones(n), {1: curves[1]}, sd, {1: "circle"})
+    assert cut.mean() == pytest.approx(0.11, abs=0.001)
+    assert found["torn_share"] == {"circle": cut.mean()} and found["seam_share"] == cut.mean()
+    circle = found["components"]["circle"]
+    # What the tear costs: the torn points are ~1 away (squared error ~1, 280 x the floor each), the
+    # others at the projection floor; so nearly all of the circle's error is the tear's.
+    assert circle["untorn_mse_over_projection_floor"] == pytest.approx(1, abs=4 * math.sqrt(2 / (n * 0.89)))
+    assert circle["torn_error_share"] > 0.95
+    assert circle["mse_over_projection_floor"] > 25
+    # Nothing torn: no share, no cost.
+    whole = polyline_distance(x, curves[1])[1]
+    found = manifold_metrics(whole, x, clean, np.ones(n), {1: curves[1]}, sd, {1: "circle"})
+    assert found["torn_share"] == {"circle": 0.0} and found["components"]["circle"]["torn_error_share"] == 0
+
+
+def test_the_report_shows_both_floors_and_the_circles_tear(curves):
+    # Two "seeds" of manifold.json numbers on known reconstructions (the projection, then the same with
+    # 11% of the circle cut away), through the tidy table and the summary into the report's toy table.
+    from vae_latent_study import evaluation, report
+
+    n, sd = 400, 0.06
+    x, clean, component = _on_curves_plus_noise(n, sd, seed=10)
+    projected = np.empty_like(x)
+    for k in (0, 1):
+        projected[component == k] = polyline_distance(x[component == k], curves[k])[1]
+    torn = projected.copy()
+    circle_rows = np.flatnonzero(component == 1)[: int(0.11 * n)]
+    torn[circle_rows] = toy_manifold.circle_points(
+        polyline_distance(x[circle_rows], curves[1])[2] * 2 * math.pi + math.pi
+    )  # the far side of the circle from where they belong
+    names = {0: "sine_arc", 1: "circle"}
+    records = []
+    for seed, reconstruction in ((1, projected), (2, torn)):
+        numbers = manifold_metrics(reconstruction, x, clean, component, curves, sd, names)
+        payload = {"dataset": "toy", "family": "toy_manifold", "model": "cae", "kind": "ae", "seed": seed}
+        records += [
+            {**payload, "metric": name, "value": value}
+            for name, value in evaluation._numeric_leaves({"test": numbers})
+        ]
+    import pandas as pd
+
+    summary, _ = evaluation.summarise_metrics(pd.DataFrame(records), n_boot=50)
+    page = report._manifold_table(summary)
+    assert "MSE / projection floor (sd^2)" in page and "MSE / clean floor (2 sd^2)" in page
+    assert "sine_arc / projection floor" in page and "circle: torn share" in page
+    assert "sine_arc: torn share" not in page  # the arc is open: it has no torn share
+    shares = summary.set_index("metric").loc["test.torn_share.circle"]
+    assert shares["mean"] == pytest.approx(0.11 / 2, abs=0.01) and f"{shares['mean']:.3f}" in page
+    arc = summary.set_index("metric").loc["test.components.sine_arc.mse_over_projection_floor", "mean"]
+    assert arc == pytest.approx(1, abs=4 * math.sqrt(2 / n)) and f"{arc:.3f}" in page
