@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,20 @@ def job_name(log_path: str | Path) -> str:
     return f"{parts[0]} {'/'.join(parts[1:])}".strip() if parts else str(log_path)
 
 
+class _FirstWork(logging.Filter):
+    """Notes the process's CPU seconds (all its threads) at its first record from the package's modules,
+    which the scripts import inside the job: the cost of starting the process, for bench/profile_run.py."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cpu: float | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.cpu is None and record.name.startswith("vae_latent_study.") and record.name != __name__:
+            self.cpu = time.process_time()
+        return True
+
+
 @contextlib.contextmanager
 def job(log_path: str | Path) -> Iterator[Job]:
     """Run a workflow script's work as a job that logs to `log_path` and keeps the console for the user.
@@ -53,9 +68,13 @@ def job(log_path: str | Path) -> Iterator[Job]:
     # Python's own stderr (warnings, the logging handler below) writes through fd 2, to the log as well.
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=LOG_FORMAT, force=True)
     logging.captureWarnings(True)
+    first_work = _FirstWork()
+    logging.getLogger().handlers[0].addFilter(first_work)
     current = Job(job_name(log_path), log_path, console)
     try:
         yield current
+        first = "-" if first_work.cpu is None else f"{first_work.cpu:.3f}"
+        logger.info("process CPU: %s s to the first line of work, %.3f s in all", first, time.process_time())
     except Exception as error:
         logger.exception("%s failed", current.name)
         console.write(f"{current.name} failed: {type(error).__name__}: {error}\n(traceback in {log_path})\n")
