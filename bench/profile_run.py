@@ -12,12 +12,17 @@ It reads what a run leaves behind and nothing else:
   time) but their CPU time is unknown and is not in the totals. Snakemake samples `cpu_time` every 0.5 s
   for the first 15 s of a job, then every 30 s: the CPU spent after the last sample is missing, which the
   output sizes as `unsampled` wall seconds.
-- `logs/<rule>/<wildcards>.log`: the job's log. Its lines from the package's loggers carry a timestamp
-  (`jobs.LOG_FORMAT`); the scripts import the package inside the job, so the first such line comes after
-  Python, TensorFlow and the package are imported. **Process start** (import to first work) = that first
-  line's time minus the job's start (the benchmark file's modification time minus its `s`, so only where the
-  files keep the run's times; checked against the log). **Exit** = the job's end minus the log's last line.
-  A script whose first line is logged after some of its work counts that work as start: an upper bound.
+- `logs/<rule>/<wildcards>.log`: the job's log. The scripts import the package inside `jobs.job`, so the
+  first line of the package's modules (timestamped, `jobs.LOG_FORMAT`) comes after Python, TensorFlow and the
+  package are imported: **process start** is import to that first line of work. `jobs.job` ends the log with
+  `process CPU: <a> s to the first line of work, <b> s in all` (the process's own CPU seconds, all its
+  threads): the start's CPU time is `a`, and the job's CPU time is `b` where Snakemake's sample missed more.
+  Logs without that line (runs before it existed) give the start's wall time only: the first line's time
+  minus the job's start (the benchmark file's modification time minus its `s`, so only where the files keep
+  the run's times; checked against the log), and its CPU is estimated as that wall time on one core (the
+  imports run on one thread; on a shared machine this is high). **Exit** = the job's end minus the log's
+  last line (wall). A script whose first line comes after some of its work (training logs once the data are
+  read and the model built) counts that work as start: an upper bound.
 - `results/models/**/model.json` (the training sidecar): `seconds_this_run`, the time inside
   `train_model()`. For a training job, wall minus it is the time **outside training** (start, exit and
   Snakemake's own wrapper); with `history.csv` beside it, the sum of the epochs' `seconds` and the time in
@@ -28,8 +33,9 @@ It reads what a run leaves behind and nothing else:
   finished a job, summed), else from a `driver.log` (`wall=<N>s` lines, summed), else from the benchmark
   files' modification times (first start to last end); the output says which.
 
-The CPU spent on a process start is estimated as its wall time on one core (the imports run on one thread),
-and never more than the job's `cpu_time`; the output labels it as an estimate.
+A job's start and its time around the epochs are never counted as more than the job's CPU time. The
+"start + around the epochs" line is the issue's overhead: process start plus the time in `train_model()`
+outside the epochs (that part wall time on one core, an estimate).
 
 Jobs map to studies with `--configfile` (the run's config: a job belongs to every study whose runs include
 its dataset, model and seed; a job of several studies counts under `study1+study2`); without it, to their
@@ -54,6 +60,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: A package log line: `jobs.LOG_FORMAT` = "%(asctime)s %(name)s %(message)s".
 _PACKAGE_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (vae_latent_study\S*) ")
+#: The line `jobs.job` logs at a job's end: the process's CPU seconds at its first line of work and in all.
+_CPU_LINE = re.compile(
+    r" vae_latent_study\.jobs process CPU: (-|[\d.]+) s to the first line of work, ([\d.]+) s in all"
+)
+_JOBS_LOGGER = "vae_latent_study.jobs"
 _ANY_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \S+ ")
 #: Snakemake's log: a timestamp line `[Sun Dec  6 21:06:43 2026]`, the `Date: 2026-12-06 21:06:42` header.
 _SNAKE_STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
@@ -67,6 +78,8 @@ _SAMPLE_SHORT, _SAMPLES_SHORT, _SAMPLE_LONG = 0.5, 31, 30.0
 #: How far (s) the log's lines may fall outside the job's span before the files' times are not trusted.
 _TOLERANCE = 1.0
 RUN_GROUP = "(run)"
+#: More jobs at once than this, by the benchmark files' times, and those times are taken as not the run's.
+_MAX_CONCURRENT = 16
 
 
 @dataclass
@@ -82,6 +95,8 @@ class Job:
     unsampled_s: float = 0.0  # wall after Snakemake's last CPU sample
     start_s: float | None = None  # import to first work, from the log
     exit_s: float | None = None  # last log line to the job's end
+    logged_start_cpu_s: float | None = None  # the process's CPU at its first line of work (jobs.job's line)
+    logged_cpu_s: float | None = None  # the process's CPU at the job's end (jobs.job's line)
     work_s: float | None = None  # the training sidecar's seconds_this_run
     outside_work_s: float | None = None  # wall - work_s
     epochs: int | None = None
@@ -95,7 +110,10 @@ class Job:
 
     @property
     def start_cpu_s(self) -> float | None:
-        """The start's CPU time, estimated: its wall time on one core, at most the job's CPU time."""
+        """The start's CPU time: as the log's `jobs` line says, else its wall time on one core (an estimate),
+        at most the job's CPU time."""
+        if self.logged_start_cpu_s is not None:
+            return min(self.logged_start_cpu_s, self.cpu_s)
         return None if self.start_s is None else min(self.start_s, self.cpu_s)
 
 
@@ -142,22 +160,35 @@ def _stamp(text: str) -> float:
     return datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f").timestamp()
 
 
-def log_span(path: Path) -> tuple[float, float, float] | None:
-    """The times of a job log's first package line, its first timestamped line and its last one."""
-    first_package = first_any = last_any = None
+@dataclass
+class LogTimes:
+    """What a job's log says about its times (wall clock: seconds since the epoch)."""
+
+    first_work: float | None  # the first line of the package's modules (not `jobs`)
+    first_line: float | None  # the first timestamped line
+    last_line: float | None
+    start_cpu: float | None = None  # the process's CPU seconds at its first line of work (`jobs.job`)
+    process_cpu: float | None = None  # ... and at the job's end
+
+
+def log_times(path: Path) -> LogTimes:
+    """The times in a job's log."""
+    times = LogTimes(None, None, None)
     with path.open(errors="replace") as f:
         for line in f:
             match = _ANY_LOG_LINE.match(line)
             if not match:
                 continue
             when = _stamp(match.group(1))
-            first_any = when if first_any is None else first_any
-            last_any = when
-            if first_package is None and _PACKAGE_LINE.match(line):
-                first_package = when
-    if first_package is None:
-        return None
-    return first_package, first_any, last_any
+            times.first_line = when if times.first_line is None else times.first_line
+            times.last_line = when
+            package = _PACKAGE_LINE.match(line)
+            if times.first_work is None and package and package.group(2) != _JOBS_LOGGER:
+                times.first_work = when
+            if cpu := _CPU_LINE.search(line):
+                times.start_cpu = None if cpu.group(1) == "-" else float(cpu.group(1))
+                times.process_cpu = float(cpu.group(2))
+    return times
 
 
 def _history_seconds(path: Path) -> list[float]:
@@ -198,16 +229,20 @@ def read_jobs(study: Path) -> tuple[list[Job], list[str]]:
         job.wall_s, job.cpu_s, job.max_rss_mb = read_benchmark(path)
         job.unsampled_s = job.wall_s - last_sample_time(job.wall_s)
         log = study / "logs" / path.relative_to(bench_dir).with_suffix(".log")
-        span = log_span(log) if log.exists() else None
-        if span is not None:
-            end = path.stat().st_mtime
-            begin = end - job.wall_s
-            first_package, first_any, last_any = span
-            if begin - _TOLERANCE <= first_any and last_any <= end + _TOLERANCE:
-                job.start_s = max(0.0, first_package - begin)
-                job.exit_s = max(0.0, end - last_any)
-            else:
-                untrusted += 1
+        if log.exists():
+            times = log_times(log)
+            if times.process_cpu is not None:
+                job.logged_start_cpu_s, job.logged_cpu_s = times.start_cpu, times.process_cpu
+                # Snakemake's samples miss a job's last seconds; the process's own count does not.
+                job.cpu_s = max(job.cpu_s, times.process_cpu)
+            if times.first_work is not None:
+                end = path.stat().st_mtime
+                begin = end - job.wall_s
+                if begin - _TOLERANCE <= times.first_line and times.last_line <= end + _TOLERANCE:
+                    job.start_s = max(0.0, times.first_work - begin)
+                    job.exit_s = max(0.0, end - times.last_line)
+                else:
+                    untrusted += 1
         if job.rule == "train_model":
             _training_times(study, job)
         jobs.append(job)
@@ -281,6 +316,19 @@ def run_wall(study: Path, jobs: list[Job]) -> tuple[float | None, str, dict[str,
         end = (bench_dir / f"{name}.tsv").stat().st_mtime
         spans.append((end - job.wall_s, end))
     if spans:
+        # Files checked out or copied without their times all end together: as many jobs at once as a run
+        # on a big machine would not have run, the times are not the run's.
+        events = sorted([(b, 1) for b, _ in spans] + [(e, -1) for _, e in spans], key=lambda x: (x[0], x[1]))
+        running = peak = 0
+        for _, step in events:
+            running += step
+            peak = max(peak, running)
+        if peak > _MAX_CONCURRENT:
+            return (
+                None,
+                f"unknown (the benchmark files' times would put {peak} jobs at once: not the run's)",
+                {},
+            )
         wall = max(end for _, end in spans) - min(begin for begin, _ in spans)
         return wall, "benchmark files' modification times (valid only if they keep the run's times)", {}
     return None, "unknown", {}
@@ -354,27 +402,26 @@ def _total(values) -> float | None:
 
 
 def overhead(jobs: list[Job], cpu: float) -> dict:
-    """Start, exit and the time in train_model() around the epochs, in CPU seconds (one core each, a job's
-    parts together never more than its CPU time), and their share of the CPU time."""
-    parts = {"start_cpu_s": 0.0, "exit_cpu_s": 0.0, "around_epochs_cpu_s": 0.0}
+    """Process start (CPU as logged, else estimated) and the time in train_model() around the epochs (wall
+    on one core: an estimate, high where the machine was shared), a job's parts together never more than its
+    CPU time; and their share of the CPU time."""
+    start = around = 0.0
     counted = False
     for j in jobs:
         left = j.cpu_s
-        for key, value in (
-            ("start_cpu_s", j.start_s),
-            ("exit_cpu_s", j.exit_s),
-            ("around_epochs_cpu_s", j.around_epochs_s),
-        ):
-            if value is None:
-                continue
+        if j.start_cpu_s is not None:
+            start += j.start_cpu_s
+            left -= j.start_cpu_s
             counted = True
-            used = min(max(value, 0.0), left)
-            parts[key] += used
-            left -= used
-    total = sum(parts.values()) if counted else None
+        if j.around_epochs_s is not None:
+            used = min(max(j.around_epochs_s, 0.0), max(left, 0.0))
+            around += used
+            counted = True
+    total = start + around if counted else None
     return {
-        **parts,
-        "cpu_s_estimate": total,
+        "start_cpu_s": start,
+        "around_epochs_cpu_s": around,
+        "cpu_s": total,
         "share_of_cpu": total / cpu if total is not None and cpu else None,
     }
 
@@ -396,6 +443,7 @@ def summary(prof: Profile, top: int = 10) -> dict:
             row["cpu_s"] += j.cpu_s
             if j.start_s is not None:
                 row["start_s"] = (row["start_s"] or 0.0) + j.start_s
+            if j.start_cpu_s is not None:
                 row["start_cpu_s"] = (row["start_cpu_s"] or 0.0) + j.start_cpu_s
         rows = [
             {"name": name, **row, "cpu_share": row["cpu_s"] / cpu if cpu else None}
@@ -403,7 +451,8 @@ def summary(prof: Profile, top: int = 10) -> dict:
         ]
         return sorted(rows, key=lambda r: (-r["cpu_s"], r["name"]))
 
-    measured = [j for j in jobs if j.start_s is not None]
+    timed = [j for j in jobs if j.start_s is not None]
+    measured = [j for j in jobs if j.start_cpu_s is not None]
     start_cpu = _total(j.start_cpu_s for j in measured)
     training = [j for j in jobs if j.work_s is not None]
     with_history = [j for j in training if j.epochs_s is not None]
@@ -421,15 +470,18 @@ def summary(prof: Profile, top: int = 10) -> dict:
         },
         "by_rule": grouped(lambda j: j.rule),
         "by_group": grouped(lambda j: j.group),
+        "cpu_from_log_jobs": sum(1 for j in jobs if j.logged_cpu_s is not None and j.logged_cpu_s >= j.cpu_s),
         "start": {
             "jobs_measured": len(measured),
-            "wall_s": _total(j.start_s for j in measured),
-            "cpu_s_estimate": start_cpu,
+            "jobs_cpu_logged": sum(1 for j in measured if j.logged_start_cpu_s is not None),
+            "cpu_s": start_cpu,
             "share_of_cpu": start_cpu / cpu if start_cpu is not None and cpu else None,
-            "exit_wall_s": _total(j.exit_s for j in measured),
-            "share_of_measured_jobs_wall": (
-                _total(j.start_s for j in measured) / sum(j.wall_s for j in measured) if measured else None
-            ),
+            "jobs_timed": len(timed),
+            "wall_s": _total(j.start_s for j in timed),
+            "share_of_timed_jobs_wall": _total(j.start_s for j in timed) / sum(j.wall_s for j in timed)
+            if timed
+            else None,
+            "exit_wall_s": _total(j.exit_s for j in timed),
         },
         "training": {
             "jobs": len(training),
@@ -483,16 +535,26 @@ def render(data: dict) -> str:
             f"- {n} jobs of rules without a `benchmark:` (wall from Snakemake's log; CPU not counted): "
             f"{parts}."
         )
-    if start["jobs_measured"]:
+    if data["cpu_from_log_jobs"]:
         add(
-            f"- Process start (import to first work, from the logs), {start['jobs_measured']} of "
-            f"{data['jobs']} jobs: {_s(start['wall_s'])} s wall, {_s(start['cpu_s_estimate'])} s CPU "
-            f"(estimate: one core) = **{_pct(start['share_of_cpu'])} of the CPU time**; "
-            f"{_pct(start['share_of_measured_jobs_wall'])} of those jobs' wall time. Exit (last log line to "
-            f"the job's end): {_s(start['exit_wall_s'])} s wall."
+            f"- CPU: {data['cpu_from_log_jobs']} jobs' CPU time is their process's own count at its end (the "
+            "`jobs` log line), larger than Snakemake's sampled one."
+        )
+    if start["jobs_measured"]:
+        how = f"logged for {start['jobs_cpu_logged']}, the others estimated as their wall time on one core"
+        add(
+            f"- **Process start** (import to the first logged line of work), {start['jobs_measured']} of "
+            f"{data['jobs']} jobs: {_s(start['cpu_s'])} s CPU ({how}) = **{_pct(start['share_of_cpu'])} of "
+            f"the CPU time**."
         )
     else:
-        add("- Process start: not measured (no job logs that keep the run's file times).")
+        add("- Process start: not measured (no job logs with a `jobs` CPU line or the run's file times).")
+    if start["jobs_timed"]:
+        add(
+            f"- Start in wall time, {start['jobs_timed']} jobs (the benchmark file's time minus its `s` to "
+            f"the first line of work): {_s(start['wall_s'])} s = {_pct(start['share_of_timed_jobs_wall'])} "
+            f"of those jobs' wall time; exit (last log line to the job's end): {_s(start['exit_wall_s'])} s."
+        )
     if train["jobs"]:
         add(
             f"- Training: {train['jobs']} jobs, {_s(train['wall_s'])} s wall, {_s(train['cpu_s'])} s CPU; "
@@ -510,19 +572,18 @@ def render(data: dict) -> str:
             )
         else:
             add("- Epochs: no history.csv beside the sidecars; per-epoch times not available.")
-    if over["cpu_s_estimate"] is not None:
+    if over["cpu_s"] is not None:
         add(
-            f"- **Overhead** (start + exit + `train_model()` around the epochs, each on one core): "
-            f"{_s(over['cpu_s_estimate'])} s CPU = **{_pct(over['share_of_cpu'])} of the CPU time** "
-            f"(start {_s(over['start_cpu_s'])}, exit {_s(over['exit_cpu_s'])}, around the epochs "
-            f"{_s(over['around_epochs_cpu_s'])})."
+            f"- **Process start + time around the epochs**: {_s(over['cpu_s'])} s CPU = "
+            f"**{_pct(over['share_of_cpu'])} of the CPU time** (start {_s(over['start_cpu_s'])} s; around "
+            f"the epochs {_s(over['around_epochs_cpu_s'])} s, its wall time on one core: an estimate)."
         )
     for note in data["notes"]:
         add(f"- Note: {note}")
 
     def table(title: str, rows: list[dict]) -> None:
         lines.extend(
-            ["", f"## {title}", "", "| | jobs | wall s | CPU s | CPU share | start s | start CPU s (est.) |"]
+            ["", f"## {title}", "", "| | jobs | wall s | CPU s | CPU share | start wall s | start CPU s |"]
         )
         add("|---|---:|---:|---:|---:|---:|---:|")
         for r in rows:

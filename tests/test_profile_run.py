@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -131,9 +132,9 @@ def test_totals_rules_slowest_and_start(study):
     assert start["jobs_measured"] == 2
     assert start["wall_s"] == pytest.approx(7.0, abs=0.01)
     assert start["exit_wall_s"] == pytest.approx(2.0 + 0.0, abs=0.01)
-    assert start["cpu_s_estimate"] == pytest.approx(7.0, abs=0.01)
+    assert start["cpu_s"] == pytest.approx(7.0, abs=0.01)  # no `jobs` CPU line: wall on one core
     assert start["share_of_cpu"] == pytest.approx(7.0 / data["cpu_s"], rel=1e-3)
-    assert start["share_of_measured_jobs_wall"] == pytest.approx(7.0 / 103.0, rel=1e-3)
+    assert start["share_of_timed_jobs_wall"] == pytest.approx(7.0 / 103.0, rel=1e-3)
     assert by_rule["train_model"]["start_s"] == pytest.approx(6.0, abs=0.01)
     assert by_rule["build_report"]["start_s"] is None
     assert any("outside their benchmark's times" in note for note in data["notes"])
@@ -147,8 +148,8 @@ def test_totals_rules_slowest_and_start(study):
     assert train["around_epochs_s"] == pytest.approx(15.0)
     assert train["first_epoch_excess_s"] == pytest.approx(30.0 - 15.0)
     over = data["overhead"]
-    assert over["cpu_s_estimate"] == pytest.approx(6 + 2 + 15 + 1 + 0, abs=0.01)
-    assert over["share_of_cpu"] == pytest.approx(over["cpu_s_estimate"] / data["cpu_s"])
+    assert over["cpu_s"] == pytest.approx(6 + 15 + 1, abs=0.01)  # starts and the time around the epochs
+    assert over["share_of_cpu"] == pytest.approx(over["cpu_s"] / data["cpu_s"])
 
     # No Snakemake log or driver.log: the wall time comes from the files' times, first start to last end.
     assert data["run_wall_s"] == pytest.approx(10_000.0)
@@ -161,7 +162,7 @@ def test_start_cpu_is_at_most_the_jobs_cpu(tmp_path):
     log(tmp_path, "encode_dataset/d/m/seed1", [(T0 + 8, "vae_latent_study.latents encoded")])
     data = profile_run.summary(profile_run.profile(tmp_path))
     assert data["start"]["wall_s"] == pytest.approx(8.0, abs=0.01)
-    assert data["start"]["cpu_s_estimate"] == pytest.approx(3.0, abs=0.01)
+    assert data["start"]["cpu_s"] == pytest.approx(3.0, abs=0.01)
 
 
 def test_snakemake_log_wall_and_jobs_without_benchmark(study):
@@ -236,3 +237,54 @@ def test_slowest_is_by_wall_time_not_cpu(tmp_path):
     data = profile_run.summary(profile_run.profile(tmp_path), top=2)
     assert [r["job"] for r in data["slowest"]] == ["score_latents d/a/seed1", "score_latents d/b/seed1"]
     assert data["cpu_s"] == pytest.approx(555.0)
+
+
+def test_copied_files_give_no_wall_time(tmp_path):
+    # 20 jobs of 50 s all ending at the same second (a checkout): no wall time from the files' times.
+    for seed in range(20):
+        bench(tmp_path, f"probe_latents/d/m/seed{seed}", 50.0, 60.0, T0)
+    data = profile_run.summary(profile_run.profile(tmp_path))
+    assert data["run_wall_s"] is None
+    assert "20 jobs at once" in data["run_wall_source"]
+    assert data["cpu_s"] == pytest.approx(1200.0)
+
+
+def test_the_cpu_the_job_logged_wins(tmp_path):
+    # jobs.job's line: 2.5 s CPU to the first line of work, 40 s in all; Snakemake sampled 30 s.
+    bench(tmp_path, "train_model/d/vae/seed1", 50.0, 30.0, T0 + 50)
+    lines = [
+        (T0 + 9, "vae_latent_study.training training a vae"),
+        (T0 + 49, "vae_latent_study.training wrote"),
+    ]
+    lines.append(
+        (T0 + 49, "vae_latent_study.jobs process CPU: 2.500 s to the first line of work, 40.000 s in all")
+    )
+    log(tmp_path, "train_model/d/vae/seed1", lines)
+    data = profile_run.summary(profile_run.profile(tmp_path))
+    assert data["cpu_s"] == pytest.approx(40.0)
+    assert data["cpu_from_log_jobs"] == 1
+    assert data["start"]["cpu_s"] == pytest.approx(2.5)  # not the 9 s of wall
+    assert data["start"]["jobs_cpu_logged"] == 1
+    assert data["start"]["wall_s"] == pytest.approx(9.0, abs=0.01)
+    assert data["start"]["share_of_cpu"] == pytest.approx(2.5 / 40.0)
+
+
+def test_jobs_job_logs_the_cpu_line_the_profile_reads(tmp_path):
+    # A real job (no TensorFlow): some CPU before its first line of work, then more; the line parses.
+    log_path = tmp_path / "logs" / "x" / "y.log"
+    code = (
+        "import logging, time\n"
+        "from vae_latent_study.jobs import job\n"
+        f"with job({str(log_path)!r}):\n"
+        "    t = time.process_time()\n"
+        "    while time.process_time() - t < 0.3: pass\n"
+        "    logging.getLogger('vae_latent_study.x').info('first work')\n"
+        "    t = time.process_time()\n"
+        "    while time.process_time() - t < 0.3: pass\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    times = profile_run.log_times(log_path)
+    assert times.start_cpu >= 0.3
+    assert times.process_cpu >= times.start_cpu + 0.3
+    assert times.first_work is not None and times.first_work <= times.last_line
