@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import logging
 import os
@@ -34,18 +35,38 @@ def job_name(log_path: str | Path) -> str:
     return f"{parts[0]} {'/'.join(parts[1:])}".strip() if parts else str(log_path)
 
 
-class _FirstWork(logging.Filter):
-    """Notes the process's CPU seconds (all its threads) at its first record from the package's modules,
-    which the scripts import inside the job: the cost of starting the process, for bench/profile_run.py."""
+class _ScriptImports:
+    """Stands in for `builtins.__import__` while a job runs and notes the process's CPU seconds (all its
+    threads) and the wall clock at the end of each import statement of the script itself, which imports the
+    package first thing in the job: the cost of starting the process, for bench/profile_run.py."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, script: str, original) -> None:
+        self.script, self.original = script, original
         self.cpu: float | None = None
+        self.clock: float | None = None
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.cpu is None and record.name.startswith("vae_latent_study.") and record.name != __name__:
-            self.cpu = time.process_time()
-        return True
+    def __call__(self, name, globals=None, locals=None, fromlist=(), level=0):
+        module = self.original(name, globals, locals, fromlist, level)
+        if sys._getframe(1).f_code.co_filename == self.script:
+            self.cpu, self.clock = time.process_time(), time.perf_counter()
+        return module
+
+
+def _process_age() -> float | None:
+    """Seconds since this process started (Linux), else None."""
+    try:
+        start_ticks = float(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def _script_file() -> str:
+    """The file of the code that entered `job` (the workflow script)."""
+    frame = sys._getframe(1)
+    while frame.f_code.co_filename in (__file__, contextlib.__file__) and frame.f_back is not None:
+        frame = frame.f_back
+    return frame.f_code.co_filename
 
 
 @contextlib.contextmanager
@@ -68,15 +89,25 @@ def job(log_path: str | Path) -> Iterator[Job]:
     # Python's own stderr (warnings, the logging handler below) writes through fd 2, to the log as well.
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=LOG_FORMAT, force=True)
     logging.captureWarnings(True)
-    first_work = _FirstWork()
-    logging.getLogger().handlers[0].addFilter(first_work)
+    age, clock = _process_age(), time.perf_counter()
+    imports = _ScriptImports(_script_file(), builtins.__import__)
+    builtins.__import__ = imports
     current = Job(job_name(log_path), log_path, console)
     try:
         yield current
-        first = "-" if first_work.cpu is None else f"{first_work.cpu:.3f}"
-        logger.info("process CPU: %s s to the first line of work, %.3f s in all", first, time.process_time())
+        builtins.__import__ = imports.original
+        cpu = "-" if imports.cpu is None else f"{imports.cpu:.3f}"
+        wall = "-" if imports.clock is None or age is None else f"{age + imports.clock - clock:.3f}"
+        logger.info(
+            "process start to the end of the script's imports: %s s CPU, %s s wall; %.3f s CPU in all",
+            cpu,
+            wall,
+            time.process_time(),
+        )
     except Exception as error:
         logger.exception("%s failed", current.name)
         console.write(f"{current.name} failed: {type(error).__name__}: {error}\n(traceback in {log_path})\n")
         console.flush()
         raise SystemExit(1) from error
+    finally:
+        builtins.__import__ = imports.original
