@@ -12,17 +12,17 @@ It reads what a run leaves behind and nothing else:
   time) but their CPU time is unknown and is not in the totals. Snakemake samples `cpu_time` every 0.5 s
   for the first 15 s of a job, then every 30 s: the CPU spent after the last sample is missing, which the
   output sizes as `unsampled` wall seconds.
-- `logs/<rule>/<wildcards>.log`: the job's log. The scripts import the package inside `jobs.job`, so the
-  first line of the package's modules (timestamped, `jobs.LOG_FORMAT`) comes after Python, TensorFlow and the
-  package are imported: **process start** is import to that first line of work. `jobs.job` ends the log with
-  `process CPU: <a> s to the first line of work, <b> s in all` (the process's own CPU seconds, all its
-  threads): the start's CPU time is `a`, and the job's CPU time is `b` where Snakemake's sample missed more.
-  Logs without that line (runs before it existed) give the start's wall time only: the first line's time
-  minus the job's start (the benchmark file's modification time minus its `s`, so only where the files keep
-  the run's times; checked against the log), and its CPU is estimated as that wall time on one core (the
-  imports run on one thread; on a shared machine this is high). **Exit** = the job's end minus the log's
-  last line (wall). A script whose first line comes after some of its work (training logs once the data are
-  read and the model built) counts that work as start: an upper bound.
+- `logs/<rule>/<wildcards>.log`: the job's log. Each script imports the package first thing inside
+  `jobs.job`, which ends the log with `process start to the end of the script's imports: <a> s CPU, <w> s
+  wall; <b> s CPU in all` (the process's own CPU seconds, all its threads, and the wall seconds since the
+  process started): **process start** (import to first work) is `a` s of CPU and `w` s of wall time, and
+  the job's CPU time is `b` where Snakemake's samples missed more. Imports that the package's functions do
+  later, at their first call, count as work. Logs without that line (runs before it existed) give the
+  start's wall time only, to the first line from the package's modules (timestamped, `jobs.LOG_FORMAT`):
+  its time minus the job's start (the benchmark file's modification time minus its `s`, so only where the
+  files keep the run's times; checked against the log). That is an upper bound (many scripts log only when
+  their work is done), and its CPU is estimated as that wall time on one core (high on a shared machine).
+  **Exit** = the job's end minus the log's last line (wall; only where the files keep the run's times).
 - `results/models/**/model.json` (the training sidecar): `seconds_this_run`, the time inside
   `train_model()`. For a training job, wall minus it is the time **outside training** (start, exit and
   Snakemake's own wrapper); with `history.csv` beside it, the sum of the epochs' `seconds` and the time in
@@ -60,9 +60,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: A package log line: `jobs.LOG_FORMAT` = "%(asctime)s %(name)s %(message)s".
 _PACKAGE_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (vae_latent_study\S*) ")
-#: The line `jobs.job` logs at a job's end: the process's CPU seconds at its first line of work and in all.
+#: The line `jobs.job` logs at a job's end: the process's CPU and wall seconds from its start to the end of
+#: the script's imports, and its CPU seconds in all.
 _CPU_LINE = re.compile(
-    r" vae_latent_study\.jobs process CPU: (-|[\d.]+) s to the first line of work, ([\d.]+) s in all"
+    r" vae_latent_study\.jobs process start to the end of the script's imports: (-|[\d.]+) s CPU, "
+    r"(-|[\d.]+) s wall; ([\d.]+) s CPU in all"
 )
 _JOBS_LOGGER = "vae_latent_study.jobs"
 _ANY_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \S+ ")
@@ -167,8 +169,11 @@ class LogTimes:
     first_work: float | None  # the first line of the package's modules (not `jobs`)
     first_line: float | None  # the first timestamped line
     last_line: float | None
-    start_cpu: float | None = None  # the process's CPU seconds at its first line of work (`jobs.job`)
-    process_cpu: float | None = None  # ... and at the job's end
+    start_cpu: float | None = (
+        None  # the process's CPU seconds at the end of the script's imports (`jobs.job`)
+    )
+    start_wall: float | None = None  # ... its wall seconds from the process's start to there
+    process_cpu: float | None = None  # the process's CPU seconds at the job's end
 
 
 def log_times(path: Path) -> LogTimes:
@@ -187,7 +192,8 @@ def log_times(path: Path) -> LogTimes:
                 times.first_work = when
             if cpu := _CPU_LINE.search(line):
                 times.start_cpu = None if cpu.group(1) == "-" else float(cpu.group(1))
-                times.process_cpu = float(cpu.group(2))
+                times.start_wall = None if cpu.group(2) == "-" else float(cpu.group(2))
+                times.process_cpu = float(cpu.group(3))
     return times
 
 
@@ -235,14 +241,19 @@ def read_jobs(study: Path) -> tuple[list[Job], list[str]]:
                 job.logged_start_cpu_s, job.logged_cpu_s = times.start_cpu, times.process_cpu
                 # Snakemake's samples miss a job's last seconds; the process's own count does not.
                 job.cpu_s = max(job.cpu_s, times.process_cpu)
-            if times.first_work is not None:
-                end = path.stat().st_mtime
-                begin = end - job.wall_s
-                if begin - _TOLERANCE <= times.first_line and times.last_line <= end + _TOLERANCE:
-                    job.start_s = max(0.0, times.first_work - begin)
-                    job.exit_s = max(0.0, end - times.last_line)
-                else:
-                    untrusted += 1
+            end = path.stat().st_mtime
+            begin = end - job.wall_s
+            in_span = times.first_line is not None and (
+                begin - _TOLERANCE <= times.first_line and times.last_line <= end + _TOLERANCE
+            )
+            if times.first_line is not None and not in_span:
+                untrusted += 1
+            if times.start_wall is not None:
+                job.start_s = times.start_wall
+            elif in_span and times.first_work is not None:
+                job.start_s = max(0.0, times.first_work - begin)
+            if in_span:
+                job.exit_s = max(0.0, end - times.last_line)
         if job.rule == "train_model":
             _training_times(study, job)
         jobs.append(job)
@@ -250,7 +261,7 @@ def read_jobs(study: Path) -> tuple[list[Job], list[str]]:
     if untrusted:
         notes.append(
             f"{study}: {untrusted} job logs fall outside their benchmark's times (files copied without their "
-            "modification times?): no process start measured for them"
+            "modification times?): no start from the first line of work, no exit for them"
         )
     return jobs, notes
 
@@ -541,19 +552,20 @@ def render(data: dict) -> str:
             "`jobs` log line), larger than Snakemake's sampled one."
         )
     if start["jobs_measured"]:
-        how = f"logged for {start['jobs_cpu_logged']}, the others estimated as their wall time on one core"
+        how = f"logged by {start['jobs_cpu_logged']}"
+        if start["jobs_cpu_logged"] < start["jobs_measured"]:
+            how += ", the others' to their first line of work, estimated as its wall time on one core"
         add(
-            f"- **Process start** (import to the first logged line of work), {start['jobs_measured']} of "
-            f"{data['jobs']} jobs: {_s(start['cpu_s'])} s CPU ({how}) = **{_pct(start['share_of_cpu'])} of "
-            f"the CPU time**."
+            f"- **Process start** (import to first work), {start['jobs_measured']} of {data['jobs']} jobs: "
+            f"{_s(start['cpu_s'])} s CPU ({how}) = **{_pct(start['share_of_cpu'])} of the CPU time**."
         )
     else:
         add("- Process start: not measured (no job logs with a `jobs` CPU line or the run's file times).")
     if start["jobs_timed"]:
         add(
-            f"- Start in wall time, {start['jobs_timed']} jobs (the benchmark file's time minus its `s` to "
-            f"the first line of work): {_s(start['wall_s'])} s = {_pct(start['share_of_timed_jobs_wall'])} "
-            f"of those jobs' wall time; exit (last log line to the job's end): {_s(start['exit_wall_s'])} s."
+            f"- Start in wall time, {start['jobs_timed']} jobs: {_s(start['wall_s'])} s = "
+            f"{_pct(start['share_of_timed_jobs_wall'])} of those jobs' wall time; exit (last log line to the "
+            f"job's end, where the files keep the run's times): {_s(start['exit_wall_s'])} s."
         )
     if train["jobs"]:
         add(

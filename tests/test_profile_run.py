@@ -250,41 +250,62 @@ def test_copied_files_give_no_wall_time(tmp_path):
 
 
 def test_the_cpu_the_job_logged_wins(tmp_path):
-    # jobs.job's line: 2.5 s CPU to the first line of work, 40 s in all; Snakemake sampled 30 s.
+    # jobs.job's line: 2.5 s CPU and 4.25 s wall to the end of the imports, 40 s CPU in all; Snakemake
+    # sampled 30 s. The first line of work (at 9 s) is not the start any more.
     bench(tmp_path, "train_model/d/vae/seed1", 50.0, 30.0, T0 + 50)
     lines = [
         (T0 + 9, "vae_latent_study.training training a vae"),
-        (T0 + 49, "vae_latent_study.training wrote"),
+        (T0 + 48, "vae_latent_study.training wrote"),
     ]
-    lines.append(
-        (T0 + 49, "vae_latent_study.jobs process CPU: 2.500 s to the first line of work, 40.000 s in all")
+    message = (
+        "process start to the end of the script's imports: 2.500 s CPU, 4.250 s wall; 40.000 s CPU in all"
     )
+    lines.append((T0 + 49, f"vae_latent_study.jobs {message}"))
     log(tmp_path, "train_model/d/vae/seed1", lines)
+    # A job whose line has no start (no import in the script): counted in the CPU, not in the start.
+    bench(tmp_path, "build_report", 5.0, 3.0, T0 + 60)
+    message = "process start to the end of the script's imports: - s CPU, - s wall; 4.000 s CPU in all"
+    log(tmp_path, "build_report", [(T0 + 60, f"vae_latent_study.jobs {message}")])
     data = profile_run.summary(profile_run.profile(tmp_path))
-    assert data["cpu_s"] == pytest.approx(40.0)
-    assert data["cpu_from_log_jobs"] == 1
+    assert data["cpu_s"] == pytest.approx(44.0)
+    assert data["cpu_from_log_jobs"] == 2
     assert data["start"]["cpu_s"] == pytest.approx(2.5)  # not the 9 s of wall
-    assert data["start"]["jobs_cpu_logged"] == 1
-    assert data["start"]["wall_s"] == pytest.approx(9.0, abs=0.01)
-    assert data["start"]["share_of_cpu"] == pytest.approx(2.5 / 40.0)
+    assert data["start"]["jobs_measured"] == data["start"]["jobs_cpu_logged"] == 1
+    assert data["start"]["wall_s"] == pytest.approx(4.25)
+    assert data["start"]["exit_wall_s"] == pytest.approx(1.0 + 0.0, abs=0.01)
+    assert data["start"]["share_of_cpu"] == pytest.approx(2.5 / 44.0)
 
 
-def test_jobs_job_logs_the_cpu_line_the_profile_reads(tmp_path):
-    # A real job (no TensorFlow): some CPU before its first line of work, then more; the line parses.
+def test_jobs_job_logs_the_start_line_the_profile_reads(tmp_path):
+    # A real job (no TensorFlow): 0.3 s of CPU, an import (the end of the start), then 0.5 s of work with an
+    # import inside a function (work, not start); the line parses, and __import__ is given back.
     log_path = tmp_path / "logs" / "x" / "y.log"
+    # The work is a function of another module, as the package's are.
+    (tmp_path / "worker.py").write_text(
+        "import time\n"
+        "def spin(seconds):\n"
+        "    t = time.process_time()\n"
+        "    while time.process_time() - t < seconds: pass\n"
+        "def work():\n"
+        "    spin(0.5)\n"
+        "    import csv\n"
+    )
     code = (
-        "import logging, time\n"
+        "import builtins, logging, sys\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
         "from vae_latent_study.jobs import job\n"
+        "from worker import spin\n"
+        "original = builtins.__import__\n"
         f"with job({str(log_path)!r}):\n"
-        "    t = time.process_time()\n"
-        "    while time.process_time() - t < 0.3: pass\n"
-        "    logging.getLogger('vae_latent_study.x').info('first work')\n"
-        "    t = time.process_time()\n"
-        "    while time.process_time() - t < 0.3: pass\n"
+        "    spin(0.3)\n"
+        "    from worker import work\n"
+        "    work()\n"
+        "    logging.getLogger('vae_latent_study.x').info('done')\n"
+        "assert builtins.__import__ is original\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     times = profile_run.log_times(log_path)
-    assert times.start_cpu >= 0.3
-    assert times.process_cpu >= times.start_cpu + 0.3
-    assert times.first_work is not None and times.first_work <= times.last_line
+    assert 0.3 <= times.start_cpu < 0.3 + 0.4
+    assert times.start_wall > 0.0
+    assert times.process_cpu >= times.start_cpu + 0.5
