@@ -35,21 +35,31 @@ def job_name(log_path: str | Path) -> str:
     return f"{parts[0]} {'/'.join(parts[1:])}".strip() if parts else str(log_path)
 
 
-class _ScriptImports:
-    """Stands in for `builtins.__import__` while a job runs and notes the process's CPU seconds (all its
-    threads) and the wall clock at the end of each import statement of the script itself, which imports the
-    package first thing in the job: the cost of starting the process, for bench/profile_run.py."""
+class _ImportClock:
+    """Stands in for `builtins.__import__` while a job runs and adds up the process's CPU seconds (all its
+    threads) and the wall seconds spent in import statements, the outermost ones wherever they are (the
+    script's, and those the package's functions make at their first call: TensorFlow is often imported so).
+    With the time before the job, that is the cost of starting the process, for bench/profile_run.py."""
 
-    def __init__(self, script: str, original) -> None:
-        self.script, self.original = script, original
-        self.cpu: float | None = None
-        self.clock: float | None = None
+    def __init__(self, original) -> None:
+        self.original = original
+        self.cpu = self.wall = 0.0
+        self._depth = 0
 
     def __call__(self, name, globals=None, locals=None, fromlist=(), level=0):
-        module = self.original(name, globals, locals, fromlist, level)
-        if sys._getframe(1).f_code.co_filename == self.script:
-            self.cpu, self.clock = time.process_time(), time.perf_counter()
-        return module
+        if self._depth:
+            self._depth += 1
+            try:
+                return self.original(name, globals, locals, fromlist, level)
+            finally:
+                self._depth -= 1
+        self._depth, cpu, wall = 1, time.process_time(), time.perf_counter()
+        try:
+            return self.original(name, globals, locals, fromlist, level)
+        finally:
+            self._depth = 0
+            self.cpu += time.process_time() - cpu
+            self.wall += time.perf_counter() - wall
 
 
 def _process_age() -> float | None:
@@ -59,14 +69,6 @@ def _process_age() -> float | None:
         return time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, AttributeError):
         return None
-
-
-def _script_file() -> str:
-    """The file of the code that entered `job` (the workflow script)."""
-    frame = sys._getframe(1)
-    while frame.f_code.co_filename in (__file__, contextlib.__file__) and frame.f_back is not None:
-        frame = frame.f_back
-    return frame.f_code.co_filename
 
 
 @contextlib.contextmanager
@@ -89,18 +91,17 @@ def job(log_path: str | Path) -> Iterator[Job]:
     # Python's own stderr (warnings, the logging handler below) writes through fd 2, to the log as well.
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=LOG_FORMAT, force=True)
     logging.captureWarnings(True)
-    age, clock = _process_age(), time.perf_counter()
-    imports = _ScriptImports(_script_file(), builtins.__import__)
+    age, cpu = _process_age(), time.process_time()
+    imports = _ImportClock(builtins.__import__)
     builtins.__import__ = imports
     current = Job(job_name(log_path), log_path, console)
     try:
         yield current
         builtins.__import__ = imports.original
-        cpu = "-" if imports.cpu is None else f"{imports.cpu:.3f}"
-        wall = "-" if imports.clock is None or age is None else f"{age + imports.clock - clock:.3f}"
+        wall = "-" if age is None else f"{age + imports.wall:.3f}"
         logger.info(
-            "process start to the end of the script's imports: %s s CPU, %s s wall; %.3f s CPU in all",
-            cpu,
+            "process start (before the job, and its imports): %.3f s CPU, %s s wall; %.3f s CPU in all",
+            cpu + imports.cpu,
             wall,
             time.process_time(),
         )
