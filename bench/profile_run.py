@@ -12,17 +12,18 @@ It reads what a run leaves behind and nothing else:
   time) but their CPU time is unknown and is not in the totals. Snakemake samples `cpu_time` every 0.5 s
   for the first 15 s of a job, then every 30 s: the CPU spent after the last sample is missing, which the
   output sizes as `unsampled` wall seconds.
-- `logs/<rule>/<wildcards>.log`: the job's log. Each script imports the package first thing inside
-  `jobs.job`, which ends the log with `process start to the end of the script's imports: <a> s CPU, <w> s
-  wall; <b> s CPU in all` (the process's own CPU seconds, all its threads, and the wall seconds since the
-  process started): **process start** (import to first work) is `a` s of CPU and `w` s of wall time, and
-  the job's CPU time is `b` where Snakemake's samples missed more. Imports that the package's functions do
-  later, at their first call, count as work. Logs without that line (runs before it existed) give the
-  start's wall time only, to the first line from the package's modules (timestamped, `jobs.LOG_FORMAT`):
-  its time minus the job's start (the benchmark file's modification time minus its `s`, so only where the
-  files keep the run's times; checked against the log). That is an upper bound (many scripts log only when
-  their work is done), and its CPU is estimated as that wall time on one core (high on a shared machine).
-  **Exit** = the job's end minus the log's last line (wall; only where the files keep the run's times).
+- `logs/<rule>/<wildcards>.log`: the job's log. `jobs.job` ends it with `process start (before the job,
+  and its imports): <a> s CPU, <w> s wall; <b> s CPU in all`: the process's own CPU seconds (all its
+  threads) and wall seconds from its start to the job's (the interpreter, Snakemake's preamble) plus those
+  spent in import statements during the job (the script's, and those the package's functions make at their
+  first call, as most import TensorFlow). That is **process start** (import to first work): `a` s of CPU, `w`
+  s of wall time; what a long-lived process would pay once. The job's CPU time is `b` where Snakemake's
+  samples missed more. Logs without that line (runs before it existed) give the start's wall time only, to
+  the first line from the package's modules (timestamped, `jobs.LOG_FORMAT`): its time minus the job's start
+  (the benchmark file's modification time minus its `s`, so only where the files keep the run's times;
+  checked against the log). That is an upper bound (many scripts log only when their work is done), and
+  its CPU is estimated as that wall time on one core (high on a shared machine). **Exit** = the job's end
+  minus the log's last line (wall; only where the files keep the run's times).
 - `results/models/**/model.json` (the training sidecar): `seconds_this_run`, the time inside
   `train_model()`. For a training job, wall minus it is the time **outside training** (start, exit and
   Snakemake's own wrapper); with `history.csv` beside it, the sum of the epochs' `seconds` and the time in
@@ -60,10 +61,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: A package log line: `jobs.LOG_FORMAT` = "%(asctime)s %(name)s %(message)s".
 _PACKAGE_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (vae_latent_study\S*) ")
-#: The line `jobs.job` logs at a job's end: the process's CPU and wall seconds from its start to the end of
-#: the script's imports, and its CPU seconds in all.
+#: The line `jobs.job` logs at a job's end: the process's CPU and wall seconds before the job and in its
+#: imports, and its CPU seconds in all.
 _CPU_LINE = re.compile(
-    r" vae_latent_study\.jobs process start to the end of the script's imports: (-|[\d.]+) s CPU, "
+    r" vae_latent_study\.jobs process start \(before the job, and its imports\): (-|[\d.]+) s CPU, "
     r"(-|[\d.]+) s wall; ([\d.]+) s CPU in all"
 )
 _JOBS_LOGGER = "vae_latent_study.jobs"
@@ -169,10 +170,8 @@ class LogTimes:
     first_work: float | None  # the first line of the package's modules (not `jobs`)
     first_line: float | None  # the first timestamped line
     last_line: float | None
-    start_cpu: float | None = (
-        None  # the process's CPU seconds at the end of the script's imports (`jobs.job`)
-    )
-    start_wall: float | None = None  # ... its wall seconds from the process's start to there
+    start_cpu: float | None = None  # the process's CPU seconds before the job and in its imports (`jobs.job`)
+    start_wall: float | None = None  # ... and wall seconds
     process_cpu: float | None = None  # the process's CPU seconds at the job's end
 
 

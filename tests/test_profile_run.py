@@ -258,13 +258,13 @@ def test_the_cpu_the_job_logged_wins(tmp_path):
         (T0 + 48, "vae_latent_study.training wrote"),
     ]
     message = (
-        "process start to the end of the script's imports: 2.500 s CPU, 4.250 s wall; 40.000 s CPU in all"
+        "process start (before the job, and its imports): 2.500 s CPU, 4.250 s wall; 40.000 s CPU in all"
     )
     lines.append((T0 + 49, f"vae_latent_study.jobs {message}"))
     log(tmp_path, "train_model/d/vae/seed1", lines)
     # A job whose line has no start (no import in the script): counted in the CPU, not in the start.
     bench(tmp_path, "build_report", 5.0, 3.0, T0 + 60)
-    message = "process start to the end of the script's imports: - s CPU, - s wall; 4.000 s CPU in all"
+    message = "process start (before the job, and its imports): - s CPU, - s wall; 4.000 s CPU in all"
     log(tmp_path, "build_report", [(T0 + 60, f"vae_latent_study.jobs {message}")])
     data = profile_run.summary(profile_run.profile(tmp_path))
     assert data["cpu_s"] == pytest.approx(44.0)
@@ -277,35 +277,38 @@ def test_the_cpu_the_job_logged_wins(tmp_path):
 
 
 def test_jobs_job_logs_the_start_line_the_profile_reads(tmp_path):
-    # A real job (no TensorFlow): 0.3 s of CPU, an import (the end of the start), then 0.5 s of work with an
-    # import inside a function (work, not start); the line parses, and __import__ is given back.
+    # A real job (no TensorFlow): the script imports a module that takes 0.3 s of CPU to import, then works
+    # 0.5 s in a function that imports another module (0.2 s) at its first call: the start counts both
+    # imports, not the work; the line parses, and __import__ is given back.
     log_path = tmp_path / "logs" / "x" / "y.log"
-    # The work is a function of another module, as the package's are.
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < {}: pass\n"
+    (tmp_path / "slow_a.py").write_text(spin.format(0.3))
+    (tmp_path / "slow_b.py").write_text(spin.format(0.2))
     (tmp_path / "worker.py").write_text(
         "import time\n"
-        "def spin(seconds):\n"
-        "    t = time.process_time()\n"
-        "    while time.process_time() - t < seconds: pass\n"
         "def work():\n"
-        "    spin(0.5)\n"
-        "    import csv\n"
+        "    t = time.process_time()\n"
+        "    while time.process_time() - t < 0.5: pass\n"
+        "    import slow_b\n"
     )
     code = (
-        "import builtins, logging, sys\n"
+        "import builtins, logging, sys, time\n"
         f"sys.path.insert(0, {str(tmp_path)!r})\n"
         "from vae_latent_study.jobs import job\n"
-        "from worker import spin\n"
+        "from worker import work\n"
         "original = builtins.__import__\n"
+        "before = time.process_time()\n"
         f"with job({str(log_path)!r}):\n"
-        "    spin(0.3)\n"
-        "    from worker import work\n"
+        "    import slow_a\n"
         "    work()\n"
         "    logging.getLogger('vae_latent_study.x').info('done')\n"
         "assert builtins.__import__ is original\n"
+        "print(before)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+    before = float(proc.stdout)
     times = profile_run.log_times(log_path)
-    assert 0.3 <= times.start_cpu < 0.3 + 0.4
-    assert times.start_wall > 0.0
+    assert before + 0.5 <= times.start_cpu < before + 0.5 + 0.3
+    assert times.start_wall >= 0.5
     assert times.process_cpu >= times.start_cpu + 0.5
