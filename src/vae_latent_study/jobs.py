@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,42 @@ def job_name(log_path: str | Path) -> str:
     return f"{parts[0]} {'/'.join(parts[1:])}".strip() if parts else str(log_path)
 
 
+class _ImportClock:
+    """Stands in for `builtins.__import__` while a job runs and adds up the process's CPU seconds (all its
+    threads) and the wall seconds spent in import statements, the outermost ones wherever they are (the
+    script's, and those the package's functions make at their first call: TensorFlow is often imported so).
+    With the time before the job, that is the cost of starting the process, for bench/profile_run.py."""
+
+    def __init__(self, original) -> None:
+        self.original = original
+        self.cpu = self.wall = 0.0
+        self._depth = 0
+
+    def __call__(self, name, globals=None, locals=None, fromlist=(), level=0):
+        if self._depth:
+            self._depth += 1
+            try:
+                return self.original(name, globals, locals, fromlist, level)
+            finally:
+                self._depth -= 1
+        self._depth, cpu, wall = 1, time.process_time(), time.perf_counter()
+        try:
+            return self.original(name, globals, locals, fromlist, level)
+        finally:
+            self._depth = 0
+            self.cpu += time.process_time() - cpu
+            self.wall += time.perf_counter() - wall
+
+
+def _process_age() -> float | None:
+    """Seconds since this process started (Linux), else None."""
+    try:
+        start_ticks = float(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
 @contextlib.contextmanager
 def job(log_path: str | Path) -> Iterator[Job]:
     """Run a workflow script's work as a job that logs to `log_path` and keeps the console for the user.
@@ -53,11 +91,24 @@ def job(log_path: str | Path) -> Iterator[Job]:
     # Python's own stderr (warnings, the logging handler below) writes through fd 2, to the log as well.
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=LOG_FORMAT, force=True)
     logging.captureWarnings(True)
+    age, cpu = _process_age(), time.process_time()
+    imports = _ImportClock(builtins.__import__)
+    builtins.__import__ = imports
     current = Job(job_name(log_path), log_path, console)
     try:
         yield current
+        builtins.__import__ = imports.original
+        wall = "-" if age is None else f"{age + imports.wall:.3f}"
+        logger.info(
+            "process start (before the job, and its imports): %.3f s CPU, %s s wall; %.3f s CPU in all",
+            cpu + imports.cpu,
+            wall,
+            time.process_time(),
+        )
     except Exception as error:
         logger.exception("%s failed", current.name)
         console.write(f"{current.name} failed: {type(error).__name__}: {error}\n(traceback in {log_path})\n")
         console.flush()
         raise SystemExit(1) from error
+    finally:
+        builtins.__import__ = imports.original
