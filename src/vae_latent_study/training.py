@@ -24,6 +24,13 @@ fingerprint of the run (seed, hparams, dataset checksum, backend, thread count, 
 versions): a backup left by a different run is discarded, not resumed. A run that diverges removes it. The
 directory is removed once all outputs are written.
 
+Restarts (`restarts: N` in the hparams; unset: one run, exactly as before the option): N initialisations,
+restart k with `restart_seed(seed, k)` (restart 0 with `seed` itself), each trained as above with its own
+epoch backup in `backup_dir/restart{k}/state`; the one with the lowest final training loss is kept, and the
+sidecar lists each one's seed and final loss and the choice. A finished restart leaves its model and then,
+last, its record in `backup_dir/restart{k}`, so a kill during restart k keeps restarts 0..k-1 and resumes
+restart k from its last epoch, and an unfinished restart never has a record.
+
 Input pipeline: on the TensorFlow backend a `tf.data.Dataset` of batches gathered from the resident images,
 with autotuning switched off (with NumPy arrays Keras rebuilds an autotuned pipeline at each epoch, whose
 teardown has been seen to stall an epoch by seconds up to 35-40 s on this kind of machine); on any other
@@ -541,7 +548,8 @@ def train_model(
     `hparams` (a validated `models` entry of the study config): `kind`, `latent_dim`, `epochs`,
     `batch_size`, `schedule` and `optimizer` (for `models.make_optimizer`), the model options of
     `models.build_model_from_options` and, optionally, `early_stopping: {monitor, patience}` (Keras's
-    EarlyStopping with mode min and restore_best_weights=False; `monitor` is a history column).
+    EarlyStopping with mode min and restore_best_weights=False; `monitor` is a history column) and
+    `restarts` (see the module's docstring).
     Validation runs on the test split after every epoch, as in the source notebook. A model with
     `conditional` is fed each row's one-hot label beside its data, in the same order (the factor's values,
     `datasets.Dataset.condition`, go into the model and its sidecar).
