@@ -12,7 +12,8 @@ epochs):
 `vae_fm_per_feature`) of config/config.yaml with `training.train_model`, exactly as the workflow does, at
 each training seed; a callback saves every restart's final model beside the chosen one. `evaluate` runs the
 study's evaluation (`factor_model_evaluation.model_evaluation`) on every restart's model and on the chosen
-one and writes one row per (seed, restart) with `chosen` marking the kept one. Not a test: it asserts
+one and writes one row per (seed, restart) with `chosen` marking the kept one, and `summary.txt` beside it
+(the targets over seeds, for the kept model and for every initialisation). Not a test: it asserts
 nothing, it reports.
 """
 
@@ -100,19 +101,22 @@ COLUMNS = (
     "fold_r2_z",
     "fold_r2_abs_z",
     "folded",
+    "spearman",
+    "monotone",
     "kl_per_row",
     "g_error_median",
 )
 
 
-def evaluate(work: Path, out: Path, model_name: str) -> None:
+def evaluate(work: Path, out: Path, model_name: str, seeds: list[int]) -> None:
     from vae_latent_study import models
     from vae_latent_study.datasets import read_dataset
     from vae_latent_study.factor_model_evaluation import learned_model, model_evaluation
 
     dataset = read_dataset(work / "factor_model.h5")
     rows = []
-    for root in sorted((work / model_name).glob("seed*"), key=lambda p: int(p.name[4:])):
+    for seed in seeds:
+        root = work / model_name / f"seed{seed}"
         sidecar = json.loads((root / "model.json").read_text())
         restarts = sidecar["restarts"]
         for run in restarts["runs"]:
@@ -137,6 +141,8 @@ def evaluate(work: Path, out: Path, model_name: str) -> None:
                     "fold_r2_z": latent["fold"]["r2_z"],
                     "fold_r2_abs_z": latent["fold"]["r2_abs_z"],
                     "folded": latent["fold"]["folded"],
+                    "spearman": latent["fold"]["spearman"],
+                    "monotone": latent["fold"]["monotone"],
                     "kl_per_row": json.loads((root / f"restart{k}.json").read_text())["kl_loss"],
                     "g_error_median": numbers["functions"]["median"],
                 }
@@ -148,6 +154,45 @@ def evaluate(work: Path, out: Path, model_name: str) -> None:
         writer.writeheader()
         for row in rows:
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    print(summarise(rows, out.with_name("summary.txt")))
+
+
+def summarise(rows: list[dict], path: Path) -> str:
+    """The targets over seeds, for the kept model and for every initialisation, as plain text."""
+    import numpy as np
+
+    def quartiles(values) -> str:
+        q1, med, q3 = np.quantile(np.asarray(values, dtype=float), [0.25, 0.5, 0.75])
+        return f"median {med:.3f} (quartiles {q1:.3f}-{q3:.3f})"
+
+    chosen = [r for r in rows if r["chosen"]]
+    lines = [
+        f"{len(chosen)} training seeds, {len(rows)} initialisations ({len(rows) // len(chosen)} per seed)"
+    ]
+    for label, group in (("kept (lowest final training loss)", chosen), ("every initialisation", rows)):
+        share_met = sum(r["s_share_within"] >= 0.9 for r in group)
+        lines += [
+            f"{label}:",
+            f"  corr(z_mean, Z) within 0.01 of the oracle on the test rows: "
+            f"{sum(r['corr_met'] for r in group)} of {len(group)}; gap {quartiles([r['gap_test'] for r in group])}",
+            f"  s_j within +-10% for >= 90% of features: {share_met} of {len(group)}; share "
+            f"{quartiles([r['s_share_within'] for r in group])}",
+            f"  learned / true s_j, median over features: {quartiles([r['s_ratio_median'] for r in group])}",
+            f"  folded (|Z| R^2 > Z R^2): {sum(r['folded'] for r in group)}; "
+            f"not monotone (|Spearman| < 0.95): {sum(not r['monotone'] for r in group)}",
+            f"  final training loss: {quartiles([r['final_loss'] for r in group])}",
+        ]
+    good = [r["final_loss"] for r in rows if r["monotone"]]
+    bad = [r["final_loss"] for r in rows if not r["monotone"]]
+    lines.append(
+        f"final training loss, monotone charts: {min(good):.2f}-{max(good):.2f}; not monotone: "
+        + (f"{min(bad):.2f}-{max(bad):.2f}" if bad else "none")
+    )
+    ceiling = sorted({r["ceiling_share"] for r in rows})
+    lines.append(f"ceiling (true g and Z, the 180 training rows): share within +-10% {ceiling}")
+    text = "\n".join(lines) + "\n"
+    path.write_text(text)
+    return text
 
 
 def main() -> None:
@@ -162,7 +207,7 @@ def main() -> None:
     if args.phase == "train":
         train(args.work, args.seeds, args.model, args.threads)
     else:
-        evaluate(args.work, args.out, args.model)
+        evaluate(args.work, args.out, args.model, args.seeds)
 
 
 if __name__ == "__main__":

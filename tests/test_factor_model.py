@@ -554,6 +554,11 @@ def test_fold_check_separates_a_folded_code_from_a_monotone_one():
     assert folded["r2_abs_z"] > 0.97 and folded["r2_z"] < 0.2 and folded["folded"]
     assert off_centre["folded"] and off_centre["r2_abs_z"] > off_centre["r2_z"]
     assert not collapsed["folded"] and collapsed["r2_abs_z"] < 0.1
+    # Torn: monotone up to z = 0.6, then from the other end of the range; not U-shaped about 0, not monotone.
+    torn = fm.fold_check(np.where(Z < 0.6, Z, -2.0 - Z) + noise, Z)
+    assert monotone["monotone"] and monotone["spearman"] > 0.99
+    for chart in (folded, off_centre, collapsed, torn):
+        assert not chart["monotone"] and chart["spearman"] < 0.95
     # A monotone code predicts |Z| as a cubic of Z does: 0.88 in the limit.
     assert monotone["r2_abs_z"] == pytest.approx(0.876, abs=0.05)
     # The sign and scale of the code do not matter.
@@ -571,6 +576,9 @@ def test_the_true_model_reports_its_ceiling_and_no_fold(tmp_path):
     assert numbers["noise"]["ceiling"] == pytest.approx(want)
     assert numbers["targets"]["s_share_ceiling"] == want["share_within_rows"]
     assert numbers["latent"]["fold"]["r2_z"] == pytest.approx(1.0) and not numbers["latent"]["fold"]["folded"]
+    assert (
+        numbers["latent"]["fold"]["spearman"] == pytest.approx(1.0) and numbers["latent"]["fold"]["monotone"]
+    )
 
 
 def _log_var_step(rate, steps: int = 1, learning_rate: float = 1e-3):

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 from scipy.special import logsumexp
+from scipy.stats import spearmanr
 
 if TYPE_CHECKING:
     from vae_latent_study import datasets
@@ -594,6 +595,9 @@ def variance_ceiling(
 #: `fold_check`: the R^2 of |Z| on the code from which a code counts as carrying |Z| (a monotone code's is
 #: about 0.88, an unrelated code's about 0).
 FOLD_MIN_R2 = 0.5
+#: `fold_check`: the |Spearman correlation| of code and Z from which a chart counts as monotone (a code
+#: within 0.01 of the oracle's correlation has about 0.99; a folded or torn one 0.7 or less).
+MONOTONE_MIN = 0.95
 
 
 def fold_check(code: np.ndarray, Z: np.ndarray, degree: int = 3) -> dict[str, Any]:
@@ -605,6 +609,10 @@ def fold_check(code: np.ndarray, Z: np.ndarray, degree: int = 3) -> dict[str, An
     better than Z (whose R^2 falls towards 0 as the fold becomes symmetric). `folded` is
     r2_abs_z > r2_z with r2_abs_z >= FOLD_MIN_R2 (the code does carry |Z|): posterior collapse (a code
     unrelated to Z) gives both near 0 and is not called folded.
+
+    A chart can also fail off centre: folded at another z, or torn (monotone over most of Z, then jumping
+    to the other end of the code's range). Neither is U-shaped about 0, so `folded` misses them; `monotone`
+    catches every non-monotone chart: |Spearman correlation| of code and Z >= MONOTONE_MIN.
     """
     code = np.asarray(code, dtype=np.float64).reshape(-1)
     Z = np.asarray(Z, dtype=np.float64).reshape(-1)
@@ -620,11 +628,14 @@ def fold_check(code: np.ndarray, Z: np.ndarray, degree: int = 3) -> dict[str, An
         return float(1.0 - np.sum((y - design @ coef) ** 2) / total) if total > 0 else 0.0
 
     r2_z, r2_abs = r2(Z), r2(np.abs(Z))
+    rank = abs(float(spearmanr(code, Z).statistic)) if sd > 0 else 0.0
     return {
         "degree": int(degree),
         "r2_z": r2_z,
         "r2_abs_z": r2_abs,
         "folded": bool(r2_abs > r2_z and r2_abs >= FOLD_MIN_R2),
+        "spearman": rank,
+        "monotone": bool(rank >= MONOTONE_MIN),
     }
 
 
