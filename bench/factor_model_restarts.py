@@ -174,7 +174,8 @@ def summarise(rows: list[dict], path: Path) -> str:
         lines += [
             f"{label}:",
             f"  corr(z_mean, Z) within 0.01 of the oracle on the test rows: "
-            f"{sum(r['corr_met'] for r in group)} of {len(group)}; gap {quartiles([r['gap_test'] for r in group])}",
+            f"{sum(r['corr_met'] for r in group)} of {len(group)}; "
+            f"gap {quartiles([r['gap_test'] for r in group])}",
             f"  s_j within +-10% for >= 90% of features: {share_met} of {len(group)}; share "
             f"{quartiles([r['s_share_within'] for r in group])}",
             f"  learned / true s_j, median over features: {quartiles([r['s_ratio_median'] for r in group])}",
