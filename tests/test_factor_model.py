@@ -519,3 +519,196 @@ def test_a_model_without_a_noise_variance_reports_null(tmp_path):
     _written(tmp_path / "noise_sd.png")
     with pytest.raises(ValueError, match="g_curves"):
         fme.model_evaluation(_true_model(d), d, {"codes": tmp_path / "c.png"})
+
+
+# ------------------------------------------------------------------------ ceiling, folds, variance rate
+
+
+def test_variance_ceiling_on_exactly_known_residuals():
+    """Residuals built so that each s_hat_j / s_j is set exactly: the share within 10% is known."""
+    p, n = 6, 180
+    params, s, Z, _ = _linear(p, seed=4, n=n)
+    e = np.random.default_rng(5).standard_normal((n, p))
+    e /= np.sqrt(np.mean(e**2, axis=0))  # each column's mean square exactly 1
+    ratios = np.array([0.85, 0.95, 1.0, 1.05, 1.09, 1.2])  # s_hat_j / s_j
+    X = fm.evaluate_g(params, Z) + e * ratios * s
+    ceiling = fm.variance_ceiling(X, params, Z, s)
+    assert ceiling["n_within_rows"] == 4 and ceiling["share_within_rows"] == pytest.approx(4 / 6)
+    assert ceiling["ratio_median"] == pytest.approx(np.median(ratios))
+    # The expected share is P(0.81 n <= chi2_n <= 1.21 n): 94.2% for the seed's 180 training rows, and
+    # what Monte Carlo draws of s_hat / s give.
+    assert ceiling["n_rows"] == n and ceiling["expected_share"] == pytest.approx(0.9424, abs=1e-4)
+    draws = np.sqrt(np.random.default_rng(6).chisquare(n, size=200_000) / n)
+    assert ceiling["expected_share"] == pytest.approx(np.mean(np.abs(draws - 1) <= 0.1), abs=0.003)
+
+
+def test_fold_check_separates_a_folded_code_from_a_monotone_one():
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal(180)
+    noise = 0.05 * rng.standard_normal(180)
+    monotone = fm.fold_check(np.tanh(Z) + noise, Z)  # monotone, not linear
+    folded = fm.fold_check(np.abs(Z) + noise, Z)  # U-shaped: the sign of Z is lost
+    off_centre = fm.fold_check((Z - 0.3) ** 2 + noise, Z)
+    collapsed = fm.fold_check(rng.standard_normal(180), Z)  # carries nothing of Z
+    assert monotone["r2_z"] > 0.97 and not monotone["folded"]
+    assert folded["r2_abs_z"] > 0.97 and folded["r2_z"] < 0.2 and folded["folded"]
+    assert off_centre["folded"] and off_centre["r2_abs_z"] > off_centre["r2_z"]
+    assert not collapsed["folded"] and collapsed["r2_abs_z"] < 0.1
+    # Torn: monotone up to z = 0.6, then from the other end of the range; not U-shaped about 0, not monotone.
+    torn = fm.fold_check(np.where(Z < 0.6, Z, -2.0 - Z) + noise, Z)
+    assert monotone["monotone"] and monotone["spearman"] > 0.99
+    for chart in (folded, off_centre, collapsed, torn):
+        assert not chart["monotone"] and chart["spearman"] < 0.95
+    # A monotone code predicts |Z| as a cubic of Z does: 0.88 in the limit.
+    assert monotone["r2_abs_z"] == pytest.approx(0.876, abs=0.05)
+    # The sign and scale of the code do not matter.
+    assert fm.fold_check(-3 * (np.tanh(Z) + noise), Z) == pytest.approx(monotone)
+
+
+def test_the_true_model_reports_its_ceiling_and_no_fold(tmp_path):
+    from vae_latent_study.datasets import build_dataset
+
+    d = build_dataset("fm_small", _SMALL)
+    numbers = fme.model_evaluation(_true_model(d), d)
+    params = {k: d.truth[k] for k in ("family", "a", "b", "c")}
+    rows = d.train
+    want = fm.variance_ceiling(d.x[rows], params, d.truth["Z"][rows], d.truth["s"])
+    assert numbers["noise"]["ceiling"] == pytest.approx(want)
+    assert numbers["targets"]["s_share_ceiling"] == want["share_within_rows"]
+    assert numbers["latent"]["fold"]["r2_z"] == pytest.approx(1.0) and not numbers["latent"]["fold"]["folded"]
+    assert (
+        numbers["latent"]["fold"]["spearman"] == pytest.approx(1.0) and numbers["latent"]["fold"]["monotone"]
+    )
+
+
+def _log_var_step(rate, steps: int = 1, learning_rate: float = 1e-3):
+    """The log-variance a LogVariance layer returns after `steps` Adam steps on a Gaussian NLL."""
+    import keras
+
+    from vae_latent_study import models
+
+    layer = models.LogVariance(per_feature=True, initial_value=0.0, rate=rate)
+    mean = keras.ops.zeros((4, 3))
+    layer.build((None, 3))
+    x = np.full((4, 3), 0.1, dtype="float32")  # truth s = 0.1: the gradient pushes the log-variance down
+    optimizer = keras.optimizers.Adam(learning_rate)
+    import tensorflow as tf
+
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            log_var = layer(mean)
+            loss = tf.reduce_mean(tf.square(x) * tf.exp(-log_var) + log_var)
+        optimizer.apply_gradients(
+            zip(tape.gradient(loss, layer.trainable_weights), layer.trainable_weights, strict=True)
+        )
+    return np.asarray(layer(mean))[0]
+
+
+def test_log_var_rate_multiplies_the_adam_step():
+    from vae_latent_study import models
+
+    assert np.all(_log_var_step(None) == 0.0) is np.False_  # the plain weight moves
+    for rate in (None, 1.0):
+        np.testing.assert_allclose(_log_var_step(rate), -1e-3, rtol=1e-3)  # Adam's first step: lr
+    np.testing.assert_allclose(_log_var_step(10.0), -1e-2, rtol=1e-3)
+    np.testing.assert_allclose(_log_var_step(10.0, steps=5), 10 * _log_var_step(None, steps=5), rtol=1e-3)
+    # It starts where the plain weight does, and only a set rate reaches the saved config.
+    layer = models.LogVariance(initial_value=-1.5, rate=4.0)
+    layer.build((None, 2))
+    np.testing.assert_allclose(np.asarray(layer.log_var), -1.5 / 4.0)
+    assert "rate" in layer.get_config() and "rate" not in models.LogVariance().get_config()
+    assert models.LogVariance.from_config(layer.get_config()).rate == 4.0
+
+
+def test_log_var_rate_unset_keeps_the_model_bitwise_and_its_config(tmp_path):
+    from vae_latent_study import models
+
+    options = _tiny_vae("per_feature")
+    plain = models.build_model_from_options(options, (8,), seed=3)
+    layer = plain.decoder.get_layer("log_var")
+    assert layer.rate is None and "rate" not in layer.get_config()
+    assert "log_var_rate" not in plain.get_config()["likelihood"]
+    fast = dict(options, likelihood={**options["likelihood"], "log_var_rate": 10})
+    fast_model = models.build_model_from_options(fast, (8,), seed=3)
+    # Every other weight is the same; the log-variance output starts at the same value.
+    for a, b in zip(plain.get_weights(), fast_model.get_weights(), strict=True):
+        if a.shape != (8,):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(
+        models.decode_log_variance(plain, np.zeros((2, 1))),
+        models.decode_log_variance(fast_model, np.zeros((2, 1))),
+    )
+    path = tmp_path / "fast.keras"
+    fast_model.save(path)
+    loaded = models.load_model(path, compile=False)
+    assert loaded.decoder.get_layer("log_var").rate == 10.0 and loaded.likelihood["log_var_rate"] == 10
+    np.testing.assert_array_equal(
+        models.decode(loaded, np.zeros((2, 1))), models.decode(fast_model, np.zeros((2, 1)))
+    )
+
+
+@pytest.mark.parametrize(
+    "likelihood, message",
+    [
+        ({"variance": "per_feature", "log_var_rate": 0}, "positive"),
+        ({"variance": "per_feature", "log_var_rate": -2.0}, "positive"),
+        ({"variance": "decoder_mean", "log_var_rate": 10}, "learned log-variance"),
+        ({"variance": "fixed", "log_var_rate": 10}, "learned log-variance"),
+    ],
+)
+def test_check_likelihood_refuses_a_bad_log_var_rate(likelihood, message):
+    from vae_latent_study import models
+
+    with pytest.raises(ValueError, match=message):
+        models.check_likelihood({"type": "gaussian", **likelihood}, "vae")
+
+
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        (
+            {"likelihood": {"type": "gaussian", "variance": "per_feature", "log_var_rate": 0}},
+            "likelihood.log_var_rate",
+        ),
+        (
+            {"likelihood": {"type": "gaussian", "variance": "per_feature", "log_var_rate": -1}},
+            "likelihood.log_var_rate",
+        ),
+        (
+            {"likelihood": {"type": "gaussian", "variance": "decoder", "log_var_rate": 10}},
+            "likelihood.log_var_rate",
+        ),
+        ({"restarts": 0}, "restarts"),
+        ({"restarts": 1.5}, "restarts"),
+    ],
+)
+def test_the_config_refuses_a_bad_rate_or_restarts_naming_the_key(change, key):
+    import re
+
+    import yaml
+
+    from tests.conftest import REPO, SCHEMA
+    from vae_latent_study.config import validate_config
+    from vae_latent_study.errors import ConfigError
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["models"]["vae_fm_per_feature"] = {**config["models"]["vae_fm_per_feature"], **change}
+    with pytest.raises(ConfigError, match=re.escape(f"models.vae_fm_per_feature.{key}")):
+        validate_config(config, SCHEMA)
+
+
+def test_the_shipped_config_sets_the_rate_and_restarts_for_the_per_feature_model_only():
+    import yaml
+
+    from tests.conftest import REPO, SCHEMA
+    from vae_latent_study.config import validate_config
+
+    config = validate_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()), SCHEMA)
+    per_feature, post = config["models"]["vae_fm_per_feature"], config["models"]["vae_fm"]
+    assert per_feature["likelihood"]["log_var_rate"] == 10 and per_feature["restarts"] == 3
+    assert "log_var_rate" not in post["likelihood"] and "restarts" not in post
+    assert 3 <= len(config["studies"]["factor_model"]["seeds"]) <= 5
+    # No other model gets either option.
+    for name, model in config["models"].items():
+        if name != "vae_fm_per_feature":
+            assert "restarts" not in model and "log_var_rate" not in model.get("likelihood", {}), name

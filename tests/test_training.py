@@ -232,20 +232,27 @@ _RUNNER = textwrap.dedent(
     from vae_latent_study import training
 
     class Kill(keras.callbacks.Callback):
-        def __init__(self, epoch):
+        # Kills in epoch `epoch` of fit number `fit` (0-based: the restart) of this run; any fit if None.
+        def __init__(self, epoch, fit=None):
             super().__init__()
-            self.kill_epoch, self.epoch = epoch, None
+            self.kill_epoch, self.kill_fit, self.epoch, self.fits = epoch, fit, None, 0
+        def on_train_begin(self, logs=None):
+            self.fits += 1
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
         def on_train_batch_end(self, batch, logs=None):
+            if self.kill_epoch is None or self.kill_fit not in (None, self.fits - 1):
+                return
             if self.epoch == self.kill_epoch:
                 os.kill(os.getpid(), signal.SIGKILL)
 
     for run in json.loads(sys.argv[1]):
-        kill = run.pop("kill", None)
+        kill, kill_fit = run.pop("kill", None), run.pop("kill_fit", None)
         if kill is not None:
             run.setdefault("checkpoint_seconds", 0)  # back up every epoch; the cadence has its own test
-        training.train_model(**run, callbacks=[Kill(kill)] if kill is not None else [])
+        counter = Kill(kill, kill_fit)
+        training.train_model(**run, callbacks=[counter])
+        print("fits", counter.fits, flush=True)
     """
 )
 
@@ -552,3 +559,105 @@ def test_condition_labels_are_the_one_hot_rows_of_the_factor(conditional_study):
     assert labels.dtype == np.float32 and labels.shape == (len(rows), 2)
     np.testing.assert_array_equal(labels, np.eye(2)[dataset.factor("component")[rows].astype(int)])
     assert set(labels.argmax(axis=1)) == {0, 1}
+
+
+# ---------------------------------------------------------------------------------------------- restarts
+
+RESTARTS = 3
+
+
+@pytest.fixture(scope="module")
+def restarted(study, tmp_path_factory):
+    """The VAE with `restarts: 3`, seed 7, trained in this process; and each initialisation's seed trained
+    alone (no restarts), which the restarts must reproduce."""
+    root = tmp_path_factory.mktemp("restarts")
+    hparams = {**study["hparams"]["vae"], "restarts": RESTARTS}
+    runs = {"restarts": _outputs(root, "restarts")}
+    training.train_model(study["dataset"], hparams, 7, **runs["restarts"])
+    for k in range(RESTARTS):
+        runs[k] = _outputs(root, f"alone{k}")
+        training.train_model(
+            study["dataset"], study["hparams"]["vae"], training.restart_seed(7, k), **runs[k]
+        )
+    return hparams, runs
+
+
+def test_restart_seeds_derive_from_the_training_seed():
+    seeds = [training.restart_seed(7, k) for k in range(5)]
+    assert seeds[0] == 7 and len(set(seeds)) == 5 and all(0 <= s < 2**31 for s in seeds)
+    assert seeds == [training.restart_seed(7, k) for k in range(5)]
+    assert training.restart_seed(8, 1) != seeds[1]
+
+
+def test_restarts_keep_the_lowest_final_loss_and_record_each(study, restarted, reference):
+    hparams, runs = restarted
+    out = runs["restarts"]
+    sidecar = json.loads(training.sidecar_path(out["model_path"]).read_text())
+    record = sidecar["restarts"]
+    assert record["n"] == RESTARTS and [r["restart"] for r in record["runs"]] == list(range(RESTARTS))
+    assert [r["seed"] for r in record["runs"]] == [training.restart_seed(7, k) for k in range(RESTARTS)]
+    # Each restart is its seed trained alone: the same final loss, bit for bit.
+    alone = [training.read_history(runs[k]["history_path"])[-1]["loss"] for k in range(RESTARTS)]
+    assert [r["final_loss"] for r in record["runs"]] == alone
+    assert len(set(alone)) == RESTARTS  # the initialisations differ
+    best = int(np.argmin(alone))
+    assert record["chosen"] == best and record["chosen_seed"] == training.restart_seed(7, best)
+    assert all(r["epochs_trained"] == EPOCHS and r["resumed_after_epoch"] == 0 for r in record["runs"])
+    # The kept model, its history and the sidecar's final row are the chosen restart's.
+    _assert_same_weights(out["model_path"], runs[best]["model_path"])
+    history = training.read_history(out["history_path"])
+    want = training.read_history(runs[best]["history_path"])
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in history] == [
+        {k: v for k, v in r.items() if k != "seconds"} for r in want
+    ]
+    assert sidecar["final"]["loss"] == min(alone) and sidecar["seed"] == 7
+    assert sidecar["hparams"]["restarts"] == RESTARTS and not out["backup_dir"].exists()
+    # Restart 0 is the training seed itself: the reference run (no restarts) trained it.
+    _assert_same_weights(runs[0]["model_path"], reference["vae"]["model_path"])
+
+
+def test_one_restart_is_the_model_without_restarts_and_restarts_are_deterministic(
+    study, restarted, reference, tmp_path
+):
+    hparams, runs = restarted
+    one = _outputs(tmp_path, "one")
+    training.train_model(study["dataset"], {**study["hparams"]["vae"], "restarts": 1}, 7, **one)
+    _assert_same_weights(one["model_path"], reference["vae"]["model_path"])
+    sidecar = json.loads(training.sidecar_path(one["model_path"]).read_text())
+    assert sidecar["restarts"]["chosen"] == 0 and len(sidecar["restarts"]["runs"]) == 1
+    # No `restarts` key: the sidecar has none (as before the option existed).
+    plain = json.loads(training.sidecar_path(reference["vae"]["model_path"]).read_text())
+    assert "restarts" not in plain and "restarts" not in plain["hparams"]
+    again = _outputs(tmp_path, "again")
+    training.train_model(study["dataset"], hparams, 7, **again)
+    _assert_same_weights(again["model_path"], runs["restarts"]["model_path"])
+    first = json.loads(training.sidecar_path(runs["restarts"]["model_path"]).read_text())["restarts"]
+    assert json.loads(training.sidecar_path(again["model_path"]).read_text())["restarts"] == first
+
+
+def test_a_kill_during_a_restart_keeps_the_finished_ones_and_resumes_bitwise(study, restarted, tmp_path):
+    hparams, runs = restarted
+    run = {"dataset_path": study["dataset"], "hparams": hparams, "seed": 7, **_outputs(tmp_path, "killed")}
+    proc = _process([{**run, "kill": KILL_EPOCH, "kill_fit": 1}])  # in epoch KILL_EPOCH of restart 1
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == -signal.SIGKILL, out
+    backup = run["backup_dir"]
+    # Restart 0 finished: its model and its record. Restart 1 did not: no record, only its epoch backup.
+    finished = json.loads((backup / "restart0" / "finished.json").read_text())
+    assert (backup / "restart0" / "model.keras").exists() and finished["epochs_trained"] == EPOCHS
+    assert not (backup / "restart1" / "finished.json").exists()
+    assert not (backup / "restart1" / "model.keras").exists()
+    state = json.loads((backup / "restart1" / "state" / "training_metadata.json").read_text())
+    assert state["epoch"] == KILL_EPOCH
+    assert not (backup / "restart2").exists() and not run["model_path"].exists()
+
+    proc = _process([{k: v for k, v in run.items()}])
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out
+    assert "fits 2" in out  # restarts 1 (resumed) and 2; restart 0 was not trained again
+    _assert_same_weights(run["model_path"], runs["restarts"]["model_path"])
+    record = json.loads(training.sidecar_path(run["model_path"]).read_text())["restarts"]
+    whole = json.loads(training.sidecar_path(runs["restarts"]["model_path"]).read_text())["restarts"]
+    assert [r["resumed_after_epoch"] for r in record["runs"]] == [0, KILL_EPOCH, 0]
+    assert [r["final_loss"] for r in record["runs"]] == [r["final_loss"] for r in whole["runs"]]
+    assert record["chosen"] == whole["chosen"] and not backup.exists()

@@ -23,7 +23,7 @@ _LIKELIHOOD_KEYS = {
     "bernoulli": ("type", "scale"),
     "binary_crossentropy": ("type",),
     "squared_error": ("type", "variant"),
-    "gaussian": ("type", "variance", "log_var"),
+    "gaussian": ("type", "variance", "log_var", "log_var_rate"),
 }
 _DECAY_ONLY = {"decay_steps", "decay_rate", "staircase"}
 
@@ -141,6 +141,14 @@ def _semantic_messages(config: dict, given: Mapping[str, Any]) -> list[str]:
             )
         if model["likelihood"]["type"] == "gaussian" and model["kind"] != "vae":
             messages.append(f"config key 'models.{name}.likelihood.type': gaussian needs kind vae")
+        likelihood = model["likelihood"]
+        if likelihood.get("log_var_rate") is not None and (
+            likelihood["type"] != "gaussian" or likelihood["variance"] not in ("per_feature", "shared")
+        ):
+            messages.append(
+                f"config key 'models.{name}.likelihood.log_var_rate': applies to a gaussian likelihood with "
+                "a learned log-variance (variance per_feature or shared)"
+            )
         for dataset in given_model.get("epochs_per_dataset", {}):
             if dataset not in config["datasets"]:
                 messages.append(f"config key 'models.{name}.epochs_per_dataset.{dataset}': no such dataset")
@@ -266,7 +274,7 @@ def _drop_unused_keys(config: dict) -> None:
         likelihood = model["likelihood"]
         keys = _LIKELIHOOD_KEYS[likelihood["type"]]
         model["likelihood"] = {key: likelihood[key] for key in keys if likelihood.get(key) is not None}
-        for key in ("encoder", "decoder", "sampler", "early_stopping", "conditional"):
+        for key in ("encoder", "decoder", "sampler", "early_stopping", "conditional", "restarts"):
             if not model.get(key) or (key == "sampler" and model["kind"] != "vae"):
                 model.pop(key, None)
         # float32 is what every model trained in before the option existed: left out, finished models

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 from scipy.special import logsumexp
+from scipy.stats import spearmanr
 
 if TYPE_CHECKING:
     from vae_latent_study import datasets
@@ -556,6 +557,85 @@ def variance_recovery(learned_s: np.ndarray | float, true_s: np.ndarray, toleran
         "expected_cost_learned": float(expected_variance_cost(learned, true_s).sum()),
         "pooled_optimal_s": pooled,
         "expected_cost_pooled_optimal": float(expected_variance_cost(pooled, true_s).sum()),
+    }
+
+
+def variance_ceiling(
+    X: np.ndarray, params: Mapping[str, np.ndarray], Z: np.ndarray, true_s: np.ndarray, tolerance: float = 0.1
+) -> dict[str, Any]:
+    """The most an estimator of s_j can recover from these rows: the one that knows the true g and Z.
+
+    With g and Z known, the residuals x_ij - g_j(Z_i) of feature j are n independent N(0, s_j^2) draws, and
+    s_hat_j = sqrt(mean_i (x_ij - g_j(Z_i))^2) is the maximum-likelihood estimate from them. Returns its
+    share of features within `tolerance` on these rows (`share_within_rows`) and the expected share over
+    draws of n rows, P((1 - t)^2 n <= chi2_n <= (1 + t)^2 n) (`expected_share`): n s_hat^2 / s^2 is
+    chi-squared with n degrees of freedom, so s_hat / s has a relative sd of about 1 / sqrt(2 n), 0.053 for
+    n = 180, and misses +-10% for about 6% of features however well g is learned.
+    """
+    from scipy.stats import chi2
+
+    X = np.asarray(X, dtype=np.float64)
+    true_s = np.asarray(true_s, dtype=np.float64).reshape(-1)
+    residual = X - evaluate_g(params, np.asarray(Z, dtype=np.float64).reshape(-1))
+    s_hat = np.sqrt(np.mean(residual**2, axis=0))
+    ratio = s_hat / true_s
+    within = np.abs(ratio - 1.0) <= tolerance
+    n = X.shape[0]
+    expected = chi2.cdf((1 + tolerance) ** 2 * n, n) - chi2.cdf((1 - tolerance) ** 2 * n, n)
+    return {
+        "estimator": "sqrt(mean over the rows of (x_ij - g_j(Z_i))^2), the true g and Z",
+        "n_rows": int(n),
+        "share_within_rows": float(within.mean()),
+        "n_within_rows": int(within.sum()),
+        "expected_share": float(expected),
+        "ratio_median": float(np.median(ratio)),
+    }
+
+
+#: `fold_check`: the R^2 of |Z| on the code from which a code counts as carrying |Z| (a monotone code's is
+#: about 0.88, an unrelated code's about 0).
+FOLD_MIN_R2 = 0.5
+#: `fold_check`: the |Spearman correlation| of code and Z from which a chart counts as monotone (a code
+#: within 0.01 of the oracle's correlation has about 0.99; a folded or torn one 0.7 or less).
+MONOTONE_MIN = 0.95
+
+
+def fold_check(code: np.ndarray, Z: np.ndarray, degree: int = 3) -> dict[str, Any]:
+    """Whether a 1-d code is folded (U-shaped in Z, as code ~ |Z|) rather than monotone in Z.
+
+    Fits Z and |Z| each on a polynomial of the code (degree 3, the code standardised) and reports both
+    R^2. A monotone code predicts Z nearly exactly (R^2 near 1) and |Z| only as well as a cubic of Z does
+    (0.88 for Z ~ N(0, 1): |Z| is not a polynomial); a folded code has lost Z's sign, so it predicts |Z|
+    better than Z (whose R^2 falls towards 0 as the fold becomes symmetric). `folded` is
+    r2_abs_z > r2_z with r2_abs_z >= FOLD_MIN_R2 (the code does carry |Z|): posterior collapse (a code
+    unrelated to Z) gives both near 0 and is not called folded.
+
+    A chart can also fail off centre: folded at another z, or torn (monotone over most of Z, then jumping
+    to the other end of the code's range). Neither is U-shaped about 0, so `folded` misses them; `monotone`
+    catches every non-monotone chart: |Spearman correlation| of code and Z >= MONOTONE_MIN.
+    """
+    code = np.asarray(code, dtype=np.float64).reshape(-1)
+    Z = np.asarray(Z, dtype=np.float64).reshape(-1)
+    if code.size != Z.size or code.size <= degree + 1:
+        raise ValueError(f"need more than {degree + 1} rows of code and Z of equal length")
+    sd = code.std()
+    u = (code - code.mean()) / (sd if sd > 0 else 1.0)
+    design = np.vander(u, degree + 1)
+
+    def r2(y: np.ndarray) -> float:
+        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+        total = np.sum((y - y.mean()) ** 2)
+        return float(1.0 - np.sum((y - design @ coef) ** 2) / total) if total > 0 else 0.0
+
+    r2_z, r2_abs = r2(Z), r2(np.abs(Z))
+    rank = abs(float(spearmanr(code, Z).statistic)) if sd > 0 else 0.0
+    return {
+        "degree": int(degree),
+        "r2_z": r2_z,
+        "r2_abs_z": r2_abs,
+        "folded": bool(r2_abs > r2_z and r2_abs >= FOLD_MIN_R2),
+        "spearman": rank,
+        "monotone": bool(rank >= MONOTONE_MIN),
     }
 
 

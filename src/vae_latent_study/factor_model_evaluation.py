@@ -24,6 +24,7 @@ from vae_latent_study.factor_model import (
     _finish,
     code_map,
     expected_variance_cost,
+    fold_check,
     function_error,
     heldout_nll,
     latent_recovery,
@@ -34,6 +35,7 @@ from vae_latent_study.factor_model import (
     plot_reconstruction_scatter,
     posterior_mean,
     true_g_function,
+    variance_ceiling,
     variance_recovery,
 )
 
@@ -168,6 +170,7 @@ def model_evaluation(
     oracle_test = posterior_mean(X_test, params, s)["mean"]
     code_train, code_test = learned.encode(X_train), learned.encode(X_test)
     latent = latent_recovery(code_train, Z[train], code_test, Z[test], oracle_train, oracle_test)
+    latent["fold"] = fold_check(code_train, Z[train])
 
     # The decoder read at the code of each true z: the learned g_j as functions of Z, no interpolation.
     code_on_grid = code_map(code_train, Z[train], z_grid, method=method)
@@ -231,6 +234,9 @@ def model_evaluation(
             "pooled_cost": nll_pooled - nll_true,
         }
 
+    # Beside the model's share: what an estimator with the true g and Z reaches on the same training rows.
+    noise["ceiling"] = variance_ceiling(X_train, params, Z[train], s, tolerance=S_TOLERANCE)
+
     floor = float(np.mean(s**2))
     mse = float(np.mean((learned.decode(code_test) - X_test) ** 2))
     reconstruction = {"test_mse": mse, "noise_floor": floor, "ratio": mse / floor}
@@ -245,6 +251,7 @@ def model_evaluation(
         "s_tolerance": S_TOLERANCE,
         "s_share_target": S_SHARE_TARGET,
         "s_share_within": share,
+        "s_share_ceiling": noise["ceiling"]["share_within_rows"],
         "s_met": None if share is None else share >= S_SHARE_TARGET,
     }
 
@@ -320,11 +327,14 @@ def evaluate_model(
     """Evaluate one trained model (latent_dim 1) on its factor_model dataset; write the JSON and figures.
 
     Numbers (nested under the identity `dataset`, `family`, `model`, `kind`, `seed`):
-    - `latent`: `latent_recovery` of the code (z_mean) against Z, beside the oracle E[Z | x];
+    - `latent`: `latent_recovery` of the code (z_mean) against Z, beside the oracle E[Z | x], and `fold`
+      (`fold_check`: R^2 of Z and of |Z| on a cubic of the training codes; a folded code is U-shaped in Z);
     - `functions`: `function_error` (units of s_j) of the decoded mean at T(z), T the affine `code_map`
       of the training codes onto Z, with the per-feature errors and the map;
     - `noise`: the learned s_j (per feature, or the one shared value of `decoder_mean`, `shared`, `fixed`:
-      the root of the mean variance over the training codes) and `variance_recovery` against the true s;
+      the root of the mean variance over the training codes) and `variance_recovery` against the true s,
+      with `ceiling` (`variance_ceiling`: the share within 10% of s_hat_j from the true g and Z on the
+      training rows, and its expectation);
     - `heldout_nll`: mean -log p(x) per test row of the learned model, by quadrature over its own code
       prior N(0, 1), beside the true model's (`heldout_nll`);
     - `reconstruction`: test MSE of decode(z_mean) against the floor mean(s_j^2);

@@ -397,29 +397,49 @@ class LogVariance(keras.layers.Layer):
 
     `per_feature=True`: one value per feature; otherwise one shared value. `trainable=False` keeps it at
     `initial_value` (a fixed variance).
+
+    `rate` k (None: 1): the log-variance's learning rate as k times the model's, by parametrisation. The
+    weight stores v / k and the layer returns k times it, so a step of size d on the weight moves the
+    log-variance by k d; Adam's steps do not depend on the gradient's scale (up to its epsilon), so with
+    Adam the log-variance moves k times as far per step as with the plain weight, and the optimizer stays
+    one. None leaves the weight, its values and the saved config exactly as before the option existed.
     """
 
-    def __init__(self, per_feature: bool = True, initial_value: float = 0.0, **kwargs: Any) -> None:
+    def __init__(
+        self, per_feature: bool = True, initial_value: float = 0.0, rate: float | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
+        if rate is not None and not (math.isfinite(float(rate)) and float(rate) > 0):
+            raise ValueError(f"the log-variance's rate must be a positive number; got {rate!r}")
         self.per_feature = per_feature
         self.initial_value = float(initial_value)
+        self.rate = None if rate is None else float(rate)
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
+        initial = self.initial_value if self.rate is None else self.initial_value / self.rate
         self.log_var = self.add_weight(
             shape=tuple(input_shape[1:]) if self.per_feature else (),
-            initializer=keras.initializers.Constant(self.initial_value),
+            initializer=keras.initializers.Constant(initial),
             trainable=self.trainable,
             name="log_var",
         )
 
     def call(self, mean: Any) -> Any:
-        return ops.zeros_like(mean) + ops.cast(self.log_var, mean.dtype)
+        log_var = self.log_var if self.rate is None else self.rate * self.log_var
+        return ops.zeros_like(mean) + ops.cast(log_var, mean.dtype)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return tuple(input_shape)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "per_feature": self.per_feature, "initial_value": self.initial_value}
+        # `rate` only when set, so that the models saved before it existed keep their config.
+        rate = {} if self.rate is None else {"rate": self.rate}
+        return {
+            **super().get_config(),
+            "per_feature": self.per_feature,
+            "initial_value": self.initial_value,
+            **rate,
+        }
 
 
 def _activity_l2(value: Any) -> keras.regularizers.Regularizer | None:
@@ -601,6 +621,7 @@ def build_dense_decoder(
             log_var = LogVariance(
                 per_feature=variance == "per_feature",
                 initial_value=float(likelihood.get("log_var", 0.0)),
+                rate=likelihood.get("log_var_rate"),
                 trainable=variance != "fixed",
                 name="log_var",
             )(mean)
@@ -617,8 +638,10 @@ _LIKELIHOOD_KEYS = {
     "bernoulli": {"scale"},
     "binary_crossentropy": set(),
     "squared_error": {"variant"},
-    "gaussian": {"variance", "log_var"},
+    "gaussian": {"variance", "log_var", "log_var_rate"},
 }
+#: The variances whose log-variance is a learned `LogVariance` weight: those `log_var_rate` applies to.
+LEARNED_LOG_VARIANCES = ("per_feature", "shared")
 
 
 def check_likelihood(likelihood: Mapping[str, Any] | None, kind: ModelKind) -> dict[str, Any]:
@@ -643,6 +666,20 @@ def check_likelihood(likelihood: Mapping[str, Any] | None, kind: ModelKind) -> d
         options.setdefault("variance", "decoder_mean")
         if options["variance"] not in VARIANCES:
             raise ValueError(f"gaussian variance must be one of {VARIANCES}; got {options['variance']!r}")
+        if "log_var_rate" in options:
+            # No default: a likelihood without it is the one every model had before it existed.
+            rate = options["log_var_rate"]
+            if (
+                isinstance(rate, bool)
+                or not isinstance(rate, int | float)
+                or not (math.isfinite(rate) and rate > 0)
+            ):
+                raise ValueError(f"log_var_rate must be a positive number; got {rate!r}")
+            if options["variance"] not in LEARNED_LOG_VARIANCES:
+                raise ValueError(
+                    f"log_var_rate applies to a learned log-variance ({LEARNED_LOG_VARIANCES}); "
+                    f"variance is {options['variance']!r}"
+                )
     return {"type": kind_, **options}
 
 

@@ -26,6 +26,13 @@ history rows and a fingerprint of the run (seed, hparams, dataset checksum, back
 TensorFlow versions): a backup left by a different run is discarded, not resumed. A run that diverges removes
 it. The directory is removed once all outputs are written.
 
+Restarts (`restarts: N` in the hparams; unset: one run, exactly as before the option): N initialisations,
+restart k with `restart_seed(seed, k)` (restart 0 with `seed` itself), each trained as above with its own
+epoch backup in `backup_dir/restart{k}/state`; the one with the lowest final training loss is kept, and the
+sidecar lists each one's seed and final loss and the choice. A finished restart leaves its model and then,
+last, its record in `backup_dir/restart{k}`, so a kill during restart k keeps restarts 0..k-1 and resumes
+restart k from its last epoch, and an unfinished restart never has a record.
+
 Input pipeline: on the TensorFlow backend a `tf.data.Dataset` of batches gathered from the resident images,
 with autotuning switched off (with NumPy arrays Keras rebuilds an autotuned pipeline at each epoch, whose
 teardown has been seen to stall an epoch by seconds up to 35-40 s on this kind of machine); on any other
@@ -516,6 +523,74 @@ def sidecar_path(model_path: str | Path) -> Path:
     return Path(model_path).with_suffix(".json")
 
 
+#: Second entry of the seed of restart k >= 1 (`restart_seed`), a stream apart from the shuffle's.
+RESTART_STREAM = 5_101_003
+_RESTART_DONE = "finished.json"
+_RESTART_MODEL = "model.keras"
+#: What the sidecar lists of every restart.
+_RESTART_SUMMARY = ("restart", "seed", "final_loss", "epochs_trained", "resumed_after_epoch")
+
+
+def restart_seed(seed: int, k: int) -> int:
+    """The training seed of restart k: the run's own seed for k = 0 (so `restarts: 1` trains exactly the
+    model that no restarts does), else a seed drawn from `[seed, RESTART_STREAM, k]`."""
+    if k == 0:
+        return int(seed)
+    return int(np.random.SeedSequence([int(seed), RESTART_STREAM, int(k)]).generate_state(1)[0] % 2**31)
+
+
+def _restart_dir(backup_dir: Path, k: int) -> Path:
+    return backup_dir / f"restart{k}"
+
+
+def _run_record(model: keras.Model, history: _History) -> dict[str, Any]:
+    """What the sidecar says of one trained initialisation (and its history rows)."""
+    rows = history.rows
+    return {
+        "parameters": int(model.count_params()),
+        "steps": int(_scalar(model.optimizer.iterations)),
+        "resumed_after_epoch": len(rows) if history.first_epoch is None else history.first_epoch,
+        "epochs_trained": len(rows),
+        "final_loss": float(rows[-1]["loss"]) if rows else math.inf,
+        "rows": rows,
+    }
+
+
+def _restart(k: int, seed: int, backup_dir: Path, fit: Any) -> dict[str, Any]:
+    """Restart k: its record from the backup when a previous process finished it, else trained now.
+
+    A finished restart leaves its model file and then, last and atomically, its record (`finished.json`):
+    a kill at any point leaves either no record (the restart resumes from its own epoch backup in
+    `state/`) or a record whose model file is complete. Its weights are the in-process state after
+    `keras.backend.clear_session` and `keras.utils.set_random_seed` with its seed, as in a fresh process.
+    """
+    root = _restart_dir(backup_dir, k)
+    done = root / _RESTART_DONE
+    if done.exists():
+        record = json.loads(done.read_text())
+        logger.info(
+            "restart %d (seed %d) was finished by an earlier run: final loss %.4f",
+            k,
+            record["seed"],
+            record["final_loss"],
+        )
+        return record
+    run_seed = restart_seed(seed, k)
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(run_seed)
+    state = root / "state"
+    _prepare_backup(state, {"restart": k, "seed": run_seed})
+    model, history = fit(run_seed, state)
+    record = {"restart": k, "seed": run_seed, **_run_record(model, history)}
+    with atomic_path(root / _RESTART_MODEL, keep_suffix=".keras") as tmp:
+        model.save(tmp)
+    with atomic_path(done) as tmp:
+        tmp.write_text(json.dumps(record))
+    shutil.rmtree(state, ignore_errors=True)
+    logger.info("restart %d (seed %d): final loss %.4f", k, run_seed, record["final_loss"])
+    return record
+
+
 def train_model(
     dataset_path: str | Path,
     hparams: Mapping[str, Any],
@@ -534,7 +609,8 @@ def train_model(
     `hparams` (a validated `models` entry of the study config): `kind`, `latent_dim`, `epochs`,
     `batch_size`, `schedule` and `optimizer` (for `models.make_optimizer`), the model options of
     `models.build_model_from_options` and, optionally, `early_stopping: {monitor, patience}` (Keras's
-    EarlyStopping with mode min and restore_best_weights=False; `monitor` is a history column).
+    EarlyStopping with mode min and restore_best_weights=False; `monitor` is a history column) and
+    `restarts` (see the module's docstring).
     Validation runs on the test split after every epoch, as in the source notebook. A model with
     `conditional` is fed each row's one-hot label beside its data, in the same order (the factor's values,
     `datasets.Dataset.condition`, go into the model and its sidecar).
@@ -580,78 +656,112 @@ def train_model(
     }
     _prepare_backup(backup_dir, fingerprint)
 
-    model = models.build_model_from_options(hparams, x_train.shape[1:], seed=int(seed), condition=condition)
-    optimizer = models.make_optimizer(hparams["schedule"], hparams.get("optimizer", "adam"))
-    model.compile(optimizer=optimizer, jit_compile=False)
-
-    orders = np.array([shuffle_order(seed, e, len(x_train)) for e in range(epochs)], dtype=np.int64)
-    orders = orders.reshape(epochs, len(x_train))
-    make_inputs = _tf_inputs if _tensorflow_backend() else _pydataset_inputs
-    inputs_train, inputs_test = x_train, x_test
-    if condition is not None:
-        inputs_train, inputs_test = (
-            (x, condition_labels(dataset, condition, rows))
-            for x, rows in ((x_train, dataset.train), (x_test, dataset.test))
-        )
-    train, validation, epoch_counter = make_inputs(inputs_train, inputs_test, batch_size, orders)
-    history = _History(backup_dir, epochs, steps_per_epoch)
-    stopping = hparams.get("early_stopping")
-    stop_callbacks: list[keras.callbacks.Callback] = []
-    fit_epochs = epochs
-    if stopping:
-        monitor, patience = stopping.get("monitor", "loss"), int(stopping.get("patience", 10))
-        if monitor not in HISTORY_COLUMNS[1:-1]:
-            raise ValueError(f"early_stopping monitor must be a history column; got {monitor!r}")
-        stop_callbacks = [_EarlyStopping(history, monitor, patience)]
-        # A backup of a run that already stopped: fit up to there, i.e. restore it and train no further.
-        fit_epochs = _stopped_epoch(history.rows[: _backed_up_epoch(backup_dir)], monitor, patience) or epochs
     label = label or f"{hparams['kind']} on {dataset.manifest.get('dataset')}, seed {seed}"
-    progress = ConsoleProgress(sys.stderr if console is None else console, label, epochs)
-    logger.info(
-        "training a %s (latent_dim %d, %s) on %s: %d train / %d test images, %d epochs of %d steps, "
-        "seed %d, backend %s, threads %s",
-        hparams["kind"],
-        hparams["latent_dim"],
-        hparams.get("precision", "float32"),
-        dataset_path,
-        len(x_train),
-        len(x_test),
-        epochs,
-        steps_per_epoch,
-        seed,
-        backend,
-        settings,
-    )
-    try:
-        model.fit(
-            train,
-            epochs=fit_epochs,
-            validation_data=validation,
-            shuffle=False,  # the pipeline shuffles, per epoch
-            verbose=0,
-            callbacks=[
-                epoch_counter,
-                _NaNGuard(),
-                history,
-                *stop_callbacks,
-                progress,
-                _AtomicBackup(backup_dir, history, checkpoint_seconds, clock=_backup_clock),
-                *callbacks,
-            ],
-        )
-        if not all(np.isfinite(w).all() for w in model.get_weights()):
-            raise TrainingDiverged("the weights contain NaN or infinite values; no model written")
-    except TrainingDiverged:
-        # The run is deterministic: resuming from the backup would only diverge again.
-        shutil.rmtree(backup_dir, ignore_errors=True)
-        raise
-    rows = history.rows
-    expected = epochs
-    if stopping:
-        expected = _stopped_epoch(rows, monitor, patience) or epochs
-    if len(rows) != expected:
-        raise RuntimeError(f"expected {expected} history rows, got {len(rows)}; delete {backup_dir}")
 
+    def fit(run_seed: int, run_backup: Path, run_label: str) -> tuple[keras.Model, _History]:
+        """Build, train and check one initialisation, backed up in `run_backup`; (model, its history)."""
+        model = models.build_model_from_options(
+            hparams, x_train.shape[1:], seed=int(run_seed), condition=condition
+        )
+        optimizer = models.make_optimizer(hparams["schedule"], hparams.get("optimizer", "adam"))
+        model.compile(optimizer=optimizer, jit_compile=False)
+
+        orders = np.array([shuffle_order(run_seed, e, len(x_train)) for e in range(epochs)], dtype=np.int64)
+        orders = orders.reshape(epochs, len(x_train))
+        make_inputs = _tf_inputs if _tensorflow_backend() else _pydataset_inputs
+        inputs_train, inputs_test = x_train, x_test
+        if condition is not None:
+            inputs_train, inputs_test = (
+                (x, condition_labels(dataset, condition, rows))
+                for x, rows in ((x_train, dataset.train), (x_test, dataset.test))
+            )
+        train, validation, epoch_counter = make_inputs(inputs_train, inputs_test, batch_size, orders)
+        history = _History(run_backup, epochs, steps_per_epoch)
+        stopping = hparams.get("early_stopping")
+        stop_callbacks: list[keras.callbacks.Callback] = []
+        fit_epochs = epochs
+        if stopping:
+            monitor, patience = stopping.get("monitor", "loss"), int(stopping.get("patience", 10))
+            if monitor not in HISTORY_COLUMNS[1:-1]:
+                raise ValueError(f"early_stopping monitor must be a history column; got {monitor!r}")
+            stop_callbacks = [_EarlyStopping(history, monitor, patience)]
+            # A backup of a run that already stopped: fit up to there, i.e. restore it and train no further.
+            fit_epochs = (
+                _stopped_epoch(history.rows[: _backed_up_epoch(run_backup)], monitor, patience) or epochs
+            )
+        progress = ConsoleProgress(sys.stderr if console is None else console, run_label, epochs)
+        logger.info(
+            "training a %s (latent_dim %d, %s) on %s: %d train / %d test images, %d epochs of %d steps, "
+            "seed %d, backend %s, threads %s",
+            hparams["kind"],
+            hparams["latent_dim"],
+            hparams.get("precision", "float32"),
+            dataset_path,
+            len(x_train),
+            len(x_test),
+            epochs,
+            steps_per_epoch,
+            run_seed,
+            backend,
+            settings,
+        )
+        try:
+            model.fit(
+                train,
+                epochs=fit_epochs,
+                validation_data=validation,
+                shuffle=False,  # the pipeline shuffles, per epoch
+                verbose=0,
+                callbacks=[
+                    epoch_counter,
+                    _NaNGuard(),
+                    history,
+                    *stop_callbacks,
+                    progress,
+                    _AtomicBackup(run_backup, history, checkpoint_seconds, clock=_backup_clock),
+                    *callbacks,
+                ],
+            )
+            if not all(np.isfinite(w).all() for w in model.get_weights()):
+                raise TrainingDiverged("the weights contain NaN or infinite values; no model written")
+        except TrainingDiverged:
+            # The run is deterministic: resuming from the backup would only diverge again.
+            shutil.rmtree(backup_dir, ignore_errors=True)
+            raise
+        rows = history.rows
+        expected = epochs
+        if stopping:
+            expected = _stopped_epoch(rows, monitor, patience) or epochs
+        if len(rows) != expected:
+            raise RuntimeError(f"expected {expected} history rows, got {len(rows)}; delete {backup_dir}")
+        return model, history
+
+    restarts = hparams.get("restarts")
+    if restarts is None:
+        model, history = fit(int(seed), backup_dir, label)
+        run = _run_record(model, history)
+        chosen_model: keras.Model | Path = model
+        restart_record = {}
+    else:
+        runs = []
+        for k in range(int(restarts)):
+            runs.append(
+                _restart(k, int(seed), backup_dir, lambda s, d, k=k: fit(s, d, f"{label}, restart {k}"))
+            )
+        best = min(range(len(runs)), key=lambda k: (runs[k]["final_loss"], k))
+        run = runs[best]
+        chosen_model = _restart_dir(backup_dir, best) / _RESTART_MODEL
+        restart_record = {
+            "restarts": {
+                "n": int(restarts),
+                "criterion": "the lowest final training loss (the history's `loss` in the last epoch), "
+                "ties to the first",
+                "chosen": best,
+                "chosen_seed": run["seed"],
+                "runs": [{k: r[k] for k in _RESTART_SUMMARY} for r in runs],
+            }
+        }
+    rows = run["rows"]
     _write_history(rows, history_path)
     sidecar = {
         "kind": hparams["kind"],
@@ -668,24 +778,28 @@ def train_model(
         ".permutation(n_train) order",
         "backend": backend,
         "threads": settings,
-        "parameters": int(model.count_params()),
+        "parameters": run["parameters"],
         # The dtype policy of the bulk of the network (`models.precision_scope`); float32 when unset.
         "precision": hparams.get("precision", "float32"),
         **({"condition": condition} if condition is not None else {}),
         "epochs": epochs,
-        "steps": int(_scalar(model.optimizer.iterations)),
+        "steps": run["steps"],
         # 0 for a fresh run; the epochs already done when this process started otherwise.
-        "resumed_after_epoch": len(rows) if history.first_epoch is None else history.first_epoch,
+        "resumed_after_epoch": run["resumed_after_epoch"],
         "epochs_trained": len(rows),  # fewer than `epochs` when early stopping stopped the run
         "final": dict(rows[-1]) if rows else None,
         "history": history_path.name,
         "seconds_this_run": time.perf_counter() - started,
         "versions": versions,
+        **restart_record,
     }
     with atomic_path(sidecar_path(model_path)) as tmp:
         tmp.write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
     # Last, so that an existing model file always comes with its history and sidecar.
     with atomic_path(model_path, keep_suffix=".keras") as tmp:
-        model.save(tmp)
+        if isinstance(chosen_model, Path):
+            shutil.copyfile(chosen_model, tmp)  # the chosen restart's own file, bit for bit
+        else:
+            chosen_model.save(tmp)
     shutil.rmtree(backup_dir, ignore_errors=True)
     logger.info("wrote %s, %s and %s", model_path, history_path, sidecar_path(model_path))
