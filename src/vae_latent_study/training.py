@@ -70,6 +70,11 @@ HISTORY_COLUMNS = (
     "seconds",
 )
 
+#: The history column of the option `trace_generated_std` (after `seconds`, only when the option is set).
+TRACE_COLUMN = "generated_std"
+#: Second entry of the trace's noise seed: numpy.random.default_rng([seed, TRACE_STREAM]).
+TRACE_STREAM = 2_002_016
+
 _FINGERPRINT_FILE = "run.json"
 _HISTORY_FILE = "history.json"
 
@@ -289,11 +294,49 @@ class _NaNGuard(keras.callbacks.Callback):
             )
 
 
-class _History(keras.callbacks.Callback):
-    """Collects one row per epoch, logs it, and keeps the rows in the backup so that a resume has them all."""
+class GeneratedStdTrace:
+    """Seed 002's generation protocol, measured cheaply at an epoch's end (the option `trace_generated_std`):
+    the training rows' z_mean (the AE's code), encoded in inference mode; N(mean, sd) per dimension fitted
+    to it (1/n sd); `n_codes` fixed standard-normal draws (numpy.random.default_rng([seed, TRACE_STREAM]))
+    scaled to that fit and decoded in inference mode (the decoder's mean); the sd (1/n) of the decodes.
 
-    def __init__(self, backup_dir: Path, epochs: int, steps_per_epoch: int) -> None:
+    It runs the encoder up to z_mean only (the sampler never draws, its noise state does not move) and in
+    inference mode (no Dropout mask is drawn, no BatchNorm statistic changes), so a run with the trace
+    trains bit for bit as one without it. Conditional models are not supported.
+    """
+
+    def __init__(self, model: keras.Model, x_train: np.ndarray, n_codes: int, seed: int) -> None:
+        if getattr(model, "condition", None) is not None:
+            raise ValueError("trace_generated_std does not support conditional models")
+        if int(n_codes) < 2:
+            raise ValueError(f"trace_generated_std needs at least 2 codes; got {n_codes!r}")
+        outputs = model.encoder.outputs
+        self.code = keras.Model(model.encoder.inputs, outputs[0], name="trace_code")
+        self.decoder = model.decoder
+        self.x = np.asarray(x_train, dtype="float32")
+        latent_dim = int(outputs[0].shape[-1])
+        self.noise = np.random.default_rng([int(seed), TRACE_STREAM]).standard_normal(
+            (int(n_codes), latent_dim)
+        )
+
+    def __call__(self) -> float:
+        z = np.asarray(keras.ops.convert_to_numpy(self.code(self.x, training=False)), dtype=np.float64)
+        codes = (z.mean(axis=0) + z.std(axis=0) * self.noise).astype("float32")
+        decoded = self.decoder(codes, training=False)
+        if isinstance(decoded, list | tuple):  # [mean, log_var] of a Gaussian decoder: the mean
+            decoded = decoded[0]
+        return float(np.std(np.asarray(keras.ops.convert_to_numpy(decoded), dtype=np.float64)))
+
+
+class _History(keras.callbacks.Callback):
+    """Collects one row per epoch, logs it, and keeps the rows in the backup so that a resume has them all.
+    With a `trace` (`GeneratedStdTrace`), each row also gets its value as TRACE_COLUMN."""
+
+    def __init__(
+        self, backup_dir: Path, epochs: int, steps_per_epoch: int, trace: GeneratedStdTrace | None = None
+    ) -> None:
         super().__init__()
+        self.trace = trace
         self.path = backup_dir / _HISTORY_FILE
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
@@ -323,6 +366,8 @@ class _History(keras.callbacks.Callback):
             row[column] = float(logs[column]) if column in logs else None
         row["learning_rate"] = _scalar(self.model.optimizer.learning_rate)
         row["seconds"] = time.perf_counter() - self._start
+        if self.trace is not None:
+            row[TRACE_COLUMN] = self.trace()
         self.rows.append(row)
         with atomic_path(self.path) as tmp:
             tmp.write_text(json.dumps(self.rows))
@@ -433,13 +478,15 @@ def _prepare_backup(backup_dir: Path, fingerprint: Mapping[str, Any]) -> None:
             tmp.write_text(json.dumps(fingerprint, sort_keys=True))
 
 
-def _write_history(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
+def _write_history(
+    rows: Sequence[Mapping[str, Any]], path: Path, columns: Sequence[str] = HISTORY_COLUMNS
+) -> None:
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(HISTORY_COLUMNS)
+        writer.writerow(columns)
         for row in rows:
             # repr keeps every bit of a float; None (no KL term in the AE) becomes an empty cell.
-            writer.writerow(["" if row[c] is None else repr(row[c]) for c in HISTORY_COLUMNS])
+            writer.writerow(["" if row[c] is None else repr(row[c]) for c in columns])
 
 
 def read_history(path: str | Path) -> list[dict[str, float | None]]:
@@ -518,6 +565,10 @@ def train_model(
     _prepare_backup(backup_dir, fingerprint)
 
     model = models.build_model_from_options(hparams, x_train.shape[1:], seed=int(seed), condition=condition)
+    standardisation = models.set_standardisation(model, x_train) if hparams.get("standardise") else None
+    trace = None
+    if hparams.get("trace_generated_std"):
+        trace = GeneratedStdTrace(model, x_train, int(hparams["trace_generated_std"]), int(seed))
     optimizer = models.make_optimizer(hparams["schedule"], hparams.get("optimizer", "adam"))
     model.compile(optimizer=optimizer, jit_compile=False)
 
@@ -531,7 +582,7 @@ def train_model(
             for x, rows in ((x_train, dataset.train), (x_test, dataset.test))
         )
     train, validation, epoch_counter = make_inputs(inputs_train, inputs_test, batch_size, orders)
-    history = _History(backup_dir, epochs, steps_per_epoch)
+    history = _History(backup_dir, epochs, steps_per_epoch, trace)
     stopping = hparams.get("early_stopping")
     stop_callbacks: list[keras.callbacks.Callback] = []
     fit_epochs = epochs
@@ -589,7 +640,7 @@ def train_model(
     if len(rows) != expected:
         raise RuntimeError(f"expected {expected} history rows, got {len(rows)}; delete {backup_dir}")
 
-    _write_history(rows, history_path)
+    _write_history(rows, history_path, HISTORY_COLUMNS + ((TRACE_COLUMN,) if trace is not None else ()))
     sidecar = {
         "kind": hparams["kind"],
         "seed": int(seed),
@@ -609,6 +660,8 @@ def train_model(
         # The dtype policy of the bulk of the network (`models.precision_scope`); float32 when unset.
         "precision": hparams.get("precision", "float32"),
         **({"condition": condition} if condition is not None else {}),
+        # The training rows' mean and sd the model standardises with (also saved in the model's weights).
+        **({"standardisation": standardisation} if standardisation is not None else {}),
         "epochs": epochs,
         "steps": int(_scalar(model.optimizer.iterations)),
         # 0 for a fresh run; the epochs already done when this process started otherwise.
