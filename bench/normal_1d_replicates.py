@@ -105,9 +105,9 @@ def main() -> None:
         yaml.safe_load((ROOT / "config/config.yaml").read_text()), ROOT / "config/config.schema.yaml"
     )
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "fitted_ks_population.json").write_text(
-        json.dumps(population_fitted_ks(67, 20_000), indent=2) + "\n"
-    )
+    population = args.out / "fitted_ks_population.json"
+    if not population.exists():  # 20,000 draws: a minute; the same seed gives the same file
+        population.write_text(json.dumps(population_fitted_ks(67, 20_000), indent=2) + "\n")
     rows, traces = [], []
     for name in args.models:
         model = model_config(config, name)
