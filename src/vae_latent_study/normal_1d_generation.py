@@ -98,8 +98,9 @@ def evaluate_generation(
       `codes_encoded_in_training_mode` scores the inference decodes of codes fitted to the training-mode
       z_mean instead (the same standard normal draw, rescaled), with that fit's mean and std.
       In the seed's Keras 2 `train_step` the encoder and decoder were called without `training=True`,
-      so BatchNorm probably ran in inference mode throughout (moving statistics never updated: a learned
-      affine map) and Dropout never dropped; Keras 3's `fit` here calls the model with `training=True`.
+      so BatchNorm ran in inference mode throughout (moving statistics never updated: a learned affine
+      map) and Dropout never dropped; a model with `layers_while_training: inference` trains so here too,
+      one without it as Keras 3's `fit` calls the model, with `training=True`.
     - `codes`: mean and std of z_mean per dimension (`z0`, ...), the answer's printed code mean and std
       being -43.13 and 4.46; for a VAE also the mean of the second head (`z_log_var` or `z_log_sigma`).
     - `decoder_curve`: the decoder over DECODER_CURVE_POINTS codes within mean +- 3 sd of z_mean in
@@ -270,7 +271,7 @@ def evaluate_generation(
             if kind == "ae"
             else "codes from N(0, I), decoded in inference mode",
             "training_mode": "BatchNorm on batch statistics and Dropout active; the seed's Keras 2 "
-            "train_step probably ran BatchNorm in inference mode throughout",
+            "train_step ran them in inference mode throughout (option layers_while_training)",
             "references": "fresh_* and fitted_* are the same samples in every section",
         },
         "provenance": {
