@@ -2,10 +2,9 @@
 
     python bench/tiny_digests.py RESULTS_DIR [--json OUT]
 
-Prints, per saved model (`*.keras` under RESULTS_DIR), the SHA-256 of every weight array in order and of
-their concatenation, and the SHA-256 of each metrics table (`metrics.tsv` and the per-run JSONs' metric
-values, read as floats, not bytes, so a re-laid JSON with the same numbers compares equal). Run it on the
-tiny test study at two commits on the same CPU (float32 bits differ between AMD and Intel).
+Prints, per saved model (`*.keras` under RESULTS_DIR), the SHA-256 of its weight arrays (names and bytes,
+optimizer state included), and the SHA-256 of each `metrics.tsv`. Run it on the tiny test study at two
+commits on the same CPU (float32 bits differ between AMD and Intel) and compare.
 """
 
 from __future__ import annotations
@@ -18,6 +17,8 @@ from pathlib import Path
 
 
 def weight_digests(path: Path) -> dict[str, str]:
+    """SHA-256 of every array in a `.keras` archive's weight file, by name, and of all of them ("*")."""
+    import io
     import zipfile
 
     import h5py
@@ -26,8 +27,6 @@ def weight_digests(path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as raw:
         data = raw.read()
-    import io
-
     with h5py.File(io.BytesIO(data), "r") as h5:
         names: list[str] = []
         h5.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
@@ -41,19 +40,6 @@ def weight_digests(path: Path) -> dict[str, str]:
     return out
 
 
-def _numbers(value, prefix=""):
-    if isinstance(value, dict):
-        for key in sorted(value):
-            yield from _numbers(value[key], f"{prefix}.{key}" if prefix else key)
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _numbers(item, f"{prefix}[{i}]")
-    elif isinstance(value, bool) or value is None or isinstance(value, str):
-        return
-    elif isinstance(value, (int, float)):
-        yield prefix, float(value)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path)
@@ -63,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     for model in sorted(args.results.rglob("*.keras")):
         report["models"][str(model.relative_to(args.results))] = weight_digests(model)["*"]
     for table in sorted(args.results.rglob("metrics.tsv")):
-        report["tables"][str(table.relative_to(args.results))] = hashlib.sha256(table.read_bytes()).hexdigest()
+        digest = hashlib.sha256(table.read_bytes()).hexdigest()
+        report["tables"][str(table.relative_to(args.results))] = digest
     for model, digest in report["models"].items():
         print(f"{digest[:16]}  {model}")
     for table, digest in report["tables"].items():

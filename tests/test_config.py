@@ -69,9 +69,9 @@ def test_the_heatmaps_study_of_the_config_file_is_the_schema_defaults():
         "test_share": 0.33,
         "seed": 0,
     }
-    # heatmaps, normal_1d, factor_model, fashion, toy_manifold (3 models), mnist_cvae, tails (its vae run is
-    # the heatmaps study's, so only cvae_df adds one)
-    assert len(plan(from_file)) == 4 + 3 * 20 + 2 * 3 + 2 * 3 + 3 * 3 + 2 * 3 + 1
+    # heatmaps, normal_1d (5 models), factor_model, fashion, toy_manifold (3 models), mnist_cvae, tails (its
+    # vae run is the heatmaps study's, so only cvae_df adds one)
+    assert len(plan(from_file)) == 4 + 5 * 20 + 2 * 3 + 2 * 3 + 3 * 3 + 2 * 3 + 1
     assert from_file["models"]["cvae_df"]["conditional"] == "df"
     assert from_file["models"]["cae_toy"]["conditional"] == "label"
     assert {k: v for k, v in from_file["models"]["cae_toy"].items() if k != "conditional"} == from_file[

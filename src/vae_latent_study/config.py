@@ -23,7 +23,7 @@ _LIKELIHOOD_KEYS = {
     "bernoulli": ("type", "scale"),
     "binary_crossentropy": ("type",),
     "squared_error": ("type", "variant"),
-    "gaussian": ("type", "variance", "log_var", "log_var_rate"),
+    "gaussian": ("type", "variance", "log_var", "log_var_rate", "sd"),
 }
 _DECAY_ONLY = {"decay_steps", "decay_rate", "staircase"}
 
@@ -149,6 +149,7 @@ def _semantic_messages(config: dict, given: Mapping[str, Any]) -> list[str]:
                 f"config key 'models.{name}.likelihood.log_var_rate': applies to a gaussian likelihood with "
                 "a learned log-variance (variance per_feature or shared)"
             )
+        messages += _normal_1d_option_messages(name, model, given_model)
         for dataset in given_model.get("epochs_per_dataset", {}):
             if dataset not in config["datasets"]:
                 messages.append(f"config key 'models.{name}.epochs_per_dataset.{dataset}': no such dataset")
@@ -157,6 +158,33 @@ def _semantic_messages(config: dict, given: Mapping[str, Any]) -> list[str]:
                 messages.append(
                     f"config key 'models.{name}.schedule.{key}': applies to exponential_decay only"
                 )
+    return messages
+
+
+def _normal_1d_option_messages(name: str, model: Mapping[str, Any], given: Mapping[str, Any]) -> list[str]:
+    """The options seed 002's study added: likelihood.sd, standardise, generation."""
+    messages = []
+    likelihood = model["likelihood"]
+    given_likelihood = given.get("likelihood", {})
+    if likelihood.get("sd") is not None:
+        key = f"config key 'models.{name}.likelihood.sd'"
+        if likelihood["type"] != "gaussian":
+            messages.append(f"{key}: applies to likelihood type gaussian only")
+        elif likelihood["variance"] in ("decoder", "decoder_mean"):
+            messages.append(
+                f"{key}: sets a per_feature, shared or fixed variance, not variance {likelihood['variance']}"
+            )
+        if "log_var" in given_likelihood:
+            messages.append(f"{key}: give sd or log_var, not both")
+    if model.get("standardise") and model["architecture"] != "dense":
+        messages.append(f"config key 'models.{name}.standardise': applies to architecture dense only")
+    if model.get("generation") == "likelihood_sample" and likelihood["type"] != "gaussian":
+        messages.append(
+            f"config key 'models.{name}.generation': likelihood_sample draws from a gaussian likelihood; "
+            f"this model's is {likelihood['type']}"
+        )
+    if model.get("trace_generated_std") and model.get("conditional"):
+        messages.append(f"config key 'models.{name}.trace_generated_std': not for conditional models")
     return messages
 
 
@@ -272,9 +300,22 @@ def _drop_unused_keys(config: dict) -> None:
             for key in _DECAY_ONLY:
                 model["schedule"].pop(key, None)
         likelihood = model["likelihood"]
+        if likelihood.get("sd") is not None:
+            likelihood.pop("log_var", None)  # the schema's default: sd sets it instead
         keys = _LIKELIHOOD_KEYS[likelihood["type"]]
         model["likelihood"] = {key: likelihood[key] for key in keys if likelihood.get(key) is not None}
-        for key in ("encoder", "decoder", "sampler", "early_stopping", "conditional", "restarts"):
+        for key in (
+            "encoder",
+            "decoder",
+            "sampler",
+            "early_stopping",
+            "conditional",
+            "restarts",
+            "layers_while_training",
+            "standardise",
+            "trace_generated_std",
+            "generation",
+        ):
             if not model.get(key) or (key == "sampler" and model["kind"] != "vae"):
                 model.pop(key, None)
         # float32 is what every model trained in before the option existed: left out, finished models
@@ -318,7 +359,8 @@ def validate_config(config: Mapping[str, Any], schema: Mapping | str | Path) -> 
 
 def training_hparams(model: Mapping[str, Any], dataset: str) -> dict[str, Any]:
     """The settings one training job gets: the model's, with its epochs for `dataset` resolved."""
-    hparams = {k: copy.deepcopy(v) for k, v in model.items() if k != "epochs_per_dataset"}
+    # `generation` is the evaluation's: changing it does not retrain.
+    hparams = {k: copy.deepcopy(v) for k, v in model.items() if k not in ("epochs_per_dataset", "generation")}
     hparams["epochs"] = model["epochs_per_dataset"].get(dataset, model["epochs"])
     return hparams
 

@@ -442,6 +442,75 @@ class LogVariance(keras.layers.Layer):
         }
 
 
+#: What a `Standardise` layer computes (its `mode`).
+STANDARDISE_MODES = ("forward", "inverse", "log_variance")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Standardise(keras.layers.Layer):
+    """The data's standardisation, its `shift` (the training mean) and `scale` (the training sd, 1/n) per
+    feature kept as non-trainable weights, so that they are saved with the model (`set_standardisation`
+    sets them from the training rows; until then 0 and 1, the identity).
+
+    `mode`: `forward`, (x - shift) / scale (the encoder's input); `inverse`, y * scale + shift (the decoded
+    mean back in data units); `log_variance`, y + 2 log scale (a log-variance back in data units).
+    """
+
+    def __init__(self, mode: str = "forward", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if mode not in STANDARDISE_MODES:
+            raise ValueError(f"standardise mode must be one of {STANDARDISE_MODES}; got {mode!r}")
+        self.mode = mode
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        shape = tuple(input_shape[1:])
+        self.shift = self.add_weight(shape=shape, initializer="zeros", trainable=False, name="shift")
+        self.scale = self.add_weight(shape=shape, initializer="ones", trainable=False, name="scale")
+
+    def call(self, x: Any) -> Any:
+        shift, scale = ops.cast(self.shift, x.dtype), ops.cast(self.scale, x.dtype)
+        if self.mode == "forward":
+            return (x - shift) / scale
+        if self.mode == "inverse":
+            return x * scale + shift
+        return x + 2.0 * ops.log(scale)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "mode": self.mode}
+
+
+def standardise_layers(model: VAE | AE) -> list[Standardise]:
+    """The `Standardise` layers of a model's encoder and decoder (none unless built with `standardise`)."""
+    return [
+        layer
+        for network in (model.encoder, model.decoder)
+        for layer in network.layers
+        if isinstance(layer, Standardise)
+    ]
+
+
+def set_standardisation(model: VAE | AE, x_train: np.ndarray) -> dict[str, list[float]]:
+    """Set every `Standardise` layer of `model` to the mean and sd (1/n) per feature of `x_train` (rows
+    first; (n,) is one feature) and return them. Raises ValueError for a model without such layers or a
+    feature of sd 0 (it cannot be standardised)."""
+    layers = standardise_layers(model)
+    if not layers:
+        raise ValueError("the model has no standardisation layers (model option `standardise`)")
+    x = np.asarray(x_train, dtype=np.float64)
+    x = x.reshape(len(x), -1)
+    shift, scale = x.mean(axis=0), x.std(axis=0)
+    if not np.all(scale > 0):
+        raise ValueError("a feature of the training data is constant (sd 0): it cannot be standardised")
+    for layer in layers:
+        shape = tuple(layer.shift.shape)
+        layer.shift.assign(shift.reshape(shape).astype(layer.shift.dtype))
+        layer.scale.assign(scale.reshape(shape).astype(layer.scale.dtype))
+    return {"shift": shift.tolist(), "scale": scale.tolist()}
+
+
 def _activity_l2(value: Any) -> keras.regularizers.Regularizer | None:
     """`activity_l2` of a dense item: a factor, `"l2"` (Keras's default 0.01), or None/0 for none."""
     if value in (None, 0, False):
@@ -531,6 +600,7 @@ def build_dense_encoder(
     sampler: Sampler = "log_var",
     seed: int | None = 0,
     condition_size: int = 0,
+    standardise: bool = False,
 ) -> keras.Model:
     """A dense encoder: `trunk` items, then one item list per head, then (VAE) the sampler.
 
@@ -542,13 +612,18 @@ def build_dense_encoder(
     `leaky_relu` (`negative_slope`, default Keras 2's 0.3, seed 003's decoder).
     An empty `input_shape` means one number per sample (data of shape (n,)); the Input is then (1,).
     With `condition_size` K > 0 it also takes a one-hot label (b, K), concatenated to the (flattened) input
-    before the trunk, as seed 003's conditional AE.
+    before the trunk, as seed 003's conditional AE. `standardise` puts a `Standardise` layer (the
+    training mean and sd, set by `set_standardisation`) before everything else.
     """
     _check_keys(network, {"trunk", "heads"}, "the encoder")
     stack = _Stack(seed, {"latent": latent_dim, "features": _features(input_shape)})
     inputs = keras.Input(shape=tuple(input_shape) or (1,), name="x")
     label = _label_input(condition_size)
-    x = keras.layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
+    x = inputs
+    if standardise:
+        with _full_precision():
+            x = Standardise("forward", name="standardise")(x)
+    x = keras.layers.Flatten(name="flatten")(x) if len(input_shape) > 1 else x
     x = stack(_with_label(x, label, "x_label"), network.get("trunk", ()), "encoder")
     heads = dict(network.get("heads", {}))
     if kind == "ae":
@@ -579,6 +654,7 @@ def build_dense_decoder(
     likelihood: Mapping[str, Any],
     seed: int | None = 0,
     condition_size: int = 0,
+    standardise: bool = False,
 ) -> keras.Model:
     """A dense decoder: `trunk` items, a `mean` head (default one linear Dense(features)) and, for a
     Gaussian likelihood, its log-variance: a `log_var` head (`variance: decoder` or `decoder_mean`, default
@@ -586,6 +662,9 @@ def build_dense_decoder(
 
     Outputs the mean in the data's shape ((n, 1) for 1-D data), or [mean, log_var] for a Gaussian. With
     `condition_size` K > 0 it takes [code, one-hot label (b, K)], concatenated before the trunk.
+    `standardise`: the network works in standardised units and `Standardise` layers map its mean (y *
+    sd + mean) and log-variance (+ 2 log sd) back to data units, so the outputs and the loss are in data
+    units (a Gaussian loss then differs from the standardised one by the constant log sd per feature only).
     """
     _check_keys(network, {"trunk", "heads"}, "the decoder")
     features = _features(input_shape)
@@ -611,8 +690,15 @@ def build_dense_decoder(
                 )
             return keras.layers.Reshape(out_shape, name=f"{name}_reshape")(y) if len(out_shape) > 1 else y
 
+    def to_data_units(y: Any, mode: str, name: str) -> Any:
+        if not standardise:
+            return y
+        with _full_precision():
+            return Standardise(mode, name=name)(y)
+
     mean = head("mean")
     if variance is None:
+        mean = to_data_units(mean, "inverse", "destandardise_mean")
         return keras.Model(_network_inputs(inputs, label), mean, name="decoder")
     if variance in ("decoder", "decoder_mean"):
         log_var = head("log_var")
@@ -620,12 +706,22 @@ def build_dense_decoder(
         with _full_precision():
             log_var = LogVariance(
                 per_feature=variance == "per_feature",
-                initial_value=float(likelihood.get("log_var", 0.0)),
+                initial_value=initial_log_variance(likelihood),
                 rate=likelihood.get("log_var_rate"),
                 trainable=variance != "fixed",
                 name="log_var",
             )(mean)
+    mean = to_data_units(mean, "inverse", "destandardise_mean")
+    log_var = to_data_units(log_var, "log_variance", "destandardise_log_var")
     return keras.Model(_network_inputs(inputs, label), [mean, log_var], name="decoder")
+
+
+def initial_log_variance(likelihood: Mapping[str, Any]) -> float:
+    """The initial (per_feature, shared) or fixed log-variance of a Gaussian likelihood: `log_var`, or 2 log
+    `sd` when the observation sd is given instead, else 0."""
+    if likelihood.get("sd") is not None:
+        return 2.0 * math.log(float(likelihood["sd"]))
+    return float(likelihood.get("log_var", 0.0))
 
 
 # --------------------------------------------------------------------------------------------- losses
@@ -638,7 +734,7 @@ _LIKELIHOOD_KEYS = {
     "bernoulli": {"scale"},
     "binary_crossentropy": set(),
     "squared_error": {"variant"},
-    "gaussian": {"variance", "log_var", "log_var_rate"},
+    "gaussian": {"variance", "log_var", "log_var_rate", "sd"},
 }
 #: The variances whose log-variance is a learned `LogVariance` weight: those `log_var_rate` applies to.
 LEARNED_LOG_VARIANCES = ("per_feature", "shared")
@@ -679,6 +775,17 @@ def check_likelihood(likelihood: Mapping[str, Any] | None, kind: ModelKind) -> d
                 raise ValueError(
                     f"log_var_rate applies to a learned log-variance ({LEARNED_LOG_VARIANCES}); "
                     f"variance is {options['variance']!r}"
+                )
+        if "sd" in options:
+            # The observation sd, in the units the decoder works in (standardised units for `standardise`).
+            sd = options["sd"]
+            if isinstance(sd, bool) or not isinstance(sd, int | float) or not math.isfinite(sd) or sd <= 0:
+                raise ValueError(f"gaussian sd must be a finite number > 0; got {sd!r}")
+            if "log_var" in options:
+                raise ValueError("give a gaussian likelihood's sd or its log_var, not both")
+            if options["variance"] in ("decoder", "decoder_mean"):
+                raise ValueError(
+                    "a gaussian sd sets a per_feature, shared or fixed variance, not a decoder head"
                 )
     return {"type": kind_, **options}
 
@@ -736,6 +843,40 @@ def _reject_sample_weight(sample_weight: Any) -> None:
 
 
 REGULARIZATION_LOSSES = ("include", "ignore")
+#: How the encoder and decoder run inside a training step (a model's `layers_while_training` option).
+LAYER_MODES = ("inference", "training")
+
+
+class _LayerMode:
+    """`layers_while_training`: how the encoder and decoder are called inside a training step.
+
+    None (unset, every model before the option existed) and `training`: as Keras 3's `fit` calls the model,
+    `training=True`: BatchNorm normalises with the batch's statistics and updates its moving ones, Dropout
+    drops. `inference`: as seed 002's custom Keras 2 `train_step`, which called its encoder and decoder
+    without `training=`, so that under Keras 2's learning phase 0 they ran as at inference: BatchNorm
+    normalises with its moving statistics, which then never change from their initial 0 and 1 (a learned
+    affine map, gamma x / sqrt(1 + eps) + beta), and Dropout passes everything through. Gradients flow as
+    usual; the sampler draws its noise either way. Evaluation and prediction are not affected.
+    """
+
+    def _set_layer_mode(self, layers_while_training: str | None) -> None:
+        if layers_while_training is not None and layers_while_training not in LAYER_MODES:
+            raise ValueError(
+                f"layers_while_training must be one of {LAYER_MODES}; got {layers_while_training!r}"
+            )
+        self.layers_while_training = layers_while_training
+
+    def _networks_training(self, training: bool | None) -> bool | None:
+        # Only a training call changes: inference and prediction calls come with training False or None.
+        return False if training and self.layers_while_training == "inference" else training
+
+    def _layer_mode_config(self) -> dict[str, Any]:
+        # Left out when unset, so that the other models' saved configs stay as they were.
+        return (
+            {}
+            if self.layers_while_training is None
+            else {"layers_while_training": self.layers_while_training}
+        )
 
 
 class _Regularized:
@@ -793,7 +934,7 @@ class _Conditional:
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class VAE(_RestoresOptimizer, _Conditional, _Regularized, keras.Model):
+class VAE(_RestoresOptimizer, _LayerMode, _Conditional, _Regularized, keras.Model):
     """Encoder + sampler + decoder trained on reconstruction + beta x KL; by default seed 000's loss,
     36*36 x mean BCE + beta x KL.
 
@@ -814,6 +955,7 @@ class VAE(_RestoresOptimizer, _Conditional, _Regularized, keras.Model):
         likelihood: Mapping[str, Any] | None = None,
         regularization_losses: str = "include",
         condition: Mapping[str, Any] | None = None,
+        layers_while_training: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -828,6 +970,7 @@ class VAE(_RestoresOptimizer, _Conditional, _Regularized, keras.Model):
         self.encoder = encoder
         self.decoder = decoder
         self._set_condition(condition)
+        self._set_layer_mode(layers_while_training)
         self.kl_reduction = kl_reduction
         self.beta = float(beta)
         self.sampler = sampler
@@ -847,6 +990,7 @@ class VAE(_RestoresOptimizer, _Conditional, _Regularized, keras.Model):
 
     def call(self, inputs: Any, training: bool | None = None) -> dict[str, Any]:
         x, label = self.split_inputs(inputs)
+        training = self._networks_training(training)
         z_mean, h, z = self.encoder(self._labelled(x, label), training=training)
         decoded = self.decoder(self._labelled(z, label), training=training)
         out = {"z_mean": z_mean, self.scale_key: h, "z": z}
@@ -903,6 +1047,7 @@ class VAE(_RestoresOptimizer, _Conditional, _Regularized, keras.Model):
             "likelihood": dict(self.likelihood),
             "regularization_losses": self.regularization_losses,
             **self._condition_config(),
+            **self._layer_mode_config(),
         }
 
     @classmethod
@@ -914,7 +1059,7 @@ class VAE(_RestoresOptimizer, _Conditional, _Regularized, keras.Model):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class AE(_RestoresOptimizer, _Conditional, _Regularized, keras.Model):
+class AE(_RestoresOptimizer, _LayerMode, _Conditional, _Regularized, keras.Model):
     """Deterministic autoencoder; by default seed 000's AE loss, the mean binary cross-entropy over pixels.
 
     Calling the model returns a dict with `code` and `reconstruction`. History keys: `loss`,
@@ -930,6 +1075,7 @@ class AE(_RestoresOptimizer, _Conditional, _Regularized, keras.Model):
         likelihood: Mapping[str, Any] | None = None,
         regularization_losses: str = "include",
         condition: Mapping[str, Any] | None = None,
+        layers_while_training: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -938,6 +1084,7 @@ class AE(_RestoresOptimizer, _Conditional, _Regularized, keras.Model):
         self.encoder = encoder
         self.decoder = decoder
         self._set_condition(condition)
+        self._set_layer_mode(layers_while_training)
         self.likelihood = check_likelihood(likelihood, "ae")
         self.regularization_losses = regularization_losses
         scale = self.likelihood.get("scale", 1.0)
@@ -950,6 +1097,7 @@ class AE(_RestoresOptimizer, _Conditional, _Regularized, keras.Model):
 
     def call(self, inputs: Any, training: bool | None = None) -> dict[str, Any]:
         x, label = self.split_inputs(inputs)
+        training = self._networks_training(training)
         code = self.encoder(self._labelled(x, label), training=training)
         return {"code": code, "reconstruction": self.decoder(self._labelled(code, label), training=training)}
 
@@ -980,6 +1128,7 @@ class AE(_RestoresOptimizer, _Conditional, _Regularized, keras.Model):
             "likelihood": dict(self.likelihood),
             "regularization_losses": self.regularization_losses,
             **self._condition_config(),
+            **self._layer_mode_config(),
         }
 
     @classmethod
@@ -1054,6 +1203,8 @@ MODEL_OPTIONS = {
     "regularization_losses",
     "precision",
     "conditional",
+    "layers_while_training",
+    "standardise",
 }
 ARCHITECTURES = ("conv36", "conv32", "dense")
 
@@ -1073,7 +1224,10 @@ def build_model_from_options(
     `sampler` (`log_sigma`, default for conv36; `log_var`, default for dense), `likelihood` (see
     `check_likelihood`), `kl_reduction`, `beta`, `regularization_losses` (`include`, `ignore`),
     `precision` (`float32`, the default; `mixed_bfloat16`: see `precision_scope`), `conditional` (the
-    factor the model conditions on, as the config names it: a factor or `label`; null or absent: none).
+    factor the model conditions on, as the config names it: a factor or `label`; null or absent: none),
+    `layers_while_training` (`inference`, `training`; absent: Keras's `training`, see `_LayerMode`),
+    `standardise` (dense only: the networks work in standardised units, see `Standardise`; the training
+    job sets the statistics with `set_standardisation`).
 
     A model with `conditional` needs `condition`, what that name resolves to in its dataset (`factor` and
     its `values`, see `check_condition`, from `datasets.Dataset.condition`); one without takes none.
@@ -1104,6 +1258,10 @@ def _build_from_options(
     kl_reduction = options.get("kl_reduction", "mean")
     beta = float(options.get("beta", 1.0))
     regularization = options.get("regularization_losses", "include")
+    layer_mode = options.get("layers_while_training")
+    standardise = bool(options.get("standardise"))
+    if standardise and architecture != "dense":
+        raise ValueError(f"standardise is for dense models; got architecture {architecture!r}")
     if architecture == "conv36":
         if len(input_shape) != 3 or input_shape[0] != input_shape[1] or input_shape[2] != 1:
             raise ValueError(f"conv36 takes square one-channel images; got input_shape {tuple(input_shape)}")
@@ -1117,9 +1275,11 @@ def _build_from_options(
                 raise ValueError(
                     f"conv36 is seed 000's network: {key}={options[key]!r} is not available for it"
                 )
-        return build_model(
+        model = build_model(
             kind, latent_dim, kl_reduction, beta, seed, image_size=int(input_shape[0]), condition=condition
         )
+        model._set_layer_mode(layer_mode)  # builds nothing: seed 000's models stay bit for bit
+        return model
     if architecture not in ARCHITECTURES:
         raise ValueError(f"architecture must be one of {ARCHITECTURES}; got {architecture!r}")
     sampler = options.get("sampler", "log_var")
@@ -1139,13 +1299,30 @@ def _build_from_options(
     else:
         network = options.get("encoder", {})
         labels = _condition_size(condition)
-        encoder = build_dense_encoder(kind, latent_dim, input_shape, network, sampler, seed, labels)
+        encoder = build_dense_encoder(
+            kind, latent_dim, input_shape, network, sampler, seed, labels, standardise=standardise
+        )
         decoder = build_dense_decoder(
-            latent_dim, input_shape, options.get("decoder", {}), likelihood, seed, labels
+            latent_dim,
+            input_shape,
+            options.get("decoder", {}),
+            likelihood,
+            seed,
+            labels,
+            standardise=standardise,
         )
     with _full_precision():
         model = _wrap(
-            kind, encoder, decoder, kl_reduction, beta, sampler, likelihood, regularization, condition
+            kind,
+            encoder,
+            decoder,
+            kl_reduction,
+            beta,
+            sampler,
+            likelihood,
+            regularization,
+            condition,
+            layer_mode,
         )
     _build_symbolically(model, input_shape, condition)
     return model
@@ -1161,6 +1338,7 @@ def _wrap(
     likelihood: Mapping[str, Any],
     regularization: str,
     condition: Mapping[str, Any] | None = None,
+    layers_while_training: str | None = None,
 ) -> VAE | AE:
     if kind == "vae":
         return VAE(
@@ -1172,6 +1350,7 @@ def _wrap(
             likelihood=likelihood,
             regularization_losses=regularization,
             condition=condition,
+            layers_while_training=layers_while_training,
             name="vae",
         )
     return AE(
@@ -1180,6 +1359,7 @@ def _wrap(
         likelihood=likelihood,
         regularization_losses=regularization,
         condition=condition,
+        layers_while_training=layers_while_training,
         name="ae",
     )
 

@@ -45,6 +45,9 @@ FIGURE_KEYS = ("histogram", "qq", "decoder_curve")
 #: The decoder curve: this many points over the mean +- DECODER_CURVE_SPAN sd of the training codes.
 DECODER_CURVE_POINTS = 201
 DECODER_CURVE_SPAN = 3.0
+#: How `evaluate_generation` makes values from codes (a model's `generation` option): the decoder's mean (the
+#: answer's protocol), or a draw of p(x|z) = N(mean, exp(log_var)) (a Gaussian likelihood only).
+PROTOCOLS = ("decoded_mean", "likelihood_sample")
 #: Batch of the training-mode decodes (BatchNorm uses each batch's statistics); `models.decode`'s default.
 TRAINING_MODE_BATCH_SIZE = 256
 
@@ -72,6 +75,7 @@ def evaluate_generation(
     model_name: str,
     seed: int,
     n_samples: int = ANSWER_SAMPLE_SIZE,
+    protocol: str = "decoded_mean",
 ) -> dict[str, Any]:
     """How well one trained model generates its replicate's N(mean, std), as the answer generated: JSON, three
     figures, and the JSON's content returned.
@@ -94,8 +98,9 @@ def evaluate_generation(
       `codes_encoded_in_training_mode` scores the inference decodes of codes fitted to the training-mode
       z_mean instead (the same standard normal draw, rescaled), with that fit's mean and std.
       In the seed's Keras 2 `train_step` the encoder and decoder were called without `training=True`,
-      so BatchNorm probably ran in inference mode throughout (moving statistics never updated: a learned
-      affine map) and Dropout never dropped; Keras 3's `fit` here calls the model with `training=True`.
+      so BatchNorm ran in inference mode throughout (moving statistics never updated: a learned affine
+      map) and Dropout never dropped; a model with `layers_while_training: inference` trains so here too,
+      one without it as Keras 3's `fit` calls the model, with `training=True`.
     - `codes`: mean and std of z_mean per dimension (`z0`, ...), the answer's printed code mean and std
       being -43.13 and 4.46; for a VAE also the mean of the second head (`z_log_var` or `z_log_sigma`).
     - `decoder_curve`: the decoder over DECODER_CURVE_POINTS codes within mean +- 3 sd of z_mean in
@@ -110,9 +115,17 @@ def evaluate_generation(
     and the fitted one against the truth; `decoder_curve`, the curve with the training codes as a rug and
     the true mean +- std.
 
+    `protocol` (PROTOCOLS) says how codes become values in every section: `decoded_mean`, the decoder's
+    mean (the answer's); `likelihood_sample`, mean + exp(log_var / 2) eps, a draw of the decoder's Gaussian
+    p(x|z) (a model with a Gaussian likelihood only; the same eps in every section). For a model with a
+    Gaussian likelihood, `protocols` scores the `generated` codes both ways, and `observation_sd` is the
+    decoder's sd (data units) over them: median, min, max. For a VAE, `codes.kl_mean` is the mean KL (nats)
+    of the training rows' posteriors to N(0, I): about 0 when the code is unused.
+
     All randomness comes from numpy.random.default_rng([seed, GENERATION_STREAM]) (its seed sequence
-    spawns one stream for the codes, one for the prior and one for the references, which all three
-    scores share), so the same model and dataset give the same JSON, byte for byte.
+    spawns one stream for the codes, one for the prior, one for the references, which all three scores
+    share, and one for the likelihood noise), so the same model and dataset give the same JSON, byte for
+    byte.
     Every metric is a number; `relative_max_diff` is null where the inference decodes are constant.
     """
     from vae_latent_study import models  # Keras loads here only: summarise_replicates needs none of it
@@ -130,6 +143,13 @@ def evaluate_generation(
     x_train = dataset.x[dataset.train].astype("float32")
     model = models.load_model(model_path, compile=False)
     kind = "vae" if isinstance(model, models.VAE) else "ae"
+    gaussian = model.likelihood["type"] == "gaussian"
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"generation protocol must be one of {PROTOCOLS}; got {protocol!r}")
+    if protocol == "likelihood_sample" and not gaussian:
+        raise ValueError(
+            f"{model_path}: likelihood_sample needs a gaussian likelihood, not {model.likelihood}"
+        )
 
     encoded = models.encode(model, x_train)
     encoded_training = models.encode(model, x_train, training=True)
@@ -139,7 +159,8 @@ def evaluate_generation(
     code_mean, code_std = z_mean.mean(axis=0), z_mean.std(axis=0)
 
     root = np.random.SeedSequence([int(seed), GENERATION_STREAM])  # = default_rng([seed, STREAM])'s
-    code_stream, prior_stream, reference_stream = root.spawn(3)
+    # spawn(4)'s first three children are spawn(3)'s: the streams of the models before `protocol` existed.
+    code_stream, prior_stream, reference_stream, likelihood_stream = root.spawn(4)
     # One standard normal draw, scaled to each code fit, so that the two fits' samples are paired.
     noise = np.random.default_rng(code_stream).standard_normal((n_samples, latent_dim))
     codes = (code_mean + code_std * noise).astype("float32")
@@ -153,9 +174,19 @@ def evaluate_generation(
             samples, true_mean, true_std, x_train, np.random.default_rng(reference_stream)
         )
 
-    generated = models.decode(model, codes).ravel()
-    generated_training = models.decode(model, codes, TRAINING_MODE_BATCH_SIZE, training=True).ravel()
-    generated_from_training_codes = models.decode(model, codes_training).ravel()
+    def generate(
+        codes: np.ndarray, batch_size: int = 256, training: bool = False, how: str = protocol
+    ) -> np.ndarray:
+        mean = models.decode(model, codes, batch_size, training=training).ravel()
+        if how == "decoded_mean":
+            return mean
+        log_var = models.decode_log_variance(model, codes, batch_size, training=training).ravel()
+        eps = np.random.default_rng(likelihood_stream).standard_normal(mean.shape)
+        return (mean.astype(np.float64) + np.exp(0.5 * log_var.astype(np.float64)) * eps).astype("float32")
+
+    generated = generate(codes)
+    generated_training = generate(codes, TRAINING_MODE_BATCH_SIZE, training=True)
+    generated_from_training_codes = generate(codes_training)
     low, high = z_mean.min(axis=0), z_mean.max(axis=0)
     outside = float(np.mean((codes < low.astype("float32")) | (codes > high.astype("float32"))))
 
@@ -167,6 +198,10 @@ def evaluate_generation(
     }
     if kind == "vae":
         code_summary[f"{model.scale_key}_mean"] = _per_dimension(np.mean(encoded[model.scale_key], axis=0))
+        if model.sampler == "log_var":  # the standard KL; log_sigma models keep seed 000's formula
+            h = np.asarray(encoded[model.scale_key], dtype=np.float64)
+            kl = -0.5 * np.sum(1.0 + h - np.square(z_mean) - np.exp(h), axis=1)
+            code_summary["kl_mean"] = float(np.mean(kl))
 
     half_width = DECODER_CURVE_SPAN * float(code_std[0]) or 1.0
     grid = np.linspace(code_mean[0] - half_width, code_mean[0] + half_width, DECODER_CURVE_POINTS)
@@ -223,6 +258,7 @@ def evaluate_generation(
             "code_fit": f"N(mean, std) per dimension of the training rows' {code_key} (1/n std), "
             "encoded in inference mode",
             "training_mode_batch_size": TRAINING_MODE_BATCH_SIZE,
+            "protocol": protocol,
             "decoder_curve": {
                 "dimension": 0,
                 "points": DECODER_CURVE_POINTS,
@@ -235,7 +271,7 @@ def evaluate_generation(
             if kind == "ae"
             else "codes from N(0, I), decoded in inference mode",
             "training_mode": "BatchNorm on batch statistics and Dropout active; the seed's Keras 2 "
-            "train_step probably ran BatchNorm in inference mode throughout",
+            "train_step ran them in inference mode throughout (option layers_while_training)",
             "references": "fresh_* and fitted_* are the same samples in every section",
         },
         "provenance": {
@@ -248,8 +284,18 @@ def evaluate_generation(
     }
     if kind == "vae":
         prior_codes = np.random.default_rng(prior_stream).standard_normal((n_samples, latent_dim))
-        prior = models.decode(model, prior_codes.astype("float32")).ravel()
+        prior = generate(prior_codes.astype("float32"))
         payload["prior"] = score(prior)
+    if gaussian:
+        payload["protocols"] = {
+            how: generated_scores if how == protocol else score(generate(codes, how=how)) for how in PROTOCOLS
+        }
+        sd = np.exp(0.5 * models.decode_log_variance(model, codes).astype(np.float64).ravel())
+        payload["observation_sd"] = {
+            "median": float(np.median(sd)),
+            "min": float(sd.min()),
+            "max": float(sd.max()),
+        }
 
     # allow_nan=False: a NaN or infinity anywhere is a bug here, not a value to write.
     text = json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n"
@@ -290,9 +336,118 @@ def evaluate_generation(
     return json.loads(text)
 
 
+def _replicate_summary(
+    rows: Sequence[Mapping[str, float]], ratio_target: float, min_replicates: int
+) -> dict[str, Any]:
+    """`replicate_summary`, plus per replicate: `replicates_within_target` counts the replicates whose
+    model_ks is at most ratio_target x their own fitted normal's fitted_ks, `share_within_target` as a share.
+    (Here, not in `normal_1d`: an edit there changes every dataset's code digest.)"""
+    out: dict[str, Any] = dict(replicate_summary(rows, ratio_target, min_replicates))
+    within = sum(row["model_ks"] <= ratio_target * row["fitted_ks"] for row in rows)
+    out["replicates_within_target"] = int(within)
+    out["share_within_target"] = within / len(rows)
+    return out
+
+
 def _quartiles(values: Sequence[float]) -> dict[str, float]:
     q25, median, q75 = np.percentile(np.asarray(values, dtype=np.float64), [25, 50, 75])
     return {"median": float(median), "q25": float(q25), "q75": float(q75), "iqr": float(q75 - q25)}
+
+
+#: The answer's printed last epoch ("Last Epoch 33/100", early stopping on the loss, patience 10).
+ANSWER_LAST_EPOCH = 33
+#: The history column of `training.GeneratedStdTrace` (kept here as text: this module loads no Keras).
+TRACE_COLUMN = "generated_std"
+
+
+def _read_history(path: str | Path) -> list[dict[str, str]]:
+    """A training history CSV's rows as text (`training.read_history` would load Keras)."""
+    import csv
+
+    from vae_latent_study.io import reading
+
+    with reading(path), open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def trace_summary(histories: Sequence[Sequence[Mapping[str, Any]]]) -> dict[str, Any] | None:
+    """The per-epoch generated sd (history column TRACE_COLUMN) over replicates: for each epoch its median,
+    q25, q75 and the number of replicates still training (`epochs`, lists by epoch, 1-based), and each
+    replicate's last epoch (`last_epochs`: where early stopping stopped it, or the configured end) with
+    their median and quartiles. None when no history has the column."""
+    traces = [
+        [float(row[TRACE_COLUMN]) for row in rows]
+        for rows in histories
+        if rows and rows[0].get(TRACE_COLUMN) is not None
+    ]
+    if not traces:
+        return None
+    longest = max(len(trace) for trace in traces)
+    out: dict[str, Any] = {"epoch": [], "median": [], "q25": [], "q75": [], "n_replicates": []}
+    for epoch in range(1, longest + 1):
+        values = [trace[epoch - 1] for trace in traces if len(trace) >= epoch]
+        q25, median, q75 = np.percentile(values, [25, 50, 75])
+        for key, value in (("epoch", epoch), ("median", median), ("q25", q25), ("q75", q75)):
+            out[key].append(float(value) if key != "epoch" else value)
+        out["n_replicates"].append(len(values))
+    last = [len(trace) for trace in traces]
+    finals = [trace[-1] for trace in traces]
+    return {
+        "epochs": out,
+        "last_epochs": last,
+        "last_epoch": _quartiles(last),
+        "final_generated_std": _quartiles(finals),
+        "peak_generated_std": _quartiles([max(trace) for trace in traces]),
+        "peak_epoch": _quartiles([int(np.argmax(trace)) + 1 for trace in traces]),
+        "answer_last_epoch": ANSWER_LAST_EPOCH,
+        "n_replicates": len(traces),
+    }
+
+
+def plot_trace(summary: Mapping[str, Any] | None, model_name: str, path: str | Path) -> None:
+    """The generated sd against the epoch: median and quartile band over replicates, the replicates' last
+    epochs as ticks (early stopping) with their median as a dashed line, the answer's 10.10 and its last
+    epoch 33 in grey. Without a trace, a figure that says so."""
+    import matplotlib.pyplot as plt
+
+    from vae_latent_study.plots import save_figure
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    if summary is None:
+        ax.text(
+            0.5,
+            0.5,
+            f"{model_name}: no per-epoch trace (trace_generated_std unset)",
+            ha="center",
+            va="center",
+        )
+        ax.set_axis_off()
+    else:
+        epochs = summary["epochs"]
+        ax.fill_between(epochs["epoch"], epochs["q25"], epochs["q75"], alpha=0.3, label="quartiles")
+        ax.plot(epochs["epoch"], epochs["median"], label=f"median over {summary['n_replicates']} replicates")
+        ax.axhline(
+            ANSWER_SAMPLE_STD, color="0.5", linestyle=":", label=f"the answer's {ANSWER_SAMPLE_STD:.2f}"
+        )
+        ax.axvline(
+            ANSWER_LAST_EPOCH,
+            color="0.5",
+            linestyle="-.",
+            linewidth=1,
+            label=f"the answer's last epoch ({ANSWER_LAST_EPOCH})",
+        )
+        last = summary["last_epochs"]
+        ax.plot(last, np.zeros(len(last)), "|", color="k", markersize=14, label="replicates' last epochs")
+        ax.axvline(
+            summary["last_epoch"]["median"], color="k", linestyle="--", linewidth=1, label="median last epoch"
+        )
+        ax.set_ylim(bottom=-0.3)
+        ax.legend(fontsize=8)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("generated sd (answer's protocol)")
+    ax.set_title(f"{model_name}: the generated sd while training")
+    save_figure(fig, path)
+    plt.close(fig)
 
 
 def summarise_replicates(
@@ -300,6 +455,8 @@ def summarise_replicates(
     ratio_target: float = KS_RATIO_TARGET,
     min_replicates: int = MIN_REPLICATES,
     output_json: str | Path | None = None,
+    histories: Sequence[str | Path] = (),
+    trace_figure: str | Path | None = None,
 ) -> dict[str, Any]:
     """One model over its replicates: the `evaluate_generation` JSONs at `paths`, summarised for the report.
 
@@ -311,6 +468,10 @@ def summarise_replicates(
     and, when every replicate has one, `prior` (`replicate_summary` each, their verdicts included), and
     `replicates` (a list of dataset, seed and path: details, not metrics). Refuses JSONs of more than one
     model, kind or family; written as JSON too when `output_json` is given.
+
+    With `histories` (the runs' training history CSVs), `trace` is `trace_summary` of their per-epoch
+    generated sd (absent without the column), drawn by `plot_trace` at `trace_figure` when given. Where every
+    replicate scored both generation protocols, `protocols` has `replicate_summary` of each.
     """
     if not paths:
         raise ValueError("need at least one evaluation JSON")
@@ -325,7 +486,7 @@ def summarise_replicates(
     if len(set(replicates)) < len(replicates):
         log.warning("some (dataset, seed) pairs occur more than once: %s", replicates)
 
-    generated = replicate_summary([p["generated"] for p in payloads], ratio_target, min_replicates)
+    generated = _replicate_summary([p["generated"] for p in payloads], ratio_target, min_replicates)
     means = _quartiles([p["generated"]["model_mean"] for p in payloads])
     stds = _quartiles([p["generated"]["model_std"] for p in payloads])
     out: dict[str, Any] = {
@@ -344,7 +505,7 @@ def summarise_replicates(
             "mean_difference_median": means["median"] - ANSWER_SAMPLE_MEAN,
             "std_difference_median": stds["median"] - ANSWER_SAMPLE_STD,
         },
-        "training_mode": replicate_summary(
+        "training_mode": _replicate_summary(
             [p["training_mode"] for p in payloads], ratio_target, min_replicates
         ),
         "replicates": [
@@ -356,7 +517,21 @@ def summarise_replicates(
         p["training_mode"]["decode_mode_difference"]["max_abs_diff"] for p in payloads
     )
     if all("prior" in p for p in payloads):
-        out["prior"] = replicate_summary([p["prior"] for p in payloads], ratio_target, min_replicates)
+        out["prior"] = _replicate_summary([p["prior"] for p in payloads], ratio_target, min_replicates)
+    if all("protocols" in p for p in payloads):
+        out["protocols"] = {
+            how: _replicate_summary([p["protocols"][how] for p in payloads], ratio_target, min_replicates)
+            for how in PROTOCOLS
+        }
+        out["observation_sd"] = _quartiles([p["observation_sd"]["median"] for p in payloads])
+    if all("kl_mean" in p.get("codes", {}) for p in payloads):
+        out["kl_mean"] = _quartiles([p["codes"]["kl_mean"] for p in payloads])
+    if histories:
+        trace = trace_summary([_read_history(path) for path in histories])
+        if trace is not None:
+            out["trace"] = trace
+        if trace_figure is not None:
+            plot_trace(trace, identity["model"], trace_figure)
     if output_json is not None:
         with atomic_path(output_json) as tmp:
             tmp.write_text(json.dumps(out, indent=2, sort_keys=True, allow_nan=False) + "\n")

@@ -618,6 +618,8 @@ def _replicate_table(summaries: Sequence[Mapping[str, Any]]) -> str:
                 "median KS, fresh sample": generated["fresh_ks_median"],
                 "KS ratio (target <= 1.5)": found["ks_ratio"],
                 "meets target": "yes" if found["meets_target"] else "no",
+                # Per replicate: KS within 1.5x of its own fitted normal's (summaries since issue 21).
+                "replicates within 1.5x": generated.get("replicates_within_target", "–"),
             }
         )
     return _table(pd.DataFrame(rows).astype(object))

@@ -88,6 +88,10 @@ CONSOLE_SECONDS = 5.0
 
 #: What the backup's cadence reads `monotonic()` from (a test swaps in a clock of its own).
 _backup_clock: Any = time
+#: The history column of the option `trace_generated_std` (after `seconds`, only when the option is set).
+TRACE_COLUMN = "generated_std"
+#: Second entry of the trace's noise seed: numpy.random.default_rng([seed, TRACE_STREAM]).
+TRACE_STREAM = 2_002_016
 
 _FINGERPRINT_FILE = "run.json"
 _HISTORY_FILE = "history.json"
@@ -333,11 +337,49 @@ class _NaNGuard(keras.callbacks.Callback):
             )
 
 
-class _History(keras.callbacks.Callback):
-    """Collects one row per epoch and logs it; the backup keeps the rows (`save`) for a resume."""
+class GeneratedStdTrace:
+    """Seed 002's generation protocol, measured cheaply at an epoch's end (the option `trace_generated_std`):
+    the training rows' z_mean (the AE's code), encoded in inference mode; N(mean, sd) per dimension fitted
+    to it (1/n sd); `n_codes` fixed standard-normal draws (numpy.random.default_rng([seed, TRACE_STREAM]))
+    scaled to that fit and decoded in inference mode (the decoder's mean); the sd (1/n) of the decodes.
 
-    def __init__(self, backup_dir: Path, epochs: int, steps_per_epoch: int) -> None:
+    It runs the encoder up to z_mean only (the sampler never draws, its noise state does not move) and in
+    inference mode (no Dropout mask is drawn, no BatchNorm statistic changes), so a run with the trace
+    trains bit for bit as one without it. Conditional models are not supported.
+    """
+
+    def __init__(self, model: keras.Model, x_train: np.ndarray, n_codes: int, seed: int) -> None:
+        if getattr(model, "condition", None) is not None:
+            raise ValueError("trace_generated_std does not support conditional models")
+        if int(n_codes) < 2:
+            raise ValueError(f"trace_generated_std needs at least 2 codes; got {n_codes!r}")
+        outputs = model.encoder.outputs
+        self.code = keras.Model(model.encoder.inputs, outputs[0], name="trace_code")
+        self.decoder = model.decoder
+        self.x = np.asarray(x_train, dtype="float32")
+        latent_dim = int(outputs[0].shape[-1])
+        self.noise = np.random.default_rng([int(seed), TRACE_STREAM]).standard_normal(
+            (int(n_codes), latent_dim)
+        )
+
+    def __call__(self) -> float:
+        z = np.asarray(keras.ops.convert_to_numpy(self.code(self.x, training=False)), dtype=np.float64)
+        codes = (z.mean(axis=0) + z.std(axis=0) * self.noise).astype("float32")
+        decoded = self.decoder(codes, training=False)
+        if isinstance(decoded, list | tuple):  # [mean, log_var] of a Gaussian decoder: the mean
+            decoded = decoded[0]
+        return float(np.std(np.asarray(keras.ops.convert_to_numpy(decoded), dtype=np.float64)))
+
+
+class _History(keras.callbacks.Callback):
+    """Collects one row per epoch and logs it; the backup keeps the rows (`save`) for a resume. With a
+    `trace` (`GeneratedStdTrace`), each row also gets its value as TRACE_COLUMN."""
+
+    def __init__(
+        self, backup_dir: Path, epochs: int, steps_per_epoch: int, trace: GeneratedStdTrace | None = None
+    ) -> None:
         super().__init__()
+        self.trace = trace
         self.path = backup_dir / _HISTORY_FILE
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
@@ -367,6 +409,8 @@ class _History(keras.callbacks.Callback):
             row[column] = float(logs[column]) if column in logs else None
         row["learning_rate"] = _scalar(self.model.optimizer.learning_rate)
         row["seconds"] = time.perf_counter() - self._start
+        if self.trace is not None:
+            row[TRACE_COLUMN] = self.trace()
         self.rows.append(row)
         kl = "-" if row["kl_loss"] is None else f"{row['kl_loss']:.4f}"
         logger.info(
@@ -500,13 +544,15 @@ def _prepare_backup(backup_dir: Path, fingerprint: Mapping[str, Any]) -> None:
             tmp.write_text(json.dumps(fingerprint, sort_keys=True))
 
 
-def _write_history(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
+def _write_history(
+    rows: Sequence[Mapping[str, Any]], path: Path, columns: Sequence[str] = HISTORY_COLUMNS
+) -> None:
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(HISTORY_COLUMNS)
+        writer.writerow(columns)
         for row in rows:
             # repr keeps every bit of a float; None (no KL term in the AE) becomes an empty cell.
-            writer.writerow(["" if row[c] is None else repr(row[c]) for c in HISTORY_COLUMNS])
+            writer.writerow(["" if row[c] is None else repr(row[c]) for c in columns])
 
 
 def read_history(path: str | Path) -> list[dict[str, float | None]]:
@@ -658,11 +704,20 @@ def train_model(
 
     label = label or f"{hparams['kind']} on {dataset.manifest.get('dataset')}, seed {seed}"
 
+    extra: dict[str, Any] = {}
+    trace_codes = int(hparams.get("trace_generated_std") or 0)
+
     def fit(run_seed: int, run_backup: Path, run_label: str) -> tuple[keras.Model, _History]:
         """Build, train and check one initialisation, backed up in `run_backup`; (model, its history)."""
         model = models.build_model_from_options(
             hparams, x_train.shape[1:], seed=int(run_seed), condition=condition
         )
+        if hparams.get("standardise"):
+            # The training rows' mean and sd (also saved in the model's weights), for the sidecar.
+            extra["standardisation"] = models.set_standardisation(model, x_train)
+        trace = None
+        if trace_codes:
+            trace = GeneratedStdTrace(model, x_train, trace_codes, int(run_seed))
         optimizer = models.make_optimizer(hparams["schedule"], hparams.get("optimizer", "adam"))
         model.compile(optimizer=optimizer, jit_compile=False)
 
@@ -676,7 +731,7 @@ def train_model(
                 for x, rows in ((x_train, dataset.train), (x_test, dataset.test))
             )
         train, validation, epoch_counter = make_inputs(inputs_train, inputs_test, batch_size, orders)
-        history = _History(run_backup, epochs, steps_per_epoch)
+        history = _History(run_backup, epochs, steps_per_epoch, trace)
         stopping = hparams.get("early_stopping")
         stop_callbacks: list[keras.callbacks.Callback] = []
         fit_epochs = epochs
@@ -762,7 +817,7 @@ def train_model(
             }
         }
     rows = run["rows"]
-    _write_history(rows, history_path)
+    _write_history(rows, history_path, HISTORY_COLUMNS + ((TRACE_COLUMN,) if trace_codes else ()))
     sidecar = {
         "kind": hparams["kind"],
         "seed": int(seed),
@@ -782,6 +837,8 @@ def train_model(
         # The dtype policy of the bulk of the network (`models.precision_scope`); float32 when unset.
         "precision": hparams.get("precision", "float32"),
         **({"condition": condition} if condition is not None else {}),
+        # The training rows' mean and sd the model standardises with (also saved in the model's weights).
+        **({"standardisation": extra["standardisation"]} if "standardisation" in extra else {}),
         "epochs": epochs,
         "steps": run["steps"],
         # 0 for a fresh run; the epochs already done when this process started otherwise.

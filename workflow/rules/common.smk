@@ -187,6 +187,21 @@ def get_replicate_generations(wildcards):
     ]
 
 
+def get_replicate_histories(wildcards):
+    """The training histories of the runs of `get_replicate_generations`, in its order (their per-epoch
+    generated sd, where the model has `trace_generated_std`)."""
+    return [
+        f"results/models/{r.dataset}/{r.model}/seed{r.seed}/history.csv"
+        for r in RUNS
+        if r.dataset == wildcards.dataset and r.model == wildcards.model
+    ]
+
+
+def get_generation_protocol(wildcards):
+    """How the normal_1d evaluation makes values from codes: the model's `generation`, else decoded_mean."""
+    return config["models"][wildcards.model].get("generation") or "decoded_mean"
+
+
 def get_replicate_summaries(wildcards=None):
     """One replicate summary per (dataset, model) of the normal_1d runs."""
     pairs = sorted({(r.dataset, r.model) for r in runs_of_kind("normal_1d")})
@@ -259,6 +274,11 @@ REPORT_FIGURES = {
         ),
         ("A 1-D normal learned from 67 draws (seed 002)", f"{_RUN}/generated_qq.png", "generated_qq.rst"),
         ("A 1-D normal learned from 67 draws (seed 002)", f"{_RUN}/decoder_curve.png", "decoder_curve.rst"),
+        (
+            "A 1-D normal learned from 67 draws (seed 002)",
+            "results/figures/{dataset}/{model}/generated_std_trace.png",
+            "generated_std_trace.rst",
+        ),
     ],
     "images": [
         _TRAINING,

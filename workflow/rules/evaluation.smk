@@ -76,6 +76,7 @@ rule evaluate_generation:
         decoder_curve="results/figures/{dataset}/{model}/seed{seed}/decoder_curve.png",
     params:
         code=package_code("evaluate_generation.py"),
+        protocol=get_generation_protocol,
     log:
         "logs/evaluate_generation/{dataset}/{model}/seed{seed}.log",
     resources:
@@ -88,9 +89,17 @@ rule evaluate_generation:
 
 rule summarise_replicates:
     input:
-        get_replicate_generations,
+        generations=get_replicate_generations,
+        histories=get_replicate_histories,
     output:
-        "results/evaluation/{dataset}/{model}/replicates.json",
+        summary="results/evaluation/{dataset}/{model}/replicates.json",
+        trace=report(
+            "results/figures/{dataset}/{model}/generated_std_trace.png",
+            caption="../report/generated_std_trace.rst",
+            category="Generation",
+            subcategory="{dataset}",
+            labels={"model": "{model}", "figure": "generated sd by epoch"},
+        ),
     params:
         code=package_code("summarise_replicates.py"),
     log:

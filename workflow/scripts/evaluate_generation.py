@@ -15,4 +15,5 @@ with job(snakemake.log[0]):
         dataset_name=snakemake.wildcards.dataset,
         model_name=snakemake.wildcards.model,
         seed=int(snakemake.wildcards.seed),
+        protocol=snakemake.params.protocol,
     )

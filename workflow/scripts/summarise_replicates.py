@@ -6,4 +6,9 @@ from vae_latent_study.jobs import job
 with job(snakemake.log[0]):
     from vae_latent_study.normal_1d_generation import summarise_replicates
 
-    summarise_replicates(list(snakemake.input), output_json=snakemake.output[0])
+    summarise_replicates(
+        list(snakemake.input.generations),
+        output_json=snakemake.output.summary,
+        histories=list(snakemake.input.histories),
+        trace_figure=snakemake.output.trace,
+    )
