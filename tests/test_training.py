@@ -178,8 +178,7 @@ def test_ae_history_has_no_kl(reference):
 
 
 def test_a_loaded_model_keeps_its_optimizer_state(reference):
-    # Keras skipped the saved optimizer state of our models (built through their sub-networks) with a
-    # warning; now the moments and the step count load with the weights.
+    # A trained model loads with its optimizer's moments and step count, and without a warning.
     import warnings
 
     for name in ("vae", "ae"):
@@ -661,3 +660,14 @@ def test_a_kill_during_a_restart_keeps_the_finished_ones_and_resumes_bitwise(stu
     assert [r["resumed_after_epoch"] for r in record["runs"]] == [0, KILL_EPOCH, 0]
     assert [r["final_loss"] for r in record["runs"]] == [r["final_loss"] for r in whole["runs"]]
     assert record["chosen"] == whole["chosen"] and not backup.exists()
+
+
+def test_the_backup_cadence_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv(training.CHECKPOINT_ENV, raising=False)
+    assert training.checkpoint_interval() == training.CHECKPOINT_SECONDS == 30.0
+    monkeypatch.setenv(training.CHECKPOINT_ENV, "0")
+    assert training.checkpoint_interval() == 0.0
+    for bad in ("-1", "soon", "nan"):
+        monkeypatch.setenv(training.CHECKPOINT_ENV, bad)
+        with pytest.raises(ValueError, match=training.CHECKPOINT_ENV):
+            training.checkpoint_interval()

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from vae_latent_study import datasets
+from vae_latent_study import datasets, training
 
 from .conftest import REPO, TINY_CONFIG, snakemake
 
@@ -328,7 +328,7 @@ def test_after_snakemake_itself_is_killed_unlock_then_the_same_command_resumes(t
     was never interrupted. While a run is alive the lock refuses a second one in the same directory."""
     study = {
         "datasets": {"tiny_gauss": TINY_CONFIG["datasets"]["tiny_gauss"]},
-        # Enough epochs (each backs itself up) that the kill lands mid-training.
+        # Enough epochs that the kill lands mid-training.
         "models": {"vae": {"kind": "vae", "epochs": 120, "batch_size": 16}},
         "training": {"seeds": [7]},
     }
@@ -353,8 +353,10 @@ def test_after_snakemake_itself_is_killed_unlock_then_the_same_command_resumes(t
         str(killed),
         *command,
     ]
+    # Back up every epoch: the default cadence (30 s) is longer than this whole training.
+    env = {**os.environ, training.CHECKPOINT_ENV: "0"}
     proc = subprocess.Popen(
-        cmd, cwd=killed, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        cmd, cwd=killed, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
     )
     try:
         deadline = time.monotonic() + 600

@@ -890,18 +890,6 @@ class _Regularized:
         return total
 
 
-class _RestoresOptimizer:
-    """Loads the optimizer's state with the model. Keras builds a loaded model's optimizer only for a model
-    it sees as built, and ours are built through their sub-networks, so without this the saved moments and
-    step count were skipped (with a warning) and a loaded model's optimizer started from scratch."""
-
-    def compile_from_config(self, config: dict[str, Any]) -> None:
-        super().compile_from_config(config)
-        optimizer = getattr(self, "optimizer", None)
-        if optimizer is not None and not optimizer.built:
-            optimizer.build(self.trainable_variables)
-
-
 class _Conditional:
     """What a conditional model (`condition`: see `check_condition`) does with its label: a conditional
     model is called on (x, one-hot label), the encoder on [x, label] and the decoder on [code, label];
@@ -934,7 +922,7 @@ class _Conditional:
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class VAE(_RestoresOptimizer, _LayerMode, _Conditional, _Regularized, keras.Model):
+class VAE(_LayerMode, _Conditional, _Regularized, keras.Model):
     """Encoder + sampler + decoder trained on reconstruction + beta x KL; by default seed 000's loss,
     36*36 x mean BCE + beta x KL.
 
@@ -1059,7 +1047,7 @@ class VAE(_RestoresOptimizer, _LayerMode, _Conditional, _Regularized, keras.Mode
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class AE(_RestoresOptimizer, _LayerMode, _Conditional, _Regularized, keras.Model):
+class AE(_LayerMode, _Conditional, _Regularized, keras.Model):
     """Deterministic autoencoder; by default seed 000's AE loss, the mean binary cross-entropy over pixels.
 
     Calling the model returns a dict with `code` and `reconstruction`. History keys: `loss`,

@@ -45,6 +45,7 @@ import csv
 import json
 import logging
 import math
+import os
 import shutil
 import sys
 import time
@@ -80,8 +81,10 @@ HISTORY_COLUMNS = (
 )
 
 #: A running training backs up its state at an epoch's end at most this often (seconds), and when `fit`
-#: returns: a kill loses at most this much training, which the resumed run replays bit for bit.
+#: returns: a kill loses at most this much training, which the resumed run replays bit for bit. The
+#: environment variable CHECKPOINT_ENV overrides it for the workflow's jobs (0: every epoch).
 CHECKPOINT_SECONDS = 30.0
+CHECKPOINT_ENV = "VAE_STUDY_CHECKPOINT_SECONDS"
 #: The console shows a training's first and last epoch and, between them, a line at most this often (seconds);
 #: the log keeps every epoch.
 CONSOLE_SECONDS = 5.0
@@ -354,7 +357,9 @@ class GeneratedStdTrace:
         if int(n_codes) < 2:
             raise ValueError(f"trace_generated_std needs at least 2 codes; got {n_codes!r}")
         outputs = model.encoder.outputs
-        self.code = keras.Model(model.encoder.inputs, outputs[0], name="trace_code")
+        inputs = model.encoder.inputs
+        # One input, given as a tensor: a list of one would make Keras warn at every call.
+        self.code = keras.Model(inputs[0] if len(inputs) == 1 else inputs, outputs[0], name="trace_code")
         self.decoder = model.decoder
         self.x = np.asarray(x_train, dtype="float32")
         latent_dim = int(outputs[0].shape[-1])
@@ -564,6 +569,21 @@ def read_history(path: str | Path) -> list[dict[str, float | None]]:
         ]
 
 
+def checkpoint_interval() -> float:
+    """Seconds between two backups of a running training: CHECKPOINT_ENV if set, else CHECKPOINT_SECONDS.
+    The cadence never changes a result, only how much a kill loses."""
+    value = os.environ.get(CHECKPOINT_ENV)
+    if value is None or value == "":
+        return CHECKPOINT_SECONDS
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise ValueError(f"{CHECKPOINT_ENV} must be a number of seconds >= 0; got {value!r}")
+    return seconds
+
+
 def sidecar_path(model_path: str | Path) -> Path:
     """Where `train_model` writes the JSON sidecar of `model_path`."""
     return Path(model_path).with_suffix(".json")
@@ -648,7 +668,7 @@ def train_model(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     console: TextIO | None = None,
     label: str | None = None,
-    checkpoint_seconds: float = CHECKPOINT_SECONDS,
+    checkpoint_seconds: float | None = None,
 ) -> None:
     """Train the model that `hparams` describe on the dataset's training split and write its outputs.
 
@@ -669,11 +689,13 @@ def train_model(
     Each epoch writes a full line to the log (the module's logger); `console` (by default `sys.stderr`; the
     workflow's job gives its console, `jobs.job`) gets a short line (`ConsoleProgress`, named `label`) for
     the first and last epoch and at most every `CONSOLE_SECONDS` between. The state is backed up for a
-    resume when `checkpoint_seconds` have passed since the last backup (0: every epoch) and when `fit`
-    returns. `callbacks` run after the project's own (for diagnostics and tests). Raises
-    `TrainingDiverged` on a non-finite loss, leaving no output and no backup.
+    resume when `checkpoint_seconds` have passed since the last backup (0: every epoch; by default
+    `checkpoint_interval()`) and when `fit` returns. `callbacks` run after the project's own (for
+    diagnostics and tests). Raises `TrainingDiverged` on a non-finite loss, leaving no output and no backup.
     """
     started = time.perf_counter()
+    if checkpoint_seconds is None:
+        checkpoint_seconds = checkpoint_interval()
     model_path, history_path, backup_dir = Path(model_path), Path(history_path), Path(backup_dir)
     backend = keras.backend.backend()
     settings = _configure_tensorflow(threads) if _tensorflow_backend() else {"requested": threads}
