@@ -177,6 +177,8 @@ def test_the_trace_adds_a_column_and_leaves_training_bit_for_bit(traced_runs):
     traced = training.read_history(runs["traced"] / "history.csv")
     assert list(plain[0]) == list(training.HISTORY_COLUMNS)
     assert list(traced[0]) == [*training.HISTORY_COLUMNS, training.TRACE_COLUMN]
+    # The summary reads the column by its own copy of the name (it loads no Keras): the two must agree.
+    assert normal_1d_generation.TRACE_COLUMN == training.TRACE_COLUMN
     assert all(row["generated_std"] > 0 for row in traced)
     for a, b in zip(plain, traced, strict=True):
         assert a["loss"] == b["loss"] and a["val_loss"] == b["val_loss"]
