@@ -28,7 +28,7 @@ import yaml
 from vae_latent_study import training
 from vae_latent_study.config import validate_config
 from vae_latent_study.datasets import build_dataset, write_dataset
-from vae_latent_study.kinds import replicate_seed
+from vae_latent_study.kinds.registry import replicate_seed
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = {"vae_1d": "normal_1d", "cvae_mnist": "mnist", "vae_fm_per_feature": "factor_model"}

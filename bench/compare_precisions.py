@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vae_latent_study.equivalence import compare_studies, on_machine, study_metrics
+from vae_latent_study.aggregate.equivalence import compare_studies, on_machine, study_metrics
 
 
 def _fmt(value: float, digits: int = 4) -> str:

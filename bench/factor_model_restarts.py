@@ -111,7 +111,7 @@ COLUMNS = (
 def evaluate(work: Path, out: Path, model_name: str, seeds: list[int]) -> None:
     from vae_latent_study import models
     from vae_latent_study.datasets import read_dataset
-    from vae_latent_study.factor_model_evaluation import learned_model, model_evaluation
+    from vae_latent_study.kinds.factor_model.evaluate import learned_model, model_evaluation
 
     dataset = read_dataset(work / "factor_model.h5")
     rows = []

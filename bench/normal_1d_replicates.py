@@ -23,7 +23,7 @@ import numpy as np
 import yaml
 
 from vae_latent_study.config import training_hparams, validate_config
-from vae_latent_study.kinds import replicate_seed
+from vae_latent_study.kinds.registry import replicate_seed
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Variants measured beside the config's models: (base model, replaced keys).
@@ -61,7 +61,7 @@ def model_config(config: dict, name: str) -> dict:
 def population_fitted_ks(n_train: int, draws: int, seed: int = 20_021_067) -> dict:
     """The exact KS distance of the ML-fitted normal of n_train draws of N(0, 1) to N(0, 1), over `draws`
     samples: median and quartiles (the distance is scale and location free)."""
-    from vae_latent_study.normal_1d import normal_ks_distance
+    from vae_latent_study.kinds.normal_1d.data import normal_ks_distance
 
     rng = np.random.default_rng(seed)
     values = [
@@ -98,7 +98,7 @@ def main() -> None:
         training._AtomicBackup = _NoBackup
 
     from vae_latent_study.datasets import make_dataset
-    from vae_latent_study.normal_1d_generation import evaluate_generation, summarise_replicates
+    from vae_latent_study.kinds.normal_1d.evaluate import evaluate_generation, summarise_replicates
     from vae_latent_study.training import train_model
 
     config = validate_config(

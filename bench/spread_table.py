@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from vae_latent_study.evaluation import compare_expected, read_expected, summarise_metrics
+from vae_latent_study.aggregate.compare import compare_expected, read_expected
+from vae_latent_study.aggregate.summary import summarise_metrics
 from vae_latent_study.io import read_table
 
 REPO = Path(__file__).resolve().parents[1]

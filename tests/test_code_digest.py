@@ -50,19 +50,13 @@ def test_the_copy_gives_the_real_digests(package):
 def test_a_code_edit_changes_the_digests_of_the_rules_that_import_it_only(package):
     copy, scripts = package
     before = digests(scripts)
-    metrics = copy / "metrics.py"
+    metrics = copy / "evaluation" / "disentanglement.py"
     metrics.write_text(metrics.read_text() + "\n_AN_EDIT = 1\n")
     after = digests(scripts)
     changed = {name for name in before if before[name] != after[name]}
-    # metrics.py is imported by evaluation.py, which every evaluation script runs; not by training,
-    # the data or the figures.
-    assert changed == {
-        "evaluate_reconstruction.py",
-        "probe_latents.py",
-        "score_latents.py",
-        "aggregate_metrics.py",
-        "compare_with_seed.py",
-    }
+    # The disentanglement metrics are imported by the heatmap evaluations (kinds/heatmaps/evaluate.py) only;
+    # not by training, the data, the figures or the aggregation.
+    assert changed == {"evaluate_reconstruction.py", "probe_latents.py", "score_latents.py"}
 
 
 def test_an_import_inside_a_function_counts(package):
@@ -80,7 +74,7 @@ def test_an_import_inside_a_function_counts(package):
 def test_comments_docstrings_and_layout_do_not_count(package):
     copy, scripts = package
     before = digests(scripts)
-    heatmaps = copy / "heatmaps.py"
+    heatmaps = copy / "kinds" / "heatmaps" / "data.py"
     source = heatmaps.read_text()
     start = source.index('"""') + 3
     edited = source[:start] + "An edited module docstring. " + source[start:]
@@ -88,10 +82,10 @@ def test_comments_docstrings_and_layout_do_not_count(package):
     heatmaps.write_text(edited + "\n\n# a trailing comment\n")
     assert digests(scripts) == before
     build = scripts / "build_dataset.py"
-    before_build = provenance.code_digest(build, "vae_latent_study.heatmaps")
+    before_build = provenance.code_digest(build, "vae_latent_study.kinds.heatmaps.data")
     heatmaps.write_text(edited.replace("GENERATOR_VERSION = ", "GENERATOR_VERSION = 'x' + ", 1))
     clear_caches()
-    assert provenance.code_digest(build, "vae_latent_study.heatmaps") != before_build
+    assert provenance.code_digest(build, "vae_latent_study.kinds.heatmaps.data") != before_build
 
 
 def test_a_kinds_edit_changes_the_build_digest_of_that_kind_only(package):
@@ -104,11 +98,11 @@ def test_a_kinds_edit_changes_the_build_digest_of_that_kind_only(package):
 
     def build_digests():
         clear_caches()
-        return {kind: provenance.code_digest(build, f"vae_latent_study.{kind}") for kind in kinds}
+        return {kind: provenance.code_digest(build, f"vae_latent_study.kinds.{kind}.data") for kind in kinds}
 
     before = build_digests()
     assert len(set(before.values())) == 3
-    module = copy / "factor_model.py"
+    module = copy / "kinds" / "factor_model" / "data.py"
     module.write_text(module.read_text() + "\n_AN_EDIT = 1\n")
     after = build_digests()
     assert {kind for kind in kinds if before[kind] != after[kind]} == {"factor_model"}
@@ -117,11 +111,11 @@ def test_a_kinds_edit_changes_the_build_digest_of_that_kind_only(package):
 
 
 def test_no_rule_runs_the_config_layer(package):
-    """config.py and kinds.py plan the workflow (common.smk reads them) but no job runs them: adding a kind
+    """config.py and kinds/registry.py plan the workflow (common.smk reads them) but no job runs them: adding a kind
     or a study check must rerun nothing, so they are in no script's digest."""
     copy, scripts = package
     before = digests(scripts)
-    for name in ("config.py", "kinds.py"):
+    for name in ("config.py", "kinds/registry.py"):
         module = copy / name
         module.write_text(module.read_text() + "\n_AN_EDIT = 1\n")
     assert digests(scripts) == before

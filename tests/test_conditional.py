@@ -12,7 +12,7 @@ import pytest
 from vae_latent_study import models
 from vae_latent_study.config import ConfigError, validate_config
 from vae_latent_study.datasets import build_dataset, write_dataset
-from vae_latent_study.kinds import KINDS
+from vae_latent_study.kinds.registry import KINDS
 
 from .conftest import CONV32_AE, CONV32_VAE, SCHEMA, TINY_CONFIG
 
@@ -159,8 +159,8 @@ def test_labels_are_checked():
 
 
 def test_the_latent_store_records_each_rows_label(tmp_path):
-    from vae_latent_study import latents
     from vae_latent_study.config import validate_config
+    from vae_latent_study.evaluation import latents
 
     config = validate_config(TINY_CONFIG, SCHEMA)
     dataset = build_dataset("tiny_t", config["datasets"]["tiny_t"])
@@ -255,7 +255,7 @@ def test_a_bad_condition_is_refused_before_any_job_naming_the_key(model, dataset
 def test_a_kind_whose_evaluations_take_no_label_refuses_a_conditional_model(monkeypatch):
     # Every kind with a categorical factor feeds a conditional model its label now; one that did not
     # (the heatmaps kind before its df bridge) would be refused naming the study's entry.
-    from vae_latent_study import kinds
+    from vae_latent_study.kinds import registry as kinds
 
     monkeypatch.setitem(
         kinds.KINDS, "heatmaps", dataclasses.replace(kinds.KINDS["heatmaps"], conditional=False)

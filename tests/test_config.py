@@ -17,7 +17,7 @@ from vae_latent_study.config import (
     training_hparams,
     validate_config,
 )
-from vae_latent_study.heatmaps import grid_values
+from vae_latent_study.kinds.heatmaps.data import grid_values
 
 from .conftest import REPO, SCHEMA, TINY_CONFIG
 

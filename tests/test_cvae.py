@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from vae_latent_study import cvae_evaluation as cv
 from vae_latent_study import models
 from vae_latent_study.config import ConfigError, Run, plan, unconditional_twin, validate_config
+from vae_latent_study.kinds.images import cvae as cv
 
 from .conftest import REPO, SCHEMA, TINY_CONFIG, snakemake
 

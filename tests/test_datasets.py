@@ -6,9 +6,10 @@ import h5py
 import numpy as np
 import pytest
 
-from vae_latent_study import datasets, heatmaps
+from vae_latent_study import datasets
 from vae_latent_study.config import validate_config
 from vae_latent_study.io import atomic_path
+from vae_latent_study.kinds.heatmaps import data as heatmaps
 from vae_latent_study.provenance import array_checksum
 
 from .conftest import SCHEMA

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vae_latent_study import equivalence
+from vae_latent_study.aggregate import equivalence
 
 
 def _table(values, metric="mig", model="vae"):

@@ -12,9 +12,15 @@ import pandas as pd
 import pytest
 
 from tests.conftest import REPO, SCHEMA, TINY_CONFIG
-from vae_latent_study import evaluation, latents, metrics, plots, probes
+from vae_latent_study.aggregate import compare as aggregate_compare
+from vae_latent_study.aggregate import summary as aggregate_summary
+from vae_latent_study.aggregate import table as aggregate_table
 from vae_latent_study.config import validate_config
 from vae_latent_study.datasets import build_dataset, write_dataset
+from vae_latent_study.evaluation import disentanglement as metrics
+from vae_latent_study.evaluation import latents, probes
+from vae_latent_study.kinds.heatmaps import evaluate as evaluation
+from vae_latent_study.kinds.heatmaps import plots as heatmap_plots
 
 SIZE = 36  # image side: a constant offset a over an image has Frobenius norm 36 |a|
 K_GRID = range(3, 16)
@@ -329,8 +335,8 @@ def test_scores(study):
 
 
 def test_collect_metrics(study, tmp_path):
-    tidy = evaluation.collect_metrics(study["json"], tmp_path / "tidy.tsv")
-    assert list(tidy.columns) == list(evaluation.TIDY_COLUMNS)
+    tidy = aggregate_table.collect_metrics(study["json"], tmp_path / "tidy.tsv")
+    assert list(tidy.columns) == list(aggregate_table.TIDY_COLUMNS)
     assert pd.read_csv(tmp_path / "tidy.tsv", sep="\t").shape == tidy.shape
     assert set(tidy["model"]) == {"my_vae", "my_ae"} and set(tidy["kind"]) == {"vae", "ae"}
     assert tidy["seed"].dtype == np.int64
@@ -361,12 +367,14 @@ def test_collect_metrics(study, tmp_path):
         == read_json(study, "tiny_t", "vae", 1, "reconstruction")["frobenius_sample"]["p95"]
     )
     with pytest.raises(ValueError, match="twice"):
-        evaluation.collect_metrics([study["json"][0], study["json"][0]])
+        aggregate_table.collect_metrics([study["json"][0], study["json"][0]])
 
 
 def test_summaries_of_the_study(study, tmp_path):
-    tidy = evaluation.collect_metrics(study["json"])
-    summary, paired = evaluation.summarise_metrics(tidy, tmp_path / "summary.tsv", tmp_path / "paired.tsv")
+    tidy = aggregate_table.collect_metrics(study["json"])
+    summary, paired = aggregate_summary.summarise_metrics(
+        tidy, tmp_path / "summary.tsv", tmp_path / "paired.tsv"
+    )
     row = summary.query("dataset == 'tiny_gauss' and model == 'my_vae' and metric == 'frobenius_sample.mean'")
     n_test = len(study["data"]["tiny_gauss"][0].test)
     per_seed = [SIZE * offsets(n_test, 0.01 * s).mean() for s in (1, 2, 3)]
@@ -385,7 +393,7 @@ def test_summaries_of_the_study(study, tmp_path):
 
 
 def hand_made_tidy(rows):
-    return pd.DataFrame(rows, columns=list(evaluation.TIDY_COLUMNS))
+    return pd.DataFrame(rows, columns=list(aggregate_table.TIDY_COLUMNS))
 
 
 def test_bootstrap_and_pairing_on_hand_made_values():
@@ -395,16 +403,16 @@ def test_bootstrap_and_pairing_on_hand_made_values():
         rows.append(("d", "gaussian", "vae", "vae", seed, "m", 1.0 + rng.normal(0, 0.1)))
         rows.append(("d", "gaussian", "ae", "ae", seed, "m", 0.5 + rng.normal(0, 0.1)))
     rows.append(("d", "gaussian", "vae", "vae", 0, "only_vae", 3.0))
-    summary, paired = evaluation.summarise_metrics(hand_made_tidy(rows), n_boot=500, seed=1)
+    summary, paired = aggregate_summary.summarise_metrics(hand_made_tidy(rows), n_boot=500, seed=1)
     for _, row in summary[summary["metric"] == "m"].iterrows():
         assert row["n_seeds"] == 6 and row["ci_low"] < row["mean"] < row["ci_high"]
         assert row["ci_high"] - row["ci_low"] < 0.3
     assert list(paired["metric"]) == ["m"]  # a metric the AE lacks is not paired
     diff = paired.iloc[0]
     assert diff["n_pairs"] == 6 and 0 < diff["diff_ci_low"] < diff["diff_mean"] < diff["diff_ci_high"]
-    again, _ = evaluation.summarise_metrics(hand_made_tidy(rows), n_boot=500, seed=1)
+    again, _ = aggregate_summary.summarise_metrics(hand_made_tidy(rows), n_boot=500, seed=1)
     pd.testing.assert_frame_equal(summary, again)
-    low, high, how = evaluation.bootstrap_mean_ci([1.0])
+    low, high, how = aggregate_summary.bootstrap_mean_ci([1.0])
     assert math.isnan(low) and math.isnan(high) and "fewer than 2" in how
 
 
@@ -459,18 +467,20 @@ def _claim_rows(vae, ae, metric):
     ],
 )
 def test_the_notebooks_claims_are_paired_tests_that_can_come_out_either_way(metric, vae, ae, verdict):
-    _, paired = evaluation.summarise_metrics(hand_made_tidy(_claim_rows(vae, ae, metric)), n_boot=200)
+    _, paired = aggregate_summary.summarise_metrics(hand_made_tidy(_claim_rows(vae, ae, metric)), n_boot=200)
     row = paired.iloc[0]
     assert row["verdict"].startswith(verdict), row.to_dict()
-    assert row["claim"] == next(c.text for c in evaluation.CLAIMS if c.metric == metric)
+    assert row["claim"] == next(c.text for c in aggregate_summary.CLAIMS if c.metric == metric)
     if len(vae) > 1:
         assert 0 < row["p_value"] <= 1
-        assert (row["p_value"] < evaluation.CLAIM_LEVEL) == row["verdict"].startswith("supported")
+        assert (row["p_value"] < aggregate_summary.CLAIM_LEVEL) == row["verdict"].startswith("supported")
 
 
 def test_metrics_that_are_not_claims_get_no_verdict():
-    _, paired = evaluation.summarise_metrics(hand_made_tidy(_claim_rows([1, 2], [0, 1], "mig")), n_boot=50)
-    assert paired.iloc[0][list(evaluation.CLAIM_COLUMNS)].isna().all()
+    _, paired = aggregate_summary.summarise_metrics(
+        hand_made_tidy(_claim_rows([1, 2], [0, 1], "mig")), n_boot=50
+    )
+    assert paired.iloc[0][list(aggregate_summary.CLAIM_COLUMNS)].isna().all()
 
 
 def test_the_empty_share_joins_the_metrics(tmp_path):
@@ -481,10 +491,10 @@ def test_the_empty_share_joins_the_metrics(tmp_path):
             {"dataset": "d", "model": "vae", "kind": "vae", "seed": 1, "empty_space": {"share": 0.125}}
         )
     )
-    got = evaluation.add_exploration_metrics(tidy, [path])
+    got = aggregate_table.add_exploration_metrics(tidy, [path])
     row = got.query("metric == 'exploration.empty_share'")
     assert row["value"].item() == 0.125 and row["family"].item() == "gaussian"
-    assert list(got.columns) == list(evaluation.TIDY_COLUMNS) and len(got) == 2
+    assert list(got.columns) == list(aggregate_table.TIDY_COLUMNS) and len(got) == 2
 
 
 EXPECTED = REPO / "config" / "expected" / "heatmaps.yaml"
@@ -508,10 +518,10 @@ def test_compare_with_expected_marks_within_and_outside(tmp_path):
         ("other", "gaussian", "v", "vae", 1, "frobenius_sample.mean", 9.0),
     ]
     studies = {"heatmaps": {"datasets": ["gauss", "t"], "models": ["v", "a"]}}
-    table = evaluation.compare_with_expected(
+    table = aggregate_compare.compare_with_expected(
         hand_made_tidy(rows), studies, {"heatmaps": EXPECTED}, tmp_path / "compare.tsv"
     )
-    assert list(table.columns) == list(evaluation.COMPARISON_COLUMNS)
+    assert list(table.columns) == list(aggregate_compare.COMPARISON_COLUMNS)
     assert set(table["study"]) == {"heatmaps"} and "other" not in set(table["dataset"])
 
     def verdict(kind, metric):
@@ -540,9 +550,9 @@ def test_compare_with_expected_marks_within_and_outside(tmp_path):
     recon = table[table["metric"] == "frobenius_sample.mean"]
     assert set(recon["tolerance_mode"]) == {"relative"} and set(recon["tolerance"]) == {0.25}
     written = pd.read_csv(tmp_path / "compare.tsv", sep="\t")
-    expected = evaluation.read_expected(EXPECTED)
+    expected = aggregate_compare.read_expected(EXPECTED)
     assert len(written) == len(table) == len(expected.entries) + 1  # the share matches two models
-    stricter = evaluation.compare_expected(
+    stricter = aggregate_compare.compare_expected(
         hand_made_tidy(rows), expected, tolerance={"rate": ("absolute", 0.01)}
     )
     hit = stricter[(stricter["kind"] == "vae") & (stricter["metric"] == "knn_df.fixed_k.test_accuracy")]
@@ -550,8 +560,8 @@ def test_compare_with_expected_marks_within_and_outside(tmp_path):
 
 
 def test_expected_numbers_name_metrics_we_report(study):
-    tidy = evaluation.collect_metrics(study["json"])
-    expected = evaluation.read_expected(EXPECTED)
+    tidy = aggregate_table.collect_metrics(study["json"])
+    expected = aggregate_compare.read_expected(EXPECTED)
     assert {entry.metric for entry in expected.entries} <= set(tidy["metric"])
     assert {entry.line for entry in expected.entries} >= {258, 734, 1096, 1191}
 
@@ -563,7 +573,7 @@ def test_a_bad_expected_file_is_refused_naming_the_entry(tmp_path):
         "expected:\n  - {quantity: q, metric: m, value: 1, tolerance: rates, where: {colour: red}}\n"
     )
     with pytest.raises(ValueError, match=r"expected\[0\]: unknown tolerance 'rates'; 'where' key 'colour'"):
-        evaluation.read_expected(bad)
+        aggregate_compare.read_expected(bad)
 
 
 def test_reconstruction_error_figure(study, tmp_path):
@@ -572,7 +582,7 @@ def test_reconstruction_error_figure(study, tmp_path):
         for kind in ("vae", "ae")
     }
     path = tmp_path / "fig" / "errors.png"
-    fig = plots.plot_reconstruction_errors(per_image, path=path)
+    fig = heatmap_plots.plot_reconstruction_errors(per_image, path=path)
     ax = fig.axes[0]
     assert len(ax.lines) == 2  # the two means
     assert ax.lines[0].get_xdata()[0] == pytest.approx(per_image["vae"]["frobenius_sample"].mean())

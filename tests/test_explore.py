@@ -8,9 +8,11 @@ import plotly.io as pio
 import pytest
 
 from tests.conftest import SCHEMA, TINY_CONFIG
-from vae_latent_study import explore, latents, models
+from vae_latent_study import models, plots
 from vae_latent_study.config import validate_config
 from vae_latent_study.datasets import build_dataset, write_dataset
+from vae_latent_study.evaluation import latents
+from vae_latent_study.kinds.heatmaps import explore
 
 AXIS = np.arange(-3.0, 3.0, 0.17)
 
@@ -165,7 +167,7 @@ def test_plot_training_histories(tmp_path):
         "1,0.53,0.53,,0.36,0.36,\n2,0.35,0.35,,0.34,0.34,\n3,0.34,0.34,,0.34,0.34,\n"
     )
     path = tmp_path / "curves.png"
-    explore.plot_training_histories({"vae": vae, "ae": ae}, path)
+    plots.plot_training_histories({"vae": vae, "ae": ae}, path)
     image = mpimg.imread(path)
     assert image.shape[1] > 700 and image.shape[0] > 500 and image[..., :3].std() > 0.05
 
@@ -197,7 +199,7 @@ def _factor_world(scrambled):
 
 
 def _verdicts(codes, grid, decode, scale):
-    from vae_latent_study import trajectories
+    from vae_latent_study.evaluation import trajectories
 
     out = {}
     for k, factor in enumerate(explore.PATH_FACTORS):

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from vae_latent_study import factor_model as fm
-from vae_latent_study import factor_model_evaluation as fme
+from vae_latent_study.aggregate.table import collect_metrics
 from vae_latent_study.datasets import read_dataset
-from vae_latent_study.evaluation import collect_metrics
+from vae_latent_study.kinds.factor_model import data as fm
+from vae_latent_study.kinds.factor_model import evaluate as fme
 
 
 def _linear(p: int, seed: int = 0, n: int = 7):

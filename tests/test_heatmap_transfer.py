@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from vae_latent_study.heatmap_transfer import TAIL_SDS, tail_mass, transfer_metrics
-from vae_latent_study.heatmaps import heatmaps
+from vae_latent_study.kinds.heatmaps.data import heatmaps
+from vae_latent_study.kinds.heatmaps.transfer import TAIL_SDS, tail_mass, transfer_metrics
 
 AXIS = np.arange(-3.0, 3.0, 0.17)
 FACTORS = np.array([[0.3, 0.5, 0.2], [0.5, 0.3, -0.6], [0.4, 0.4, 0.0]])
@@ -47,7 +47,7 @@ def test_evaluate_transfer_writes_both_directions_and_the_figure(tmp_path):
     from vae_latent_study import models
     from vae_latent_study.config import validate_config
     from vae_latent_study.datasets import build_dataset, write_dataset
-    from vae_latent_study.heatmap_transfer import evaluate_transfer
+    from vae_latent_study.kinds.heatmaps.transfer import evaluate_transfer
 
     config = validate_config(TINY_CONFIG, SCHEMA)
     data = tmp_path / "tiny_t.h5"

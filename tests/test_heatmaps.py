@@ -5,7 +5,8 @@ import pytest
 from scipy.stats import multivariate_normal, multivariate_t
 from sklearn.model_selection import train_test_split
 
-from vae_latent_study import heatmaps, reference
+from vae_latent_study.kinds.heatmaps import data as heatmaps
+from vae_latent_study.kinds.heatmaps import reference
 
 SEED_GRID = {
     "var_x": {"start": 0.1, "stop": 5.0, "step": 0.2},

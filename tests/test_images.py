@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from vae_latent_study import images
+from vae_latent_study.kinds.images import data as images
 
 SHAPE = (28, 28)
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import CONV32_VAE
-from vae_latent_study import images_evaluation as ev
 from vae_latent_study import models
+from vae_latent_study.kinds.images import evaluate as ev
 
 
 def test_binary_entropy_is_the_floor_of_every_cross_entropy():

@@ -8,9 +8,12 @@ import pandas as pd
 import pytest
 
 from tests.conftest import SCHEMA, TINY_CONFIG
-from vae_latent_study import datasets, evaluation, explore, latents, models, report, training
+from vae_latent_study import datasets, models, plots, training
+from vae_latent_study.aggregate import table as aggregate_table
 from vae_latent_study.config import validate_config
+from vae_latent_study.evaluation import latents
 from vae_latent_study.io import ProjectFileError, read_json, read_table, writing_rule
+from vae_latent_study.report import page as report
 
 RUN = "tiny_gauss/ae/seed7"
 
@@ -55,11 +58,11 @@ READERS = {
     "manifest": (datasets.read_manifest, "build_dataset"),
     "latents": (latents.read_latents, "encode_dataset"),
     "model": (models.load_model, "train_model"),
-    "metrics_json": (lambda path: evaluation.collect_metrics([path]), "score_latents"),
+    "metrics_json": (lambda path: aggregate_table.collect_metrics([path]), "score_latents"),
     "read_json": (read_json, "score_latents"),
     "metrics_tsv": (read_table, "aggregate_metrics"),
     "history": (training.read_history, "train_model"),
-    "history_plot": (explore._history_rows, "train_model"),
+    "history_plot": (plots._history_rows, "train_model"),
 }
 KIND = {"manifest": "dataset", "read_json": "metrics_json", "history_plot": "history"}
 

@@ -7,7 +7,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from vae_latent_study import latent_plots
+from vae_latent_study import plots
+from vae_latent_study.kinds.heatmaps import latent_plots
 
 NAMES = ["var_x", "var_y", "cor", "df"]
 
@@ -73,13 +74,13 @@ def test_training_curves(tmp_path):
         for e in epochs
     ]
     path = tmp_path / "curves.png"
-    fig = latent_plots.plot_training_curves({"vae": vae, "ae": ae}, path=path)
+    fig = plots.plot_training_curves({"vae": vae, "ae": ae}, path=path)
     _check_png(fig, path)
     titles = [ax.get_title() for ax in fig.axes]
     assert "vae" in titles and "ae" in titles and "vae: loss terms" in titles
     labels = {line.get_label() for ax in fig.axes for line in ax.get_lines()}
     assert {"loss", "val loss", "reconstruction loss", "kl loss"} <= labels
-    only_ae = latent_plots.plot_training_curves({"ae": ae})
+    only_ae = plots.plot_training_curves({"ae": ae})
     assert len(only_ae.axes) == 1
 
 

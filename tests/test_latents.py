@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import SCHEMA, TINY_CONFIG
-from vae_latent_study import latents, models, training
+from vae_latent_study import models, training
 from vae_latent_study.config import validate_config
 from vae_latent_study.datasets import build_dataset, read_dataset, write_dataset
+from vae_latent_study.evaluation import latents
 
 SEED = 11
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vae_latent_study import metrics
+from vae_latent_study.evaluation import disentanglement as metrics
 
 # A small full factorial grid, like the study's (var_x, var_y, cor) grid but 10 x 8 x 6 = 480 rows. Every
 # factor has at most 20 levels, so 20 histogram bins give each level its own bin (the level spacing exceeds

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from vae_latent_study import normal_1d
 from vae_latent_study.config import ConfigError
+from vae_latent_study.kinds.normal_1d import data as normal_1d
 
 MEAN, STD = 100.0, 10.0
 

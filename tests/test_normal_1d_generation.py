@@ -8,9 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from vae_latent_study import normal_1d, normal_1d_generation
 from vae_latent_study.datasets import read_dataset
 from vae_latent_study.io import read_json
+from vae_latent_study.kinds.normal_1d import data as normal_1d
+from vae_latent_study.kinds.normal_1d import evaluate as normal_1d_generation
 
 MEAN, STD = 100.0, 10.0
 
@@ -110,7 +111,7 @@ def test_evaluation_json_has_the_identity_and_every_section(trained):
 
 
 def test_evaluation_metrics_are_numbers_in_the_tidy_table(trained):
-    from vae_latent_study.evaluation import collect_metrics
+    from vae_latent_study.aggregate.table import collect_metrics
 
     tidy = collect_metrics([trained["root"] / "first.json"])
     assert {

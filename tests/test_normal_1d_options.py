@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import yaml
 
-from vae_latent_study import models, normal_1d_generation, training
+from vae_latent_study import models, training
 from vae_latent_study.config import ConfigError, training_hparams, validate_config
+from vae_latent_study.kinds.normal_1d import evaluate as normal_1d_generation
 
 from .conftest import REPO, SCHEMA, TINY_CONFIG
 

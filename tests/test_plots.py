@@ -3,14 +3,15 @@
 import matplotlib.image as mpimg
 import numpy as np
 
-from vae_latent_study import datasets, plots
+from vae_latent_study import datasets
+from vae_latent_study.kinds.heatmaps import plots as heatmap_plots
 
 
 def test_sample_heatmaps_figure(tmp_path, tiny_config):
     ds = datasets.build_dataset("tiny_t", tiny_config["datasets"]["tiny_t"])
     ds.manifest["dataset"] = "tiny_t"
     path = tmp_path / "fig" / "sample.png"
-    fig = plots.plot_sample_heatmaps(ds, rows=2, cols=3, seed=0, path=path)
+    fig = heatmap_plots.plot_sample_heatmaps(ds, rows=2, cols=3, seed=0, path=path)
     assert len([ax for ax in fig.axes if ax.images]) == 6
     image = mpimg.imread(path)
     assert image.shape[0] > 300 and image.shape[1] > 400
@@ -24,10 +25,14 @@ def test_sample_heatmaps_figure(tmp_path, tiny_config):
 def test_sample_is_reproducible_and_from_training_rows(tiny_config):
     ds = datasets.build_dataset("tiny_gauss", tiny_config["datasets"]["tiny_gauss"])
     first = [
-        ax.get_images()[0].get_array() for ax in plots.plot_sample_heatmaps(ds, 2, 2, 7).axes if ax.images
+        ax.get_images()[0].get_array()
+        for ax in heatmap_plots.plot_sample_heatmaps(ds, 2, 2, 7).axes
+        if ax.images
     ]
     again = [
-        ax.get_images()[0].get_array() for ax in plots.plot_sample_heatmaps(ds, 2, 2, 7).axes if ax.images
+        ax.get_images()[0].get_array()
+        for ax in heatmap_plots.plot_sample_heatmaps(ds, 2, 2, 7).axes
+        if ax.images
     ]
     for a, b in zip(first, again, strict=True):
         np.testing.assert_array_equal(a, b)

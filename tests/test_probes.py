@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vae_latent_study import probes
+from vae_latent_study.evaluation import probes
 
 
 def _clusters(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

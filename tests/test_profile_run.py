@@ -86,11 +86,11 @@ def study(tmp_path):
     log(
         root,
         "build_dataset/tiny_gauss",
-        [(T0 + 701, "vae_latent_study.heatmaps drew"), (T0 + 703, "x.y done")],
+        [(T0 + 701, "vae_latent_study.kinds.heatmaps.data drew"), (T0 + 703, "x.y done")],
     )
     # build_report: its log lies outside the benchmark's span (files copied later): no start for it.
     bench(root, "build_report", 5.0, 4.0, T0 + 10_000)
-    log(root, "build_report", [(T0, "vae_latent_study.report wrote")])
+    log(root, "build_report", [(T0, "vae_latent_study.report.page wrote")])
     return root
 
 
@@ -159,7 +159,7 @@ def test_totals_rules_slowest_and_start(study):
 def test_start_cpu_is_at_most_the_jobs_cpu(tmp_path):
     # A job whose log says 8 s to its first line but that used 3 s of CPU: the start's CPU estimate is 3 s.
     bench(tmp_path, "encode_dataset/d/m/seed1", 10.0, 3.0, T0 + 10)
-    log(tmp_path, "encode_dataset/d/m/seed1", [(T0 + 8, "vae_latent_study.latents encoded")])
+    log(tmp_path, "encode_dataset/d/m/seed1", [(T0 + 8, "vae_latent_study.evaluation.latents encoded")])
     data = profile_run.summary(profile_run.profile(tmp_path))
     assert data["start"]["wall_s"] == pytest.approx(8.0, abs=0.01)
     assert data["start"]["cpu_s"] == pytest.approx(3.0, abs=0.01)

@@ -16,8 +16,10 @@ import pytest  # noqa: E402
 from plotly.offline import get_plotlyjs  # noqa: E402
 
 from tests.conftest import REPO, TINY_CONFIG  # noqa: E402
-from vae_latent_study import evaluation, report  # noqa: E402
+from vae_latent_study.aggregate import compare as aggregate_compare
+from vae_latent_study.aggregate import summary as aggregate_summary
 from vae_latent_study.config import Run  # noqa: E402
+from vae_latent_study.report import page as report
 
 EXPECTED = REPO / "config" / "expected" / "heatmaps.yaml"
 
@@ -124,8 +126,8 @@ def inputs(tmp_path):
         go.Figure(go.Scatter3d(x=[0, 1, 2], y=[1, 0, 2], z=[2, 1, 0], mode="markers")).to_json()
     )
     tidy = _tidy()
-    evaluation.summarise_metrics(tidy, tmp_path / "summary.tsv", tmp_path / "paired.tsv", n_boot=200)
-    evaluation.compare_with_expected(
+    aggregate_summary.summarise_metrics(tidy, tmp_path / "summary.tsv", tmp_path / "paired.tsv", n_boot=200)
+    aggregate_compare.compare_with_expected(
         tidy, {"heatmaps": {"datasets": ["gauss", "t"], "models": ["vae", "ae"]}}, {"heatmaps": EXPECTED}
     ).to_csv(tmp_path / "comparison.tsv", sep="\t", index=False)
     explorations = []
@@ -230,7 +232,7 @@ def test_answers_are_written_from_the_numbers(inputs):
     # The same sentences turn round when the numbers do.
     flipped = {key: dict(values) for key, values in METRICS.items()}
     flipped[("gauss", "gaussian", "ae", "ae")]["frobenius_sample.mean"] = (0.40, 0.42)
-    summary, paired = evaluation.summarise_metrics(_tidy(flipped), n_boot=200)
+    summary, paired = aggregate_summary.summarise_metrics(_tidy(flipped), n_boot=200)
     _, per_dataset = report.answer_questions(summary, paired, comparison, EXPLORATIONS)[2]
     differences = " ".join(per_dataset[0][1])
     assert "the AE reconstructs test images worse than the VAE" in differences
@@ -352,7 +354,7 @@ def test_the_knn_sentence_names_the_k_the_probe_used(inputs):
         metrics = {key: dict(values) for key, values in METRICS.items()}
         for model in ("vae", "ae"):
             metrics[("t", "student_t", model, model)]["knn_df.fixed_k.k_used"] = (k, k)
-        summary, paired = evaluation.summarise_metrics(_tidy(metrics), n_boot=50)
+        summary, paired = aggregate_summary.summarise_metrics(_tidy(metrics), n_boot=50)
         _, per_dataset = report.answer_questions(summary, paired, comparison, EXPLORATIONS)[2]
         sentences[k] = " ".join(dict(per_dataset)["t"])
     assert "a 13-nearest-neighbour classifier" in sentences[13]
@@ -368,7 +370,7 @@ def test_the_df_sentence_sets_the_codes_beside_what_the_factors_make_knowable(in
         metrics = {key: dict(values) for key, values in METRICS.items()}
         for model in ("vae", "ae"):
             metrics[("t", "student_t", model, model)].update(extra)
-        summary, paired = evaluation.summarise_metrics(_tidy(metrics), n_boot=50)
+        summary, paired = aggregate_summary.summarise_metrics(_tidy(metrics), n_boot=50)
         _, per_dataset = report.answer_questions(summary, paired, comparison, EXPLORATIONS)[2]
         return " ".join(dict(per_dataset)["t"])
 

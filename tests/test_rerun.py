@@ -246,7 +246,7 @@ def test_editing_package_code_reruns_the_rules_that_run_it(study_copy):
         proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
         assert "Nothing to be done" in proc.stdout + proc.stderr
 
-    # metrics.py is run by the evaluation rules, through vae_latent_study.evaluation; they rerun with what
+    # metrics.py is run by the evaluation rules, through vae_latent_study.kinds.heatmaps.evaluate; they rerun with what
     # depends on them, and nothing upstream (data, training, encoding) or beside them (figures of the latent
     # space) does.
     with edited(module, module.read_text() + "\n_AN_EDIT = 1\n"):

@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from vae_latent_study import toy_manifold
 from vae_latent_study.datasets import read_dataset, write_dataset
-from vae_latent_study.toy_manifold_evaluation import largest_gap, manifold_metrics, polyline_distance
+from vae_latent_study.kinds.toy_manifold import data as toy_manifold
+from vae_latent_study.kinds.toy_manifold.evaluate import largest_gap, manifold_metrics, polyline_distance
 
 SD = 0.06
 
@@ -261,7 +261,9 @@ def test_the_torn_share_of_a_circle_cut_at_a_known_place(curves):
 def test_the_report_shows_both_floors_and_the_circles_tear(curves):
     # Two "seeds" of manifold.json numbers on known reconstructions (the projection, then the same with
     # 11% of the circle cut away), through the tidy table and the summary into the report's toy table.
-    from vae_latent_study import evaluation, report
+    from vae_latent_study.aggregate import summary as aggregate_summary
+    from vae_latent_study.aggregate import table as aggregate_table
+    from vae_latent_study.report import page as report
 
     n, sd = 400, 0.06
     x, clean, component = _on_curves_plus_noise(n, sd, seed=10)
@@ -280,11 +282,11 @@ def test_the_report_shows_both_floors_and_the_circles_tear(curves):
         payload = {"dataset": "toy", "family": "toy_manifold", "model": "cae", "kind": "ae", "seed": seed}
         records += [
             {**payload, "metric": name, "value": value}
-            for name, value in evaluation._numeric_leaves({"test": numbers})
+            for name, value in aggregate_table._numeric_leaves({"test": numbers})
         ]
     import pandas as pd
 
-    summary, _ = evaluation.summarise_metrics(pd.DataFrame(records), n_boot=50)
+    summary, _ = aggregate_summary.summarise_metrics(pd.DataFrame(records), n_boot=50)
     page = report._manifold_table(summary)
     assert "MSE / projection floor (sd^2)" in page and "MSE / clean floor (2 sd^2)" in page
     assert "sine_arc / projection floor" in page and "circle: torn share" in page

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vae_latent_study import trajectories
+from vae_latent_study.evaluation import trajectories
 
 # Mixes every factor into every latent axis, so no finder can succeed by reading one axis.
 A = np.array([[1.0, 0.4, -0.3], [-0.5, 1.2, 0.2], [0.3, -0.2, 1.5]])

@@ -14,8 +14,8 @@ import yaml
 from jsonschema import Draft202012Validator, validators
 
 from vae_latent_study.errors import ConfigError
-from vae_latent_study.heatmaps import GRID_FACTORS, grid_values
-from vae_latent_study.kinds import KINDS, condition_messages
+from vae_latent_study.kinds.heatmaps.data import GRID_FACTORS, grid_values
+from vae_latent_study.kinds.registry import KINDS, condition_messages
 
 _VAE_ONLY = {"kl_reduction", "beta", "sampler"}
 #: The keys each likelihood type reads (see models.check_likelihood).
@@ -196,11 +196,11 @@ def _kind_messages(config: Mapping[str, Any]) -> list[str]:
         settings = {k: v for k, v in ds.items() if k != "kind"}
         # Imported only when a dataset of the kind exists: every Snakemake start, dry runs too, pays for it.
         if ds["kind"] == "normal_1d":
-            from vae_latent_study import normal_1d
+            from vae_latent_study.kinds.normal_1d import data as normal_1d
 
             messages += normal_1d.normal_1d_messages(settings, prefix=f"datasets.{name}.")
         elif ds["kind"] == "factor_model":
-            from vae_latent_study import factor_model
+            from vae_latent_study.kinds.factor_model import data as factor_model
 
             try:
                 factor_model.validate_config(settings)

@@ -122,12 +122,12 @@ def manifest(dataset: Dataset, name: str, config: Mapping[str, Any], **extra: An
 
 
 def kind_module(kind: str) -> str:
-    """The module that builds datasets of `kind`: by convention the package module named after the kind
-    (`vae_latent_study.heatmaps`, `...normal_1d`, `...factor_model`), whose `build_dataset(name, config,
-    threads)` builds one. Imported by name, so that this module imports none of them: the build rule's code
-    digest then covers the built kind's module only, and an edit of one kind (or a new kind) rebuilds that
-    kind's datasets, not every dataset."""
-    return f"vae_latent_study.{kind}"
+    """The module that builds datasets of `kind`: by convention its kind's `data` module
+    (`vae_latent_study.kinds.<kind>.data`), whose `build_dataset(name, config, threads)` builds one. Imported
+    by name, so that this module imports none of them: the build rule's code digest then covers the built
+    kind's modules only, and an edit of one kind (or a new kind) rebuilds that kind's datasets, not every
+    dataset."""
+    return f"vae_latent_study.kinds.{kind}.data"
 
 
 def build_dataset(name: str, config: Mapping[str, Any], threads: int = 1) -> Dataset:

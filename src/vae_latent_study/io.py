@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -127,3 +128,10 @@ def read_table(path: str | Path, sep: str = "\t") -> pd.DataFrame:
         import pandas as pd  # here: the HDF5 readers and writers of this module do not need it
 
         return pd.read_csv(io.StringIO(text), sep=sep, keep_default_na=True)
+
+
+def write_table(table: pd.DataFrame, path: str | Path) -> None:
+    """`table` as a tab-separated file without its index, written atomically."""
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, sep="\t", index=False)
+    logging.getLogger(__name__).info("wrote %s (%d rows)", path, len(table))

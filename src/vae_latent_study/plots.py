@@ -1,20 +1,19 @@
-"""Figures of the study; each function returns the Figure and optionally writes it atomically."""
+"""Figures every kind draws: the atomic figure writer and the training curves of a dataset's models."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # figures are files; never open a window (also on a display-less cluster node)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from mpl_toolkits.axes_grid1 import ImageGrid  # noqa: E402
 
-from vae_latent_study.datasets import Dataset  # noqa: E402
-from vae_latent_study.io import atomic_path  # noqa: E402
+from vae_latent_study.io import atomic_path, read_table  # noqa: E402
 
 
 def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 100) -> None:
@@ -24,66 +23,84 @@ def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 100) -> None:
         fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=dpi, bbox_inches="tight")
 
 
-def plot_sample_heatmaps(
-    dataset: Dataset, rows: int = 3, cols: int = 4, seed: int = 15, path: str | Path | None = None
-) -> plt.Figure:
-    """A grid of random training heatmaps (the study's first figure), each titled with its factors.
-
-    As in the notebook, heavy-tailed Student-t images (the smaller df) get a second colour map.
-    """
-    rng = np.random.default_rng(seed)
-    picks = rng.choice(dataset.train, size=min(rows * cols, len(dataset.train)), replace=False)
-    names = dataset.factor_names
-    heavy = None
-    if "df" in names:
-        heavy = dataset.factors[:, names.index("df")] == dataset.factor_grids["df"].min()
-    fig = plt.figure(figsize=(3 * cols, 3.2 * rows))
-    grid = ImageGrid(fig, 111, nrows_ncols=(rows, cols), axes_pad=(0.05, 0.35))
-    for ax, row in zip(grid, picks, strict=False):
-        cmap = "viridis" if heavy is not None and heavy[row] else "inferno"
-        ax.imshow(dataset.images[row], cmap=cmap)
-        parts = [f"{n}={v:.3g}" for n, v in zip(names, dataset.factors[row], strict=True)]
-        label = ", ".join(parts[:2]) + "\n" + ", ".join(parts[2:])
-        ax.set_title(label, fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    for ax in list(grid)[len(picks) :]:
-        ax.axis("off")
-    size = dataset.images.shape[1]
-    title = f"Random sample of {dataset.manifest.get('dataset', '')} heatmaps, {size}x{size}"
-    if heavy is not None:
-        title += "\n(viridis: heavy-tailed, inferno: near-normal)"
-    fig.suptitle(title)
+def _finish(fig: plt.Figure, path: str | Path | None) -> plt.Figure:
     if path is not None:
         save_figure(fig, path)
     return fig
 
 
-def plot_reconstruction_errors(
-    per_image: Mapping[str, pd.DataFrame], column: str = "frobenius_sample", path: str | Path | None = None
-) -> plt.Figure:
-    """Overlaid histograms of the per-image test reconstruction error, one per model (the notebook's
-    `sns.histplot(vae_rec_error)` and `sns.histplot(ae_rec_error)` on shared bins), each mean a dashed line.
+def _series(rows: Sequence[Mapping[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray] | None:
+    points = [(r["epoch"], r[key]) for r in rows if r.get(key) is not None]
+    if not points:
+        return None
+    epochs, values = zip(*points, strict=True)
+    return np.asarray(epochs), np.asarray(values, dtype=np.float64)
 
-    `per_image` maps a model's label to its `evaluation.evaluate_reconstruction` per-image table.
+
+def plot_training_curves(
+    history_rows_by_model: Mapping[str, Sequence[Mapping[str, Any]]], path: str | Path | None = None
+) -> plt.Figure:
+    """Loss and val_loss per epoch, one column per model; below, the reconstruction and KL terms.
+
+    Columns do not share a y axis because the VAE's loss (reconstruction + KL) and the AE's are on
+    different scales. The KL term sits on its own right-hand axis for the same reason; a model without
+    one (the AE, whose loss is its reconstruction) gets no second row panel.
     """
-    if not per_image:
-        raise ValueError("need at least one model's per-image errors")
-    errors = {label: table[column].to_numpy(dtype=np.float64) for label, table in per_image.items()}
-    bins = np.histogram_bin_edges(np.concatenate(list(errors.values())), bins="auto")
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (label, values) in enumerate(errors.items()):
-        colour = colours[i % len(colours)]
-        mean = float(np.mean(values))
-        ax.hist(
-            values, bins=bins, alpha=0.5, color=colour, edgecolor=colour, label=f"{label} (n={len(values)})"
-        )
-        ax.axvline(mean, color=colour, linestyle="--", linewidth=1.5, label=f"{label} mean {mean:.4f}")
-    ax.set_xlabel(f"{column.replace('_', ' ')} (Frobenius norm of reconstruction - image)")
-    ax.set_ylabel("test images")
-    ax.set_title("Test reconstruction error per image")
-    ax.legend()
-    if path is not None:
-        save_figure(fig, path)
-    return fig
+    if not history_rows_by_model:
+        raise ValueError("need at least one model's history")
+    models = list(history_rows_by_model)
+    has_kl = {m: _series(history_rows_by_model[m], "kl_loss") is not None for m in models}
+    n_rows = 2 if any(has_kl.values()) else 1
+    fig, axes = plt.subplots(n_rows, len(models), figsize=(5 * len(models), 3.6 * n_rows), squeeze=False)
+    for col, model in enumerate(models):
+        rows = history_rows_by_model[model]
+        ax = axes[0, col]
+        for key, style in (("loss", "-"), ("val_loss", "--")):
+            series = _series(rows, key)
+            if series is not None:
+                ax.plot(*series, style, marker=".", label=key.replace("_", " "))
+        ax.set_title(model)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.legend()
+        if n_rows == 1:
+            continue
+        ax = axes[1, col]
+        if not has_kl[model]:
+            ax.axis("off")
+            continue
+        lines = []
+        for key, style in (("reconstruction_loss", "-"), ("val_reconstruction_loss", "--")):
+            series = _series(rows, key)
+            if series is not None:
+                lines += ax.plot(*series, style, color="C2", label=key.replace("_", " "))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("reconstruction")
+        kl_ax = ax.twinx()
+        for key, style in (("kl_loss", "-"), ("val_kl_loss", "--")):
+            series = _series(rows, key)
+            if series is not None:
+                lines += kl_ax.plot(*series, style, color="C3", label=key.replace("_", " "))
+        kl_ax.set_ylabel("KL")
+        ax.legend(lines, [line.get_label() for line in lines])
+        ax.set_title(f"{model}: loss terms")
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def _history_rows(path: str | Path) -> list[dict[str, Any]]:
+    table = read_table(path, sep=",")
+    return [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for row in table.to_dict("records")
+    ]
+
+
+def plot_training_histories(history_paths: Mapping[str, str | Path], output: str | Path) -> None:
+    """Every model's training curves on one dataset and seed (`plot_training_curves`).
+
+    `history_paths` maps a model's name to its `history.csv`, in the order the columns should have.
+    """
+    fig = plot_training_curves({m: _history_rows(p) for m, p in history_paths.items()})
+    save_figure(fig, output)
+    plt.close(fig)

@@ -178,7 +178,12 @@ def code_digest(script: str | Path, *modules: str) -> str:
         if module not in seen:
             seen.add(module)
             todo |= _package_imports(module)
-    seen.add(_PACKAGE_DIR / "__init__.py")
+    # Python runs every ancestor package's `__init__.py` before a module: they count too (and stay empty).
+    for module in list(seen):
+        for parent in module.parents:
+            if not parent.is_relative_to(_PACKAGE_DIR):
+                break
+            seen.add(parent / "__init__.py")
     digest = hashlib.sha256()
     for module in sorted(seen):
         digest.update(module.relative_to(_PACKAGE_DIR).as_posix().encode() + b"\0")

@@ -10,10 +10,10 @@ from vae_latent_study.config import (
     validate_config,
 )
 from vae_latent_study.datasets import kind_module
-from vae_latent_study.heatmaps import GENERATOR_VERSION
-from vae_latent_study.kinds import KINDS, dataset_file, replicate_seed
+from vae_latent_study.kinds.heatmaps.data import GENERATOR_VERSION
+from vae_latent_study.kinds.registry import KINDS, dataset_file, replicate_seed
 from vae_latent_study.provenance import code_digest
-from vae_latent_study.report import figure_list
+from vae_latent_study.report.page import figure_list
 
 # A wrong config stops here, before any job is planned, with a message naming the key. The validated config
 # replaces the given one whole: its mappings are key-sorted, so that params compare by value, and every
@@ -102,7 +102,7 @@ def get_dataset_config(wildcards):
     rebuilds it."""
     settings = config["datasets"][wildcards.dataset]
     if settings["kind"] == "images":
-        from vae_latent_study.images import source_fingerprint
+        from vae_latent_study.kinds.images.data import source_fingerprint
 
         return {**settings, "source_files": source_fingerprint(settings)}
     return settings

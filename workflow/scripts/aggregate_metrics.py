@@ -1,10 +1,10 @@
-"""Glue: rule aggregate_metrics -> vae_latent_study.evaluation.aggregate_metrics."""
+"""Glue: rule aggregate_metrics -> vae_latent_study.kinds.heatmaps.evaluate.aggregate_metrics."""
 
 from vae_latent_study.jobs import job
 
 # Imports inside the job: what they print on stderr (TensorFlow's start-up) goes to the log.
 with job(snakemake.log[0]):
-    from vae_latent_study.evaluation import aggregate_metrics
+    from vae_latent_study.aggregate.summary import aggregate_metrics
 
     aggregate_metrics(
         list(snakemake.input.metrics),

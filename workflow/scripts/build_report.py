@@ -1,10 +1,10 @@
-"""Glue: rule build_report -> vae_latent_study.report.build_report."""
+"""Glue: rule build_report -> vae_latent_study.report.page.build_report."""
 
 from vae_latent_study.jobs import job
 
 # Imports inside the job: what they print on stderr (TensorFlow's start-up) goes to the log.
 with job(snakemake.log[0]):
-    from vae_latent_study.report import build_report
+    from vae_latent_study.report.page import build_report
 
     build_report(
         snakemake.output[0],

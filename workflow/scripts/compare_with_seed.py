@@ -1,10 +1,10 @@
-"""Glue: rule compare_with_seed -> vae_latent_study.evaluation.compare_with_expected."""
+"""Glue: rule compare_with_seed -> vae_latent_study.kinds.heatmaps.evaluate.compare_with_expected."""
 
 from vae_latent_study.jobs import job
 
 # Imports inside the job: what they print on stderr (TensorFlow's start-up) goes to the log.
 with job(snakemake.log[0]):
-    from vae_latent_study.evaluation import compare_with_expected
+    from vae_latent_study.aggregate.compare import compare_with_expected
     from vae_latent_study.io import read_table
 
     compare_with_expected(

@@ -1,10 +1,10 @@
-"""Glue: rule evaluate_cvae -> vae_latent_study.cvae_evaluation.evaluate_cvae."""
+"""Glue: rule evaluate_cvae -> vae_latent_study.kinds.images.cvae.evaluate_cvae."""
 
 from vae_latent_study.jobs import job
 
 # Imports inside the job: what they print on stderr (TensorFlow's start-up) goes to the log.
 with job(snakemake.log[0]):
-    from vae_latent_study.cvae_evaluation import evaluate_cvae
+    from vae_latent_study.kinds.images.cvae import evaluate_cvae
 
     out = snakemake.output
     twin = list(snakemake.input.twin)

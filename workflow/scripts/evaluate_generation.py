@@ -1,10 +1,10 @@
-"""Glue: rule evaluate_generation -> vae_latent_study.normal_1d_generation.evaluate_generation."""
+"""Glue: rule evaluate_generation -> vae_latent_study.kinds.normal_1d.evaluate.evaluate_generation."""
 
 from vae_latent_study.jobs import job
 
 # Imports inside the job: what they print on stderr (TensorFlow's start-up) goes to the log.
 with job(snakemake.log[0]):
-    from vae_latent_study.normal_1d_generation import evaluate_generation
+    from vae_latent_study.kinds.normal_1d.evaluate import evaluate_generation
 
     figures = {"histogram": snakemake.output.histogram, "qq": snakemake.output.qq}
     evaluate_generation(

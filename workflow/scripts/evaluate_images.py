@@ -1,10 +1,10 @@
-"""Glue: rule evaluate_images -> vae_latent_study.images_evaluation.evaluate_images."""
+"""Glue: rule evaluate_images -> vae_latent_study.kinds.images.evaluate.evaluate_images."""
 
 from vae_latent_study.jobs import job
 
 # Imports inside the job: what they print on stderr (TensorFlow's start-up) goes to the log.
 with job(snakemake.log[0]):
-    from vae_latent_study.images_evaluation import evaluate_images
+    from vae_latent_study.kinds.images.evaluate import evaluate_images
 
     out = snakemake.output
     evaluate_images(

@@ -1,10 +1,10 @@
-"""Glue: rule evaluate_manifold -> vae_latent_study.toy_manifold_evaluation.evaluate_manifold."""
+"""Glue: rule evaluate_manifold -> vae_latent_study.kinds.toy_manifold.evaluate.evaluate_manifold."""
 
 from vae_latent_study.jobs import job
 
 # Imports inside the job: what they print on stderr (TensorFlow's start-up) goes to the log.
 with job(snakemake.log[0]):
-    from vae_latent_study.toy_manifold_evaluation import evaluate_manifold
+    from vae_latent_study.kinds.toy_manifold.evaluate import evaluate_manifold
 
     evaluate_manifold(
         snakemake.input.model,

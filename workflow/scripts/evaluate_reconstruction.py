@@ -1,10 +1,10 @@
-"""Glue: rule evaluate_reconstruction -> vae_latent_study.evaluation.evaluate_reconstruction."""
+"""Glue: rule evaluate_reconstruction -> vae_latent_study.kinds.heatmaps.evaluate.evaluate_reconstruction."""
 
 from vae_latent_study.jobs import job
 
 # Imports inside the job: what they print on stderr (TensorFlow's start-up) goes to the log.
 with job(snakemake.log[0]):
-    from vae_latent_study.evaluation import evaluate_reconstruction
+    from vae_latent_study.kinds.heatmaps.evaluate import evaluate_reconstruction
 
     evaluate_reconstruction(
         snakemake.input.latents,

@@ -1,10 +1,10 @@
-"""Glue: rule evaluate_recovery -> vae_latent_study.factor_model_evaluation.evaluate_model."""
+"""Glue: rule evaluate_recovery -> vae_latent_study.kinds.factor_model.evaluate.evaluate_model."""
 
 from vae_latent_study.jobs import job
 
 # Imports inside the job: what they print on stderr (TensorFlow's start-up) goes to the log.
 with job(snakemake.log[0]):
-    from vae_latent_study.factor_model_evaluation import evaluate_model
+    from vae_latent_study.kinds.factor_model.evaluate import evaluate_model
 
     out = snakemake.output
     evaluate_model(

@@ -1,10 +1,10 @@
-"""Glue: rule probe_latents -> vae_latent_study.evaluation.probe_latents."""
+"""Glue: rule probe_latents -> vae_latent_study.kinds.heatmaps.evaluate.probe_latents."""
 
 from vae_latent_study.jobs import job
 
 # Imports inside the job: what they print on stderr (TensorFlow's start-up) goes to the log.
 with job(snakemake.log[0]):
-    from vae_latent_study.evaluation import probe_latents
+    from vae_latent_study.kinds.heatmaps.evaluate import probe_latents
 
     settings = snakemake.params.evaluation
     probe_latents(

@@ -1,10 +1,10 @@
-"""Glue: rule score_latents -> vae_latent_study.evaluation.score_latents."""
+"""Glue: rule score_latents -> vae_latent_study.kinds.heatmaps.evaluate.score_latents."""
 
 from vae_latent_study.jobs import job
 
 # Imports inside the job: what they print on stderr (TensorFlow's start-up) goes to the log.
 with job(snakemake.log[0]):
-    from vae_latent_study.evaluation import score_latents
+    from vae_latent_study.kinds.heatmaps.evaluate import score_latents
 
     settings = snakemake.params.evaluation
     score_latents(

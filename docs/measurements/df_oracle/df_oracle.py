@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from vae_latent_study import evaluation
 from vae_latent_study.config import validate_config
 from vae_latent_study.datasets import build_dataset
+from vae_latent_study.kinds.heatmaps import evaluate as evaluation
 
 REPO = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent

@@ -117,7 +117,7 @@ def train(check: bool) -> None:
 
 
 def evaluate() -> None:
-    from vae_latent_study.toy_manifold_evaluation import evaluate_manifold
+    from vae_latent_study.kinds.toy_manifold.evaluate import evaluate_manifold
 
     dataset = WORK / "toy_manifold.h5"
     for epochs in (SHORT, LONG):

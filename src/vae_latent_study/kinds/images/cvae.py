@@ -284,7 +284,7 @@ def _plot_figures(
 
 
 def _bounds(model: Any, x: np.ndarray, labels: np.ndarray | None, k: int, seed: int) -> dict[str, Any]:
-    from vae_latent_study.images_evaluation import likelihood_bounds
+    from vae_latent_study.kinds.images.evaluate import likelihood_bounds
 
     return likelihood_bounds(model, x, k, seed, label=labels)
 
@@ -321,8 +321,8 @@ def evaluate_cvae(
 
     from vae_latent_study import models
     from vae_latent_study.datasets import read_dataset
-    from vae_latent_study.images_evaluation import _last_row
     from vae_latent_study.io import atomic_path, reading
+    from vae_latent_study.kinds.images.evaluate import _last_row
     from vae_latent_study.provenance import library_versions
     from vae_latent_study.training import model_inputs
 

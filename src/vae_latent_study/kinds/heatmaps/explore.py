@@ -28,10 +28,11 @@ import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 from scipy.spatial import ConvexHull, Delaunay, QhullError, cKDTree  # noqa: E402
 
-from vae_latent_study import latent_plots, trajectories  # noqa: E402
 from vae_latent_study.datasets import Dataset, read_dataset  # noqa: E402
-from vae_latent_study.io import atomic_path, read_table  # noqa: E402
-from vae_latent_study.latents import read_latents  # noqa: E402
+from vae_latent_study.evaluation import trajectories
+from vae_latent_study.evaluation.latents import read_latents  # noqa: E402
+from vae_latent_study.io import atomic_path  # noqa: E402
+from vae_latent_study.kinds.heatmaps import latent_plots  # noqa: E402
 from vae_latent_study.plots import save_figure  # noqa: E402
 from vae_latent_study.provenance import library_versions  # noqa: E402
 
@@ -652,22 +653,3 @@ def describe_codes(codes: np.ndarray, factors: np.ndarray, names: Sequence[str])
         "code_range": [[float(lo), float(hi)] for lo, hi in zip(codes.min(0), codes.max(0), strict=True)],
         "pca_explained_variance_ratio": [float(v) for v in power / power.sum()] if power.sum() > 0 else [],
     }
-
-
-def _history_rows(path: str | Path) -> list[dict[str, Any]]:
-    # pandas, not training.read_history: that module imports Keras, seconds for a CSV.
-    table = read_table(path, sep=",")
-    return [
-        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-        for row in table.to_dict("records")
-    ]
-
-
-def plot_training_histories(history_paths: Mapping[str, str | Path], output: str | Path) -> None:
-    """Every model's training curves on one dataset and seed (`latent_plots.plot_training_curves`).
-
-    `history_paths` maps a model's name to its `history.csv`, in the order the columns should have.
-    """
-    fig = latent_plots.plot_training_curves({m: _history_rows(p) for m, p in history_paths.items()})
-    save_figure(fig, output)
-    plt.close(fig)

@@ -17,7 +17,7 @@ import numpy as np
 
 from vae_latent_study.datasets import read_dataset
 from vae_latent_study.io import atomic_path, read_json
-from vae_latent_study.normal_1d import (
+from vae_latent_study.kinds.normal_1d.data import (
     ANSWER_SAMPLE_MEAN,
     ANSWER_SAMPLE_SIZE,
     ANSWER_SAMPLE_STD,

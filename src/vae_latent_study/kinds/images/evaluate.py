@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from vae_latent_study.datasets import read_dataset
+from vae_latent_study.evaluation.probes import knn_probe
 from vae_latent_study.io import atomic_path
-from vae_latent_study.probes import knn_probe
 from vae_latent_study.provenance import library_versions
 
 logger = logging.getLogger(__name__)
@@ -274,8 +274,8 @@ def evaluate_images(
 
     import keras
 
-    from vae_latent_study.classifier import confident_share
     from vae_latent_study.io import reading
+    from vae_latent_study.kinds.images.classifier import confident_share
 
     with reading(classifier_path):
         classifier = keras.models.load_model(classifier_path, compile=False)

@@ -4,7 +4,7 @@ The model is Z ~ N(0, 1), X_j = g_j(Z) + e_j, e_j ~ N(0, s_j^2), j = 1..p. The s
 available, so `simulate` draws seeded functions g_j from a documented family and noise sds s_j from a
 range, and keeps the truth (Z, s, the parameters of g, g on a grid) beside X. Everything here is NumPy and
 SciPy: evaluations take arrays (a trained model's encodings, its decoder on the grid) and return dicts.
-The evaluation of a trained model, which imports Keras, is `vae_latent_study.factor_model_evaluation`.
+The evaluation of a trained model, which imports Keras, is `vae_latent_study.kinds.factor_model.evaluate`.
 """
 
 from __future__ import annotations

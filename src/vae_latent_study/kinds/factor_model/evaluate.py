@@ -1,6 +1,6 @@
 """Seed 004's evaluation of one trained model against the truth of its factor-model dataset.
 
-Apart from `vae_latent_study.factor_model`, so that the dataset's build digest (what rebuilds a dataset)
+Apart from `vae_latent_study.kinds.factor_model.data`, so that the dataset's build digest (what rebuilds a dataset)
 holds the simulation only: `learned_model` and `evaluate_model` import the models and Keras.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from vae_latent_study.factor_model import (
+from vae_latent_study.kinds.factor_model.data import (
     FAMILIES,
     GROUND_TRUTH,
     N_NODES,

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from vae_latent_study.heatmaps import _quadratic_form, heatmaps
+from vae_latent_study.kinds.heatmaps.data import _quadratic_form, heatmaps
 
 logger = logging.getLogger(__name__)
 
