@@ -158,14 +158,11 @@ def _package_imports(path: Path) -> frozenset[Path]:
     return frozenset(file for file in files if file is not None)
 
 
-def code_digest(script: str | Path, *modules: str) -> str:
-    """SHA-256 (16 hex digits) of the package code that a workflow script runs: every module of
-    vae_latent_study it imports, followed through their imports, comments and docstrings left out.
-    `modules` ('vae_latent_study.x') are code it runs without a static import (a dataset kind's builder,
-    chosen by name at run time), followed the same way.
-
-    A rule passes it as a param, so Snakemake reruns the rule when that code changes, as it does for an
-    edit of the script itself."""
+def code_closure(script: str | Path, *modules: str) -> list[Path]:
+    """The package files a workflow script runs, sorted: every module of vae_latent_study it imports,
+    followed through their imports, and every ancestor package's `__init__.py` (Python runs them before a
+    module). `modules` ('vae_latent_study.x') are code it runs without a static import (a dataset kind's
+    builder, chosen by name at run time), followed the same way."""
     todo = set(_package_imports(Path(script).resolve()))
     for name in modules:
         file = _module_file(name)
@@ -178,14 +175,23 @@ def code_digest(script: str | Path, *modules: str) -> str:
         if module not in seen:
             seen.add(module)
             todo |= _package_imports(module)
-    # Python runs every ancestor package's `__init__.py` before a module: they count too (and stay empty).
     for module in list(seen):
         for parent in module.parents:
             if not parent.is_relative_to(_PACKAGE_DIR):
                 break
             seen.add(parent / "__init__.py")
+    seen.add(_PACKAGE_DIR / "__init__.py")
+    return sorted(seen)
+
+
+def code_digest(script: str | Path, *modules: str) -> str:
+    """SHA-256 (16 hex digits) of the package code that a workflow script runs (`code_closure`), comments
+    and docstrings left out.
+
+    A rule passes it as a param, so Snakemake reruns the rule when that code changes, as it does for an
+    edit of the script itself."""
     digest = hashlib.sha256()
-    for module in sorted(seen):
+    for module in code_closure(script, *modules):
         digest.update(module.relative_to(_PACKAGE_DIR).as_posix().encode() + b"\0")
         digest.update(_analysis(module)[0].encode() + b"\0")
     _save_disk_cache()
