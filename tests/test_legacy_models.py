@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vae_latent_study import models
+from vae_latent_study.models import autoencoders, inference
 
 from .conftest import REPO
 
@@ -12,18 +12,18 @@ LEGACY = REPO / "tests" / "data" / "legacy_models"
 
 @pytest.mark.parametrize(("name", "kind"), [("dense_vae", "vae"), ("conditional_dense_ae", "ae")])
 def test_a_legacy_model_loads_and_predicts_what_it_did(name, kind):
-    model = models.load_model(LEGACY / f"{name}.keras")
+    model = inference.load_model(LEGACY / f"{name}.keras")
     expected = dict(np.load(LEGACY / f"{name}.npz"))
-    assert isinstance(model, models.VAE if kind == "vae" else models.AE)
+    assert isinstance(model, autoencoders.VAE if kind == "vae" else autoencoders.AE)
     assert model.optimizer is not None and int(model.optimizer.iterations.numpy()) == 6
     label = expected["probe_labels"] if model.condition is not None else None
-    codes = models.encode(model, expected["probe"], label=label)
+    codes = inference.encode(model, expected["probe"], label=label)
     assert sorted(f"encode_{k}" for k in codes) == sorted(k for k in expected if k.startswith("encode_"))
     # Same CPU: the same bits; another CPU maker may differ in the last float32 bits.
     for key, value in codes.items():
         np.testing.assert_allclose(value, expected[f"encode_{key}"], rtol=1e-5, atol=1e-6)
-    decoded = models.decode(model, expected["codes"], label=label)
+    decoded = inference.decode(model, expected["codes"], label=label)
     np.testing.assert_allclose(decoded, expected["decode"], rtol=1e-5, atol=1e-6)
     if kind == "vae":
-        log_var = models.decode_log_variance(model, expected["codes"])
+        log_var = inference.decode_log_variance(model, expected["codes"])
         np.testing.assert_allclose(log_var, expected["decode_log_variance"], rtol=1e-5, atol=1e-6)

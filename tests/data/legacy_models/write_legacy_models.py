@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from vae_latent_study import models
+from vae_latent_study.models import autoencoders, build, inference
 
 HERE = Path(__file__).resolve().parent
 
@@ -55,25 +55,25 @@ def data(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def write(name: str, options: dict, condition: dict | None) -> None:
     keras.utils.set_random_seed(0)
-    model = models.build_model_from_options(options, (FEATURES,), seed=5, condition=condition)
+    model = build.build_model_from_options(options, (FEATURES,), seed=5, condition=condition)
     x, labels = data(1, 48)
     if options.get("standardise"):
-        models.set_standardisation(model, x)
-    model.compile(optimizer=models.make_optimizer({"type": "exponential_decay", "decay_steps": 3}))
-    inputs = x if condition is None else (x, models.one_hot(labels, 3, len(x)))
+        autoencoders.set_standardisation(model, x)
+    model.compile(optimizer=build.make_optimizer({"type": "exponential_decay", "decay_steps": 3}))
+    inputs = x if condition is None else (x, autoencoders.one_hot(labels, 3, len(x)))
     model.fit(
         inputs if condition is None else list(inputs), batch_size=16, epochs=2, shuffle=False, verbose=0
     )
     path = HERE / f"{name}.keras"
     model.save(path)
-    loaded = models.load_model(path)
+    loaded = inference.load_model(path)
     probe, probe_labels = data(2, 6)
     label = None if condition is None else probe_labels
     codes = np.random.default_rng(3).normal(size=(6, 2)).astype("float32")
-    expected = {f"encode_{k}": v for k, v in models.encode(loaded, probe, label=label).items()}
-    expected["decode"] = models.decode(loaded, codes, label=label)
+    expected = {f"encode_{k}": v for k, v in inference.encode(loaded, probe, label=label).items()}
+    expected["decode"] = inference.decode(loaded, codes, label=label)
     if options["kind"] == "vae":
-        expected["decode_log_variance"] = models.decode_log_variance(loaded, codes)
+        expected["decode_log_variance"] = inference.decode_log_variance(loaded, codes)
     np.savez(HERE / f"{name}.npz", probe=probe, probe_labels=probe_labels, codes=codes, **expected)
 
 
