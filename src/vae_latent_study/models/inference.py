@@ -132,7 +132,7 @@ def style_transfer(
 
 
 def load_model(path: str | Path, compile: bool = True) -> VAE | AE:
-    """A model written by `training.train_model`; a damaged file raises `io.ProjectFileError`."""
+    """A model written by `training.train.train_model`; a damaged file raises `io.ProjectFileError`."""
     with reading(path):
         model = keras.models.load_model(path, compile=compile)
         if not isinstance(model, VAE | AE):

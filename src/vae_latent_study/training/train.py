@@ -11,7 +11,7 @@
   settings, library versions, resume points, final losses).
 
 Determinism: `keras.utils.set_random_seed(seed)` and TensorFlow's op determinism; the model's initial weights
-and its sampler derive from `seed` (`models.build_model`); epoch `e` visits the training rows in the order
+and its sampler derive from `seed` (`models.build`); epoch `e` visits the training rows in the order
 `np.random.default_rng([seed, SHUFFLE_STREAM, e]).permutation(n_train)`, so every epoch reshuffles and a
 resumed run sees the same orders as an uninterrupted one. Two runs with the same inputs, on the same machine
 and with the same thread settings, give bitwise-identical weights (a different thread count may change how
@@ -234,8 +234,8 @@ def train_model(
     """Train the model that `hparams` describe on the dataset's training split and write its outputs.
 
     `hparams` (a validated `models` entry of the study config): `kind`, `latent_dim`, `epochs`,
-    `batch_size`, `schedule` and `optimizer` (for `models.make_optimizer`), the model options of
-    `models.build_model_from_options` and, optionally, `early_stopping: {monitor, patience}` (Keras's
+    `batch_size`, `schedule` and `optimizer` (for `models.build.make_optimizer`), the model options of
+    `models.build.build_model_from_options` and, optionally, `early_stopping: {monitor, patience}` (Keras's
     EarlyStopping with mode min and restore_best_weights=False; `monitor` is a history column) and
     `restarts` (see the module's docstring).
     Validation runs on the test split after every epoch, as in the source notebook. A model with
@@ -415,7 +415,7 @@ def train_model(
         "backend": backend,
         "threads": settings,
         "parameters": run["parameters"],
-        # The dtype policy of the bulk of the network (`models.precision_scope`); float32 when unset.
+        # The dtype policy of the bulk of the network (`models.precision`); float32 when unset.
         "precision": hparams.get("precision", "float32"),
         **({"condition": condition} if condition is not None else {}),
         # The training rows' mean and sd the model standardises with (also saved in the model's weights).
