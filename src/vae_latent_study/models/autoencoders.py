@@ -69,8 +69,6 @@ def _reject_sample_weight(sample_weight: Any) -> None:
 
 
 REGULARIZATION_LOSSES = ("include", "ignore")
-
-
 #: How the encoder and decoder run inside a training step (a model's `layers_while_training` option).
 LAYER_MODES = ("inference", "training")
 

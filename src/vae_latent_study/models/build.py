@@ -97,7 +97,6 @@ MODEL_OPTIONS = {
     "standardise",
 }
 
-
 ARCHITECTURES = ("conv36", "conv32", "dense")
 
 

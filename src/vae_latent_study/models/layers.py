@@ -13,13 +13,8 @@ from keras import ops
 
 PACKAGE = "vae_latent_study"
 
-
 ModelKind = Literal["vae", "ae"]
-
-
 Sampler = Literal["log_sigma", "log_var"]
-
-
 SAMPLERS = ("log_sigma", "log_var")
 
 

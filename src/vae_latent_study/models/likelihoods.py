@@ -22,21 +22,14 @@ def initial_log_variance(likelihood: Mapping[str, Any]) -> float:
 
 #: Reconstruction terms (`likelihood.type`) and their variants.
 LIKELIHOODS = ("bernoulli", "binary_crossentropy", "squared_error", "gaussian")
-
-
 SQUARED_ERROR_VARIANTS = ("faithful", "corrected")
-
-
 VARIANCES = ("decoder_mean", "decoder", "per_feature", "shared", "fixed")
-
-
 _LIKELIHOOD_KEYS = {
     "bernoulli": {"scale"},
     "binary_crossentropy": set(),
     "squared_error": {"variant"},
     "gaussian": {"variance", "log_var", "log_var_rate", "sd"},
 }
-
 
 #: The variances whose log-variance is a learned `LogVariance` weight: those `log_var_rate` applies to.
 LEARNED_LOG_VARIANCES = ("per_feature", "shared")

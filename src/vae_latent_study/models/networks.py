@@ -219,16 +219,10 @@ def build_conv32_decoder(
 
 #: Layer items of a `dense` architecture, as the study config writes them (see `build_dense_encoder`).
 LAYER_TYPES = ("dense", "batch_norm", "dropout", "leaky_relu")
-
-
 #: Keras 2's `LeakyReLU()` slope (its `alpha`), which Keras 3's layer keeps as `negative_slope`: seed 003's.
 LEAKY_RELU_SLOPE = 0.3
-
-
 #: Keras's string "l2" regulariser: activity_regularizer="l2" is L2(0.01).
 KERAS_L2_FACTOR = 0.01
-
-
 # Dropout layers draw from their own seed indices, away from the kernels' and the sampler's.
 _DROPOUT_SEED_INDEX = 2000
 

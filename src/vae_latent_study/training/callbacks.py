@@ -19,15 +19,12 @@ from vae_latent_study.training.history import HISTORY_COLUMNS, TRACE_COLUMN
 
 logger = logging.getLogger(__name__)
 
-
 #: The console shows a training's first and last epoch and, between them, a line at most this often (seconds);
 #: the log keeps every epoch.
 CONSOLE_SECONDS = 5.0
 
-
 #: Second entry of the trace's noise seed: numpy.random.default_rng([seed, TRACE_STREAM]).
 TRACE_STREAM = 2_002_016
-
 
 _HISTORY_FILE = "history.json"
 

@@ -23,7 +23,6 @@ HISTORY_COLUMNS = (
     "seconds",
 )
 
-
 #: The history column of the option `trace_generated_std` (after `seconds`, only when the option is set).
 TRACE_COLUMN = "generated_std"
 

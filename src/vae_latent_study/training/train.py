@@ -83,19 +83,14 @@ from vae_latent_study.training.inputs import (
 
 logger = logging.getLogger(__name__)
 
-
 #: A running training backs up its state at an epoch's end at most this often (seconds), and when `fit`
 #: returns: a kill loses at most this much training, which the resumed run replays bit for bit. The
 #: environment variable CHECKPOINT_ENV overrides it for the workflow's jobs (0: every epoch).
 CHECKPOINT_SECONDS = 30.0
-
-
 CHECKPOINT_ENV = "VAE_STUDY_CHECKPOINT_SECONDS"
-
 
 #: What the backup's cadence reads `monotonic()` from (a test swaps in a clock of its own).
 _backup_clock: Any = time
-
 
 _FINGERPRINT_FILE = "run.json"
 
@@ -146,14 +141,8 @@ def sidecar_path(model_path: str | Path) -> Path:
 
 #: Second entry of the seed of restart k >= 1 (`restart_seed`), a stream apart from the shuffle's.
 RESTART_STREAM = 5_101_003
-
-
 _RESTART_DONE = "finished.json"
-
-
 _RESTART_MODEL = "model.keras"
-
-
 #: What the sidecar lists of every restart.
 _RESTART_SUMMARY = ("restart", "seed", "final_loss", "epochs_trained", "resumed_after_epoch")
 
