@@ -207,7 +207,12 @@ class Rewriter:
             if isinstance(node, ast.Import | ast.ImportFrom)
             for line in range(node.lineno, node.end_lineno + 1)
         }
-        mention = re.compile(rf"{PACKAGE}\.({'|'.join(OLD)})\b|from {PACKAGE} import .*\b({'|'.join(OLD)})\b")
+        olds = "|".join(OLD)
+        submodules = "|".join(sorted({sub for table in OLD.values() for sub in table.values()}))
+        # The old modules by name, not followed by one of their submodules (the new layout).
+        mention = re.compile(
+            rf"{PACKAGE}\.({olds})\b(?!\.({submodules})\b)|from {PACKAGE} import .*\b({olds})\b"
+        )
         for lineno, line in enumerate(self.source.splitlines(), 1):
             if lineno not in statements and mention.search(line):
                 self.note(
@@ -218,16 +223,21 @@ class Rewriter:
 
     def name_import(self, node: ast.ImportFrom, old: str) -> None:
         table, groups = OLD[old], {}
+        submodules = set(table.values())
+        if all(alias.name in submodules for alias in node.names):
+            return  # the new layout already: `from vae_latent_study.models import build`
         for alias in node.names:
-            sub = table.get(alias.name)
-            if sub is None:
-                self.note(node, f"{old}.{alias.name} is unknown: left out of the rewrite, fix by hand")
-                sub = "UNKNOWN"
+            if alias.name in submodules:
+                sub = ""  # a submodule, imported as it is
+            else:
+                sub = table.get(alias.name, "")
+                if not sub:
+                    self.note(node, f"{old}.{alias.name} is unknown: left where it was, fix by hand")
             clause = alias.name if alias.asname is None else f"{alias.name} as {alias.asname}"
             groups.setdefault(sub, []).append(clause)
         indent = _indent(self.edits, node)
         lines = [
-            f"from {PACKAGE}.{old}.{sub} import {', '.join(sorted(clauses))}"
+            f"from {PACKAGE}.{old}{'.' if sub else ''}{sub} import {', '.join(sorted(clauses))}"
             for sub, clauses in sorted(groups.items())
         ]
         self.edits.replace_statement(node, ("\n" + indent).join(lines))
