@@ -25,10 +25,10 @@ from pathlib import Path
 import keras
 import yaml
 
-from vae_latent_study import training
 from vae_latent_study.config import validate_config
 from vae_latent_study.datasets import build_dataset, write_dataset
 from vae_latent_study.kinds.registry import replicate_seed
+from vae_latent_study.training import train
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = {"vae_1d": "normal_1d", "cvae_mnist": "mnist", "vae_fm_per_feature": "factor_model"}
@@ -66,7 +66,7 @@ def run(model: str, epochs: int, root: Path) -> dict[str, float]:
     clock = EpochClock()
     out = root / f"{model}-{time.monotonic_ns()}"
     start = time.perf_counter()
-    training.train_model(
+    train.train_model(
         path,
         hparams,
         SEED,
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"train_model {row['train_model_seconds']:.1f} s for {args.epochs} epochs",
                     flush=True,
                 )
-    print(json.dumps({"code": training.__file__, "rows": rows}))
+    print(json.dumps({"code": train.__file__, "rows": rows}))
     return 0
 
 

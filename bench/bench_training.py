@@ -36,9 +36,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vae_latent_study import models, training
 from vae_latent_study.config import validate_config
 from vae_latent_study.datasets import build_dataset, write_dataset
+from vae_latent_study.models import build
+from vae_latent_study.training import train
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = 19
@@ -134,8 +135,8 @@ def hparams_for(config: dict, kind: str, epochs: int, precision: str) -> dict:
 
 def run_naive(kind: str, x_train: np.ndarray, x_test: np.ndarray, epochs: int) -> list[dict[str, float]]:
     keras.utils.set_random_seed(SEED)
-    model = models.build_model(kind, seed=SEED)
-    model.compile(optimizer=models.make_optimizer(models.seed_schedule(kind)))
+    model = build.build_model(kind, seed=SEED)
+    model.compile(optimizer=build.make_optimizer(build.seed_schedule(kind)))
     parts = EpochParts()
     model.fit(
         x_train,
@@ -153,7 +154,7 @@ def run_project(dataset_path: Path, hparams: dict, tmp: Path) -> tuple[list[dict
     parts = EpochParts()
     out = tmp / f"{hparams['kind']}_{hparams.get('precision', 'float32')}"
     start = time.perf_counter()
-    training.train_model(
+    train.train_model(
         dataset_path,
         hparams,
         SEED,
@@ -169,8 +170,8 @@ def run_project(dataset_path: Path, hparams: dict, tmp: Path) -> tuple[list[dict
 def step_ceilings(kind: str, precision: str, x: np.ndarray, steps: int = 30) -> tuple[float, float]:
     """Images/s of `train_on_batch` and `test_on_batch` on one resident batch: the compute-only ceilings
     of a training and a validation step (no input pipeline, no epoch boundaries)."""
-    model = models.build_model_from_options({"kind": kind, "precision": precision}, x.shape[1:], seed=SEED)
-    model.compile(optimizer=models.make_optimizer(models.seed_schedule(kind)), jit_compile=False)
+    model = build.build_model_from_options({"kind": kind, "precision": precision}, x.shape[1:], seed=SEED)
+    model.compile(optimizer=build.make_optimizer(build.seed_schedule(kind)), jit_compile=False)
     batch = tf.constant(x[:BATCH])
     rates = []
     for step in (model.train_on_batch, model.test_on_batch):
@@ -182,7 +183,7 @@ def step_ceilings(kind: str, precision: str, x: np.ndarray, steps: int = 30) -> 
 def layer_profile(kind: str, precision: str, x: np.ndarray, repeats: int = 20) -> list[tuple[str, float]]:
     """Milliseconds of forward + backward (gradients w.r.t. the layer's input and weights) of each layer of
     one training step, alone, at batch 64, in a compiled `tf.function`: where a step's time goes."""
-    model = models.build_model_from_options({"kind": kind, "precision": precision}, x.shape[1:], seed=SEED)
+    model = build.build_model_from_options({"kind": kind, "precision": precision}, x.shape[1:], seed=SEED)
     out = []
     for net in (model.encoder, model.decoder):
         for layer in net.layers:
@@ -244,7 +245,7 @@ def main() -> None:
         tmp = Path(tmp)
         write_dataset(dataset, tmp / "gaussian.h5")
         for kind in args.models:
-            per_layer = layer_flops(models.build_model(kind, seed=SEED))
+            per_layer = layer_flops(build.build_model(kind, seed=SEED))
             forward = sum(f for _, f in per_layer)
             # training: forward + gradients w.r.t. inputs and weights (~3x forward); validation: forward.
             epoch_flops = 3 * forward * n_train + forward * n_test

@@ -40,7 +40,8 @@ def _config() -> dict:
 def train(work: Path, seeds: list[int], model_name: str, threads: int) -> None:
     import keras
 
-    from vae_latent_study import datasets, training
+    from vae_latent_study import datasets
+    from vae_latent_study.training import train as training_train
 
     config = _config()
     work.mkdir(parents=True, exist_ok=True)
@@ -72,7 +73,7 @@ def train(work: Path, seeds: list[int], model_name: str, threads: int) -> None:
             continue
         root.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
-        training.train_model(
+        training_train.train_model(
             data,
             hparams,
             seed,
@@ -109,9 +110,9 @@ COLUMNS = (
 
 
 def evaluate(work: Path, out: Path, model_name: str, seeds: list[int]) -> None:
-    from vae_latent_study import models
     from vae_latent_study.datasets import read_dataset
     from vae_latent_study.kinds.factor_model.evaluate import learned_model, model_evaluation
+    from vae_latent_study.models import inference
 
     dataset = read_dataset(work / "factor_model.h5")
     rows = []
@@ -121,7 +122,7 @@ def evaluate(work: Path, out: Path, model_name: str, seeds: list[int]) -> None:
         restarts = sidecar["restarts"]
         for run in restarts["runs"]:
             k = run["restart"]
-            model = models.load_model(root / f"restart{k}.keras", compile=False)
+            model = inference.load_model(root / f"restart{k}.keras", compile=False)
             numbers = model_evaluation(learned_model(model), dataset)
             latent, noise = numbers["latent"], numbers["noise"]
             rows.append(

@@ -89,17 +89,17 @@ def main() -> None:
     if args.no_backup:
         import keras
 
-        from vae_latent_study import training
+        from vae_latent_study.training import callbacks
 
         class _NoBackup(keras.callbacks.Callback):
             def __init__(self, *args: object, **kwargs: object) -> None:
                 super().__init__()
 
-        training._AtomicBackup = _NoBackup
+        callbacks._AtomicBackup = _NoBackup
 
     from vae_latent_study.datasets import make_dataset
     from vae_latent_study.kinds.normal_1d.evaluate import evaluate_generation, summarise_replicates
-    from vae_latent_study.training import train_model
+    from vae_latent_study.training.train import train_model
 
     config = validate_config(
         yaml.safe_load((ROOT / "config/config.yaml").read_text()), ROOT / "config/config.schema.yaml"

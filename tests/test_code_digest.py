@@ -60,15 +60,40 @@ def test_a_code_edit_changes_the_digests_of_the_rules_that_import_it_only(packag
 
 
 def test_an_import_inside_a_function_counts(package):
-    # latents.py imports `models` inside encode_dataset: a model edit changes the encoding's digest.
+    # latents.py imports the models' inference API inside encode_dataset: an edit of it changes the
+    # encoding's digest, and not the training's (train_model encodes nothing) nor the report's.
     copy, scripts = package
     before = digests(scripts)
-    models = copy / "models.py"
-    models.write_text(models.read_text() + "\n_AN_EDIT = 1\n")
+    inference = copy / "models" / "inference.py"
+    inference.write_text(inference.read_text() + "\n_AN_EDIT = 1\n")
     after = digests(scripts)
     assert before["encode_dataset.py"] != after["encode_dataset.py"]
-    assert before["train_model.py"] != after["train_model.py"]
+    assert before["train_model.py"] == after["train_model.py"]
     assert before["build_report.py"] == after["build_report.py"]
+    build = copy / "models" / "build.py"
+    build.write_text(build.read_text() + "\n_AN_EDIT = 1\n")
+    assert digests(scripts)["train_model.py"] != after["train_model.py"]
+
+
+def closure(script):
+    """The package files that code_digest follows from `script`, relative to the package."""
+    todo, seen = set(provenance._package_imports(script.resolve())), set()
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo |= provenance._package_imports(module)
+    return {module.relative_to(provenance._PACKAGE_DIR).as_posix() for module in seen}
+
+
+def test_the_training_covers_the_models_it_builds_and_not_their_inference_api():
+    covered = closure(SCRIPTS / "train_model.py")
+    assert {"models/build.py", "models/autoencoders.py", "training/train.py"} <= covered
+    assert "models/inference.py" not in covered
+    # The bottom layers of the models import no other package module; the likelihoods only the layers.
+    for bottom in ("precision.py", "layers.py"):
+        assert closure(provenance._PACKAGE_DIR / "models" / bottom) == set()
+    assert closure(provenance._PACKAGE_DIR / "models" / "likelihoods.py") == {"models/layers.py"}
 
 
 def test_comments_docstrings_and_layout_do_not_count(package):

@@ -9,10 +9,10 @@ import keras
 import numpy as np
 import pytest
 
-from vae_latent_study import models
 from vae_latent_study.config import ConfigError, validate_config
 from vae_latent_study.datasets import build_dataset, write_dataset
 from vae_latent_study.kinds.registry import KINDS
+from vae_latent_study.models import autoencoders, build, inference
 
 from .conftest import CONV32_AE, CONV32_VAE, SCHEMA, TINY_CONFIG
 
@@ -60,7 +60,7 @@ def options_latent(name):
 
 def _build(name, seed=3):
     options, shape = ARCHITECTURES[name]
-    return models.build_model_from_options(options, shape, seed=seed, condition=CONDITION), shape
+    return build.build_model_from_options(options, shape, seed=seed, condition=CONDITION), shape
 
 
 @pytest.mark.parametrize("name", list(ARCHITECTURES))
@@ -68,19 +68,19 @@ def test_the_label_reaches_the_encoder_and_the_decoder(name):
     model, shape = _build(name)
     x = _data(shape)
     # One input with two labels: two codes. One code with two labels: two outputs.
-    codes = [models.mean_code(model, x, label=label) for label in (0, 1)]
+    codes = [inference.mean_code(model, x, label=label) for label in (0, 1)]
     assert codes[0].shape == (len(x), options_latent(name))
     assert not np.allclose(codes[0], codes[1])
-    decoded = [models.decode(model, codes[0], label=label) for label in (0, 1)]
+    decoded = [inference.decode(model, codes[0], label=label) for label in (0, 1)]
     assert decoded[0].shape == (len(x), *shape)
     assert not np.allclose(decoded[0], decoded[1])
     # Each row its own label, as an array: the same as the rows decoded label by label.
     labels = np.array([0, 1, 1, 0, 1, 0])
-    mixed = models.decode(model, codes[0], label=labels)
+    mixed = inference.decode(model, codes[0], label=labels)
     np.testing.assert_allclose(
         mixed, np.where((labels == 0).reshape(-1, *[1] * len(shape)), *decoded), atol=1e-6
     )
-    out = model((x, models.one_hot(labels, 2, len(x))))
+    out = model((x, autoencoders.one_hot(labels, 2, len(x))))
     assert tuple(out["reconstruction"].shape) == (len(x), *shape)
 
 
@@ -88,13 +88,13 @@ def test_the_label_reaches_the_encoder_and_the_decoder(name):
 def test_style_transfer_to_the_own_label_is_the_reconstruction_from_the_mean_code(name):
     model, shape = _build(name)
     x, labels = _data(shape), np.array([0, 1, 0, 1, 1, 0])
-    own = models.style_transfer(model, x, labels, labels)
-    np.testing.assert_array_equal(own, models.reconstruct(model, x, label=labels))
-    code = models.encode(model, x, label=labels)["z_mean" if name.endswith("vae") else "code"]
-    np.testing.assert_array_equal(own, models.decode(model, code, label=labels))
+    own = inference.style_transfer(model, x, labels, labels)
+    np.testing.assert_array_equal(own, inference.reconstruct(model, x, label=labels))
+    code = inference.encode(model, x, label=labels)["z_mean" if name.endswith("vae") else "code"]
+    np.testing.assert_array_equal(own, inference.decode(model, code, label=labels))
     # To another label: the same codes, decoded otherwise.
-    other = models.style_transfer(model, x, labels, 1 - labels)
-    np.testing.assert_array_equal(other, models.decode(model, code, label=1 - labels))
+    other = inference.style_transfer(model, x, labels, 1 - labels)
+    np.testing.assert_array_equal(other, inference.decode(model, code, label=1 - labels))
     assert not np.allclose(other, own)
 
 
@@ -104,27 +104,27 @@ def test_a_conditional_model_trains_saves_and_loads_with_its_condition(name, tmp
     x, labels = _data(shape, n=8), np.array([0, 1] * 4)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)
     before = [np.asarray(w) for w in model.get_weights()]
-    model.fit((x, models.one_hot(labels, 2, len(x))), epochs=1, batch_size=4, shuffle=False, verbose=0)
+    model.fit((x, autoencoders.one_hot(labels, 2, len(x))), epochs=1, batch_size=4, shuffle=False, verbose=0)
     assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(before, model.get_weights(), strict=True))
     model.save(tmp_path / "m.keras")
-    loaded = models.load_model(tmp_path / "m.keras")
-    assert loaded.condition == CONDITION and models.data_input_shape(loaded) == (None, *shape)
+    loaded = inference.load_model(tmp_path / "m.keras")
+    assert loaded.condition == CONDITION and inference.data_input_shape(loaded) == (None, *shape)
     np.testing.assert_array_equal(
-        models.reconstruct(loaded, x, label=labels), models.reconstruct(model, x, label=labels)
+        inference.reconstruct(loaded, x, label=labels), inference.reconstruct(model, x, label=labels)
     )
 
 
 def test_without_the_option_a_model_is_built_as_before():
     options, shape = ARCHITECTURES["dense_vae"]
     plain = {k: v for k, v in options.items() if k != "conditional"}
-    a = models.build_model_from_options(plain, shape, seed=3)
-    b = models.build_model_from_options({**plain, "conditional": None}, shape, seed=3)
+    a = build.build_model_from_options(plain, shape, seed=3)
+    b = build.build_model_from_options({**plain, "conditional": None}, shape, seed=3)
     assert a.condition is None and len(a.encoder.inputs) == 1 and len(a.decoder.inputs) == 1
     assert "condition" not in a.get_config()
     for u, v in zip(a.get_weights(), b.get_weights(), strict=True):
         np.testing.assert_array_equal(u, v)
     # The conditional model differs only in the label's columns of the first kernels.
-    c = models.build_model_from_options(options, shape, seed=3, condition=CONDITION)
+    c = build.build_model_from_options(options, shape, seed=3, condition=CONDITION)
     assert c.encoder.count_params() == a.encoder.count_params() + 2 * 16
     assert c.decoder.count_params() == a.decoder.count_params() + 2 * 16
 
@@ -133,26 +133,26 @@ def test_labels_are_checked():
     model, shape = _build("dense_ae")
     x = _data(shape)
     with pytest.raises(ValueError, match="is conditional on component: give each row's label"):
-        models.encode(model, x)
+        inference.encode(model, x)
     with pytest.raises(ValueError, match="labels must lie in"):
-        models.decode(model, np.zeros((6, 1)), label=2)
+        inference.decode(model, np.zeros((6, 1)), label=2)
     with pytest.raises(ValueError, match="integer positions"):
-        models.decode(model, np.zeros((6, 1)), label=np.full(6, 1.0))
+        inference.decode(model, np.zeros((6, 1)), label=np.full(6, 1.0))
     with pytest.raises(ValueError, match="3 labels for 6 rows"):
-        models.decode(model, np.zeros((6, 1)), label=np.array([0, 1, 0]))
-    plain = models.build_model_from_options({**DENSE_AE, "conditional": None}, (2,), seed=3)
+        inference.decode(model, np.zeros((6, 1)), label=np.array([0, 1, 0]))
+    plain = build.build_model_from_options({**DENSE_AE, "conditional": None}, (2,), seed=3)
     with pytest.raises(ValueError, match="is not conditional"):
-        models.decode(plain, np.zeros((6, 1)), label=0)
+        inference.decode(plain, np.zeros((6, 1)), label=0)
     with pytest.raises(ValueError, match="needs its condition"):
-        models.build_model_from_options(DENSE_AE, (2,), seed=3)
+        build.build_model_from_options(DENSE_AE, (2,), seed=3)
     with pytest.raises(ValueError, match="needs its condition"):
-        models.build_model_from_options({**DENSE_AE, "conditional": None}, (2,), seed=3, condition=CONDITION)
+        build.build_model_from_options({**DENSE_AE, "conditional": None}, (2,), seed=3, condition=CONDITION)
     # Factor values map to the positions the one-hot columns take; an unknown value raises.
     condition = {"factor": "df", "values": [2.0, 200.0]}
-    np.testing.assert_array_equal(models.label_indices(condition, [200.0, 2.0, 2.0]), [1, 0, 0])
+    np.testing.assert_array_equal(autoencoders.label_indices(condition, [200.0, 2.0, 2.0]), [1, 0, 0])
     with pytest.raises(ValueError, match=re.escape("df values [5.0]")):
-        models.label_indices(condition, [2.0, 5.0])
-    np.testing.assert_array_equal(models.one_hot(np.array([1, 0]), 3, 2), [[0, 1, 0], [1, 0, 0]])
+        autoencoders.label_indices(condition, [2.0, 5.0])
+    np.testing.assert_array_equal(autoencoders.one_hot(np.array([1, 0]), 3, 2), [[0, 1, 0], [1, 0, 0]])
 
 
 # ---------------------------------------------------------------------------------------- the latent store
@@ -167,7 +167,7 @@ def test_the_latent_store_records_each_rows_label(tmp_path):
     write_dataset(dataset, tmp_path / "tiny_t.h5")
     condition = dataset.condition("df")
     assert condition == {"factor": "df", "values": [2.0, 200.0]}
-    model = models.build_model_from_options(
+    model = build.build_model_from_options(
         {"kind": "vae", "conditional": "df"}, (36, 36, 1), seed=1, condition=condition
     )
     model.save(tmp_path / "model.keras")
@@ -176,17 +176,17 @@ def test_the_latent_store_records_each_rows_label(tmp_path):
     assert store.attrs["conditional"] == "df" and store.attrs["condition_values"] == "[2.0, 200.0]"
     for split in ("train", "test"):
         rows = store.split(split).rows
-        want = models.label_indices(condition, dataset.factor("df")[rows])
+        want = autoencoders.label_indices(condition, dataset.factor("df")[rows])
         np.testing.assert_array_equal(store.split(split).label, want)
     assert set(store.train.label) == {0, 1}
     test = store.test
     images = dataset.x[test.rows][..., None]
     np.testing.assert_allclose(
-        test.z_mean, models.encode(model, images, label=test.label)["z_mean"], rtol=1e-6, atol=1e-6
+        test.z_mean, inference.encode(model, images, label=test.label)["z_mean"], rtol=1e-6, atol=1e-6
     )
     np.testing.assert_allclose(
         test.reconstruction_mean,
-        models.decode(model, test.z_mean, label=test.label)[..., 0],
+        inference.decode(model, test.z_mean, label=test.label)[..., 0],
         rtol=1e-6,
         atol=1e-6,
     )

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from vae_latent_study import models
 from vae_latent_study.config import ConfigError, Run, plan, unconditional_twin, validate_config
 from vae_latent_study.kinds.images import cvae as cv
+from vae_latent_study.models import build, inference, networks
 
 from .conftest import REPO, SCHEMA, TINY_CONFIG, snakemake
 
@@ -28,8 +28,8 @@ def _shipped(name, **changes):
 
 
 def test_the_shipped_cvae_is_the_seeds_network_and_its_twin_the_same_without_the_label():
-    cvae = models.build_model_from_options(_shipped("cvae_mnist"), (28, 28, 1), seed=0, condition=CONDITION)
-    twin = models.build_model_from_options(_shipped("vae_mnist"), (28, 28, 1), seed=0)
+    cvae = build.build_model_from_options(_shipped("cvae_mnist"), (28, 28, 1), seed=0, condition=CONDITION)
+    twin = build.build_model_from_options(_shipped("vae_mnist"), (28, 28, 1), seed=0)
     # Encoder: (784 + 10) x 256 + 256, BatchNorm 4 x 256, two heads 256 x 8 + 8; decoder: (8 + 10) x 256
     # + 256, BatchNorm, 256 x 784 + 784. The twin has 10 x 256 fewer weights in each half.
     assert cvae.encoder.count_params() == 794 * 256 + 256 + 1024 + 2 * (256 * 8 + 8)
@@ -45,8 +45,8 @@ def test_the_shipped_cvae_is_the_seeds_network_and_its_twin_the_same_without_the
 def test_a_leaky_relu_item_takes_its_slope_and_no_kernel_seed():
     with_item = {"trunk": [{"type": "dense", "units": 4}, {"type": "leaky_relu", "negative_slope": 0.1}]}
     without = {"trunk": [{"type": "dense", "units": 4}]}
-    a = models.build_dense_encoder("ae", 4, (3,), with_item, seed=1)
-    b = models.build_dense_encoder("ae", 4, (3,), without, seed=1)
+    a = networks.build_dense_encoder("ae", 4, (3,), with_item, seed=1)
+    b = networks.build_dense_encoder("ae", 4, (3,), without, seed=1)
     np.testing.assert_array_equal(
         a.get_layer("encoder_0").get_weights()[0], b.get_layer("encoder_0").get_weights()[0]
     )
@@ -54,7 +54,7 @@ def test_a_leaky_relu_item_takes_its_slope_and_no_kernel_seed():
     pre = b.predict(x, verbose=0)
     np.testing.assert_allclose(a.predict(x, verbose=0), np.where(pre < 0, 0.1 * pre, pre), rtol=1e-6)
     with pytest.raises(ValueError, match="unknown keys for leaky_relu"):
-        models.build_dense_encoder("ae", 4, (3,), {"trunk": [{"type": "leaky_relu", "alpha": 0.3}]}, seed=1)
+        networks.build_dense_encoder("ae", 4, (3,), {"trunk": [{"type": "leaky_relu", "alpha": 0.3}]}, seed=1)
 
 
 # ------------------------------------------------------------------------------------------ measures
@@ -103,14 +103,14 @@ def test_the_requested_label_machinery_on_a_fake_classifier():
     small = _shipped("cvae_mnist", latent_dim=2)
     small["encoder"] = {"trunk": [{"type": "dense", "units": 8, "activation": "relu"}]}
     small["decoder"]["trunk"] = [{"type": "dense", "units": 8}, {"type": "leaky_relu"}]
-    model = models.build_model_from_options(small, (6, 6, 1), seed=0, condition=CONDITION)
+    model = build.build_model_from_options(small, (6, 6, 1), seed=0, condition=CONDITION)
     x = np.random.default_rng(0).random((20, 6, 6, 1)).astype("float32")
     labels = np.arange(20) % 10
     decoded = cv.transfers(model, x, labels, 10)
     assert decoded.shape == (10, 20, 6, 6, 1)
     # Transfer to the own label is the reconstruction from z_mean.
     np.testing.assert_allclose(
-        decoded[labels, np.arange(20)], models.reconstruct(model, x, label=labels), atol=1e-6
+        decoded[labels, np.arange(20)], inference.reconstruct(model, x, label=labels), atol=1e-6
     )
     found = cv.transfer_accuracy(_Always(3), decoded, labels)
     assert found["per_label"]["3"] == 1.0 and found["per_label"]["4"] == 0.0

@@ -8,11 +8,12 @@ import plotly.io as pio
 import pytest
 
 from tests.conftest import SCHEMA, TINY_CONFIG
-from vae_latent_study import models, plots
+from vae_latent_study import plots
 from vae_latent_study.config import validate_config
 from vae_latent_study.datasets import build_dataset, write_dataset
 from vae_latent_study.evaluation import latents
 from vae_latent_study.kinds.heatmaps import explore
+from vae_latent_study.models import build
 
 AXIS = np.arange(-3.0, 3.0, 0.17)
 
@@ -92,7 +93,7 @@ def stores(tmp_path_factory):
         model_path = root / f"{kind}.keras"
         # The conditional VAE (seed 003's option on seed 000's data) takes the Student-t's df as its label.
         condition = {"factor": "df", "values": [2.0, 200.0]} if kind == "cvae" else None
-        models.build_model(kind.removeprefix("c"), latent_dim=latent_dim, seed=1, condition=condition).save(
+        build.build_model(kind.removeprefix("c"), latent_dim=latent_dim, seed=1, condition=condition).save(
             model_path
         )
         store = root / f"{kind}_latents.h5"

@@ -365,7 +365,8 @@ def _figures(folder):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A small factor_model dataset and, per variance option, a VAE trained on it and its evaluation."""
-    from vae_latent_study import datasets, training
+    from vae_latent_study import datasets
+    from vae_latent_study.training import train
 
     root = tmp_path_factory.mktemp("factor_model_eval")
     data = root / "data.h5"
@@ -373,7 +374,7 @@ def trained(tmp_path_factory):
     runs = {}
     for variance in ("per_feature", "decoder_mean"):
         model = root / variance / "model.keras"
-        training.train_model(
+        train.train_model(
             data, _tiny_vae(variance), 1, model, root / variance / "history.csv", root / variance / "bk"
         )
         output = root / variance / "evaluation.json"
@@ -437,40 +438,40 @@ def test_oracle_numbers_are_the_direct_posterior_mean(trained):
 
 
 def test_learned_noise_sd_per_feature_and_shared(trained):
-    from vae_latent_study import models
+    from vae_latent_study.models import inference
 
     data, runs = trained
     d = read_dataset(data)
     per_feature = runs["per_feature"]["payload"]["noise"]
-    model = models.load_model(runs["per_feature"]["model"], compile=False)
+    model = inference.load_model(runs["per_feature"]["model"], compile=False)
     log_var = np.asarray(model.decoder.get_layer("log_var").log_var)
     assert per_feature["variance_option"] == "per_feature" and per_feature["shared_s"] is None
     np.testing.assert_allclose(per_feature["learned_s"], np.exp(0.5 * log_var), rtol=1e-6)
 
     shared = runs["decoder_mean"]["payload"]["noise"]
-    model = models.load_model(runs["decoder_mean"]["model"], compile=False)
-    codes = models.encode(model, d.x[d.train])["z_mean"]
-    head = models.decode_log_variance(model, codes).astype(np.float64)
+    model = inference.load_model(runs["decoder_mean"]["model"], compile=False)
+    codes = inference.encode(model, d.x[d.train])["z_mean"]
+    head = inference.decode_log_variance(model, codes).astype(np.float64)
     want = np.sqrt(np.mean(np.exp(head.mean(axis=1))))  # the seed's one variance per sample
     assert len(shared["learned_s"]) == 1 and shared["shared_s"] == pytest.approx(want, rel=1e-6)
     assert shared["share_within"] in {k / 8 for k in range(9)}
 
 
 def test_a_two_dimensional_code_is_rejected():
-    from vae_latent_study import models
+    from vae_latent_study.models import build
 
-    model = models.build_model_from_options(_tiny_vae("per_feature", latent_dim=2), (8,), seed=0)
+    model = build.build_model_from_options(_tiny_vae("per_feature", latent_dim=2), (8,), seed=0)
     with pytest.raises(ValueError, match="latent_dim=2"):
         fme.learned_model(model)
 
 
 def test_an_autoencoder_has_a_code_and_no_noise_variance():
-    from vae_latent_study import models
+    from vae_latent_study.models import build
 
     options = {**_tiny_vae("per_feature"), "kind": "ae", "likelihood": {"type": "squared_error"}}
     options["encoder"] = {"trunk": [_DENSE_16], "heads": {"code": [{"type": "dense", "units": "latent"}]}}
     options["decoder"] = {"trunk": [_DENSE_16]}
-    learned = fme.learned_model(models.build_model_from_options(options, (8,), seed=0))
+    learned = fme.learned_model(build.build_model_from_options(options, (8,), seed=0))
     x = np.random.default_rng(0).normal(size=(5, 8))
     assert learned.kind == "ae" and learned.variance is None and learned.log_variance is None
     assert learned.encode(x).shape == (5,) and learned.decode(np.zeros(3)).shape == (3, 8)
@@ -585,9 +586,9 @@ def _log_var_step(rate, steps: int = 1, learning_rate: float = 1e-3):
     """The log-variance a LogVariance layer returns after `steps` Adam steps on a Gaussian NLL."""
     import keras
 
-    from vae_latent_study import models
+    from vae_latent_study.models import layers
 
-    layer = models.LogVariance(per_feature=True, initial_value=0.0, rate=rate)
+    layer = layers.LogVariance(per_feature=True, initial_value=0.0, rate=rate)
     mean = keras.ops.zeros((4, 3))
     layer.build((None, 3))
     x = np.full((4, 3), 0.1, dtype="float32")  # truth s = 0.1: the gradient pushes the log-variance down
@@ -605,7 +606,7 @@ def _log_var_step(rate, steps: int = 1, learning_rate: float = 1e-3):
 
 
 def test_log_var_rate_multiplies_the_adam_step():
-    from vae_latent_study import models
+    from vae_latent_study.models import layers
 
     assert np.all(_log_var_step(None) == 0.0) is np.False_  # the plain weight moves
     for rate in (None, 1.0):
@@ -613,37 +614,37 @@ def test_log_var_rate_multiplies_the_adam_step():
     np.testing.assert_allclose(_log_var_step(10.0), -1e-2, rtol=1e-3)
     np.testing.assert_allclose(_log_var_step(10.0, steps=5), 10 * _log_var_step(None, steps=5), rtol=1e-3)
     # It starts where the plain weight does, and only a set rate reaches the saved config.
-    layer = models.LogVariance(initial_value=-1.5, rate=4.0)
+    layer = layers.LogVariance(initial_value=-1.5, rate=4.0)
     layer.build((None, 2))
     np.testing.assert_allclose(np.asarray(layer.log_var), -1.5 / 4.0)
-    assert "rate" in layer.get_config() and "rate" not in models.LogVariance().get_config()
-    assert models.LogVariance.from_config(layer.get_config()).rate == 4.0
+    assert "rate" in layer.get_config() and "rate" not in layers.LogVariance().get_config()
+    assert layers.LogVariance.from_config(layer.get_config()).rate == 4.0
 
 
 def test_log_var_rate_unset_keeps_the_model_bitwise_and_its_config(tmp_path):
-    from vae_latent_study import models
+    from vae_latent_study.models import build, inference
 
     options = _tiny_vae("per_feature")
-    plain = models.build_model_from_options(options, (8,), seed=3)
+    plain = build.build_model_from_options(options, (8,), seed=3)
     layer = plain.decoder.get_layer("log_var")
     assert layer.rate is None and "rate" not in layer.get_config()
     assert "log_var_rate" not in plain.get_config()["likelihood"]
     fast = dict(options, likelihood={**options["likelihood"], "log_var_rate": 10})
-    fast_model = models.build_model_from_options(fast, (8,), seed=3)
+    fast_model = build.build_model_from_options(fast, (8,), seed=3)
     # Every other weight is the same; the log-variance output starts at the same value.
     for a, b in zip(plain.get_weights(), fast_model.get_weights(), strict=True):
         if a.shape != (8,):
             np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(
-        models.decode_log_variance(plain, np.zeros((2, 1))),
-        models.decode_log_variance(fast_model, np.zeros((2, 1))),
+        inference.decode_log_variance(plain, np.zeros((2, 1))),
+        inference.decode_log_variance(fast_model, np.zeros((2, 1))),
     )
     path = tmp_path / "fast.keras"
     fast_model.save(path)
-    loaded = models.load_model(path, compile=False)
+    loaded = inference.load_model(path, compile=False)
     assert loaded.decoder.get_layer("log_var").rate == 10.0 and loaded.likelihood["log_var_rate"] == 10
     np.testing.assert_array_equal(
-        models.decode(loaded, np.zeros((2, 1))), models.decode(fast_model, np.zeros((2, 1)))
+        inference.decode(loaded, np.zeros((2, 1))), inference.decode(fast_model, np.zeros((2, 1)))
     )
 
 
@@ -657,10 +658,10 @@ def test_log_var_rate_unset_keeps_the_model_bitwise_and_its_config(tmp_path):
     ],
 )
 def test_check_likelihood_refuses_a_bad_log_var_rate(likelihood, message):
-    from vae_latent_study import models
+    from vae_latent_study.models import likelihoods
 
     with pytest.raises(ValueError, match=message):
-        models.check_likelihood({"type": "gaussian", **likelihood}, "vae")
+        likelihoods.check_likelihood({"type": "gaussian", **likelihood}, "vae")
 
 
 @pytest.mark.parametrize(

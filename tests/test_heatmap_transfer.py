@@ -44,16 +44,16 @@ def test_evaluate_transfer_writes_both_directions_and_the_figure(tmp_path):
     import matplotlib.image as mpimg
 
     from tests.conftest import SCHEMA, TINY_CONFIG
-    from vae_latent_study import models
     from vae_latent_study.config import validate_config
     from vae_latent_study.datasets import build_dataset, write_dataset
     from vae_latent_study.kinds.heatmaps.transfer import evaluate_transfer
+    from vae_latent_study.models import build
 
     config = validate_config(TINY_CONFIG, SCHEMA)
     data = tmp_path / "tiny_t.h5"
     write_dataset(build_dataset("tiny_t", config["datasets"]["tiny_t"]), data)
     model_path = tmp_path / "cvae.keras"
-    models.build_model("vae", seed=1, condition={"factor": "df", "values": [2.0, 200.0]}).save(model_path)
+    build.build_model("vae", seed=1, condition={"factor": "df", "values": [2.0, 200.0]}).save(model_path)
     out, figure = tmp_path / "transfer.json", tmp_path / "transfer.png"
     evaluate_transfer(model_path, data, out, figure, "tiny_t", "cvae", 7)
     got = json.loads(out.read_text())
@@ -65,6 +65,6 @@ def test_evaluate_transfer_writes_both_directions_and_the_figure(tmp_path):
     assert 0.0 <= heavy["moved_as_asked"] <= 1.0
     assert mpimg.imread(figure)[..., :3].std() > 0.05
     unconditional = tmp_path / "vae.keras"
-    models.build_model("vae", seed=1).save(unconditional)
+    build.build_model("vae", seed=1).save(unconditional)
     with pytest.raises(ValueError, match="not conditioned on the two df values"):
         evaluate_transfer(unconditional, data, out, figure, "tiny_t", "vae", 7)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import CONV32_VAE
-from vae_latent_study import models
 from vae_latent_study.kinds.images import evaluate as ev
+from vae_latent_study.models import build
 
 
 def test_binary_entropy_is_the_floor_of_every_cross_entropy():
@@ -19,7 +19,7 @@ def test_binary_entropy_is_the_floor_of_every_cross_entropy():
 
 
 def test_the_iwae_bound_is_at_least_the_elbo_and_tightens_with_k():
-    vae = models.build_model_from_options(CONV32_VAE, (32, 32, 1), seed=4)
+    vae = build.build_model_from_options(CONV32_VAE, (32, 32, 1), seed=4)
     images = np.random.default_rng(1).uniform(size=(6, 32, 32, 1)).astype("float32")
     one = ev.likelihood_bounds(vae, images, k=1, seed=0)
     many = ev.likelihood_bounds(vae, images, k=64, seed=0)

@@ -8,12 +8,14 @@ import pandas as pd
 import pytest
 
 from tests.conftest import SCHEMA, TINY_CONFIG
-from vae_latent_study import datasets, models, plots, training
+from vae_latent_study import datasets, plots
 from vae_latent_study.aggregate import table as aggregate_table
 from vae_latent_study.config import validate_config
 from vae_latent_study.evaluation import latents
 from vae_latent_study.io import ProjectFileError, read_json, read_table, writing_rule
+from vae_latent_study.models import autoencoders, build, inference
 from vae_latent_study.report import page as report
+from vae_latent_study.training import history
 
 RUN = "tiny_gauss/ae/seed7"
 
@@ -28,8 +30,8 @@ def study(tmp_path_factory):
     datasets.write_dataset(
         datasets.build_dataset("tiny_gauss", config["datasets"]["tiny_gauss"]), paths["dataset"]
     )
-    model = models.build_model("ae", latent_dim=2, seed=3)
-    model.compile(optimizer=models.make_optimizer(models.seed_schedule("ae")))
+    model = build.build_model("ae", latent_dim=2, seed=3)
+    model.compile(optimizer=build.make_optimizer(build.seed_schedule("ae")))
     # Built, as training leaves it: an unbuilt optimizer saves 2 variables, and loading it compiled
     # then warns that they do not match the built one's.
     model.optimizer.build(model.trainable_variables)
@@ -57,11 +59,11 @@ READERS = {
     "dataset": (datasets.read_dataset, "build_dataset"),
     "manifest": (datasets.read_manifest, "build_dataset"),
     "latents": (latents.read_latents, "encode_dataset"),
-    "model": (models.load_model, "train_model"),
+    "model": (inference.load_model, "train_model"),
     "metrics_json": (lambda path: aggregate_table.collect_metrics([path]), "score_latents"),
     "read_json": (read_json, "score_latents"),
     "metrics_tsv": (read_table, "aggregate_metrics"),
-    "history": (training.read_history, "train_model"),
+    "history": (history.read_history, "train_model"),
     "history_plot": (plots._history_rows, "train_model"),
 }
 KIND = {"manifest": "dataset", "read_json": "metrics_json", "history_plot": "history"}
@@ -102,10 +104,10 @@ def test_the_readers_read_the_intact_files(study):
     _, paths = study
     assert datasets.read_dataset(paths["dataset"]).images.shape[1:] == (36, 36)
     assert latents.read_latents(paths["latents"]).kind == "ae"
-    assert isinstance(models.load_model(paths["model"]), models.AE)
+    assert isinstance(inference.load_model(paths["model"]), autoencoders.AE)
     assert read_json(paths["metrics_json"])["mig"] == 0.5
     assert list(read_table(paths["metrics_tsv"])["metric"]) == ["mig", "sap"]
-    assert [row["epoch"] for row in training.read_history(paths["history"])] == [1, 2]
+    assert [row["epoch"] for row in history.read_history(paths["history"])] == [1, 2]
 
 
 def test_a_missing_file_says_so(tmp_path):

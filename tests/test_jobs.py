@@ -5,9 +5,10 @@ import io
 import subprocess
 import sys
 import textwrap
+import time
 
-from vae_latent_study import training
 from vae_latent_study.jobs import job_name
+from vae_latent_study.training import callbacks
 
 TF_NOISE = ("oneDNN custom operations", "cpu_feature_guard", "absl::InitializeLog")
 
@@ -99,7 +100,7 @@ class QuickClock(FakeClock):
 
 def test_console_progress_shows_first_last_and_a_line_every_few_seconds(monkeypatch):
     stream = io.StringIO()
-    progress = training.ConsoleProgress(stream, "job", 30, clock=QuickClock(), every=5.0)
+    progress = callbacks.ConsoleProgress(stream, "job", 30, clock=QuickClock(), every=5.0)
     for epoch in range(30):
         progress.on_epoch_begin(epoch)
         progress.on_epoch_end(epoch, {"loss": 1.0, "val_loss": 1.0})
@@ -111,7 +112,7 @@ def test_console_progress_shows_first_last_and_a_line_every_few_seconds(monkeypa
 
 def test_console_progress_shows_the_last_epoch_of_an_early_stopped_run():
     stream = io.StringIO()
-    progress = training.ConsoleProgress(stream, "job", 30, clock=QuickClock(), every=5.0)
+    progress = callbacks.ConsoleProgress(stream, "job", 30, clock=QuickClock(), every=5.0)
     for epoch in range(8):  # stopped after 8 of 30
         progress.on_epoch_begin(epoch)
         progress.on_epoch_end(epoch, {"loss": 1.0, "val_loss": 1.0})
@@ -122,9 +123,9 @@ def test_console_progress_shows_the_last_epoch_of_an_early_stopped_run():
 
 def test_console_progress_writes_one_short_line_per_epoch(monkeypatch):
     monkeypatch.setenv("TZ", "UTC")
-    training.time.tzset()
+    time.tzset()
     stream = io.StringIO()
-    progress = training.ConsoleProgress(stream, "train_model tiny_gauss/vae/seed7", 30, clock=FakeClock())
+    progress = callbacks.ConsoleProgress(stream, "train_model tiny_gauss/vae/seed7", 30, clock=FakeClock())
     for epoch in range(2):
         progress.on_epoch_begin(epoch)
         progress.on_epoch_end(epoch, {"loss": 441.23, "val_loss": 441.94, "kl_loss": 3.0})

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from tests.conftest import SCHEMA, TINY_CONFIG
-from vae_latent_study import models, training
 from vae_latent_study.config import validate_config
 from vae_latent_study.datasets import build_dataset, read_dataset, write_dataset
 from vae_latent_study.evaluation import latents
+from vae_latent_study.models import build, inference
+from vae_latent_study.training import train
 
 SEED = 11
 
@@ -22,7 +23,7 @@ def store(tmp_path_factory):
     data = root / "tiny_gauss.h5"
     write_dataset(build_dataset("tiny_gauss", config["datasets"]["tiny_gauss"]), data)
     vae_path = root / "vae" / "model.keras"
-    training.train_model(
+    train.train_model(
         data,
         {**config["models"]["vae"], "epochs": 1},
         7,
@@ -32,8 +33,8 @@ def store(tmp_path_factory):
     )
     ae_path = root / "ae" / "model.keras"
     ae_path.parent.mkdir()
-    ae = models.build_model("ae", latent_dim=2, seed=3)
-    ae.compile(optimizer=models.make_optimizer(models.seed_schedule("ae")))
+    ae = build.build_model("ae", latent_dim=2, seed=3)
+    ae.compile(optimizer=build.make_optimizer(build.seed_schedule("ae")))
     # Built, as training leaves it: an unbuilt optimizer saves 2 variables, and loading it compiled
     # then warns that they do not match the built one's.
     ae.optimizer.build(ae.trainable_variables)
@@ -59,7 +60,7 @@ def test_vae_store_layout_and_values(store):
         for key in ("z_mean", "z_log_sigma", "z"):
             value = getattr(split, key)
             assert value.shape == (n, 3) and value.dtype == np.float32
-        want = models.encode(model, dataset.images[rows][..., None], batch_size=8)
+        want = inference.encode(model, dataset.images[rows][..., None], batch_size=8)
         np.testing.assert_array_equal(split.z_mean, want["z_mean"])
         np.testing.assert_array_equal(split.z_log_sigma, want["z_log_sigma"])
         # The documented sample: NumPy noise from default_rng(seed), train rows first.
@@ -70,7 +71,7 @@ def test_vae_store_layout_and_values(store):
         image = getattr(got.test, key)
         assert image.shape == (len(dataset.test), 36, 36) and image.dtype == np.float32
         assert image.min() >= 0.0 and image.max() <= 1.0
-        np.testing.assert_array_equal(image, models.decode(model, codes, batch_size=8)[..., 0])
+        np.testing.assert_array_equal(image, inference.decode(model, codes, batch_size=8)[..., 0])
     assert not np.array_equal(got.test.reconstruction_mean, got.test.reconstruction_sample)
 
 
@@ -94,7 +95,7 @@ def test_ae_code_is_stored_as_z_mean_and_z(store):
     for name in ("train", "test"):
         split = got.split(name)
         assert split.z_log_sigma is None
-        code = models.encode(model, dataset.images[split.rows][..., None], batch_size=8)["code"]
+        code = inference.encode(model, dataset.images[split.rows][..., None], batch_size=8)["code"]
         np.testing.assert_array_equal(split.z_mean, code)
         np.testing.assert_array_equal(split.z, code)
     np.testing.assert_array_equal(got.test.reconstruction_sample, got.test.reconstruction_mean)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import CONV32_AE, CONV32_VAE
-from vae_latent_study import models
+from vae_latent_study.models import build
+from vae_latent_study.models import inference as models_inference
 
 L2 = {"activity_l2": "l2"}
 
@@ -97,7 +98,7 @@ def _assert_same(a, b):
 
 
 def test_seed_004_parameter_counts_match_its_summary():
-    vae = models.build_model_from_options(SEED_004_VAE, (100,), seed=0)
+    vae = build.build_model_from_options(SEED_004_VAE, (100,), seed=0)
     assert vae.encoder.count_params() == 30_502
     assert vae.decoder.count_params() == 45_600
     out = vae(np.zeros((3, 100), "float32"))
@@ -105,18 +106,18 @@ def test_seed_004_parameter_counts_match_its_summary():
 
 
 def test_seed_002_parameter_counts():
-    vae = models.build_model_from_options(SEED_002_VAE, (), seed=0)
+    vae = build.build_model_from_options(SEED_002_VAE, (), seed=0)
     # BatchNorm(1), Dense 200, Dense 200, BatchNorm(200), Dense 50, two heads of Dense(1) + BatchNorm(1).
     assert vae.encoder.count_params() == 4 + 400 + 40_200 + 800 + 10_050 + 2 * (51 + 4)
     assert vae.decoder.count_params() == 100 + 10_200 + 40_200 + 40_200 + 201
-    ae = models.build_model_from_options(SEED_002_AE, (), seed=0)
+    ae = build.build_model_from_options(SEED_002_AE, (), seed=0)
     assert ae.encoder.count_params() == 84 and ae.decoder.count_params() == 43  # the question's 127
     out = ae(np.full((5,), 100.0, "float32"))  # 1-D data reach the Input (1,) expanded
     assert tuple(out["code"].shape) == (5, 42) and tuple(out["reconstruction"].shape) == (5, 1)
 
 
 def test_faithful_squared_error_is_the_keras2_broadcast():
-    vae = models.build_model_from_options(SEED_002_VAE, (), seed=1)
+    vae = build.build_model_from_options(SEED_002_VAE, (), seed=1)
     x = np.random.default_rng(0).normal(100, 10, 6).astype("float32")
     y_pred = vae(x)
     r = np.asarray(y_pred["reconstruction"], np.float64)  # (6, 1)
@@ -134,7 +135,7 @@ def test_faithful_squared_error_is_the_keras2_broadcast():
 
 def test_corrected_squared_error_is_per_sample():
     options = {**SEED_002_VAE, "likelihood": {"type": "squared_error", "variant": "corrected"}}
-    vae = models.build_model_from_options(options, (), seed=1)
+    vae = build.build_model_from_options(options, (), seed=1)
     x = np.random.default_rng(0).normal(100, 10, 6).astype("float32")
     y_pred = vae(x)
     r = np.asarray(y_pred["reconstruction"], np.float64)[:, 0]
@@ -145,7 +146,7 @@ def test_corrected_squared_error_is_per_sample():
 
 
 def test_gaussian_decoder_mean_is_seed_004s_formula():
-    vae = models.build_model_from_options(SEED_004_VAE, (100,), seed=2)
+    vae = build.build_model_from_options(SEED_004_VAE, (100,), seed=2)
     x = np.random.default_rng(1).normal(size=(7, 100)).astype("float32")
     y_pred = vae(x)
     mu, lv = (np.asarray(y_pred[k], np.float64) for k in ("reconstruction", "reconstruction_log_var"))
@@ -168,7 +169,7 @@ def test_gaussian_variances(variance):
             **SEED_004_VAE["decoder"],
             "heads": {"mean": SEED_004_VAE["decoder"]["heads"]["mean"]},
         }
-    vae = models.build_model_from_options(options, (5,), seed=2)
+    vae = build.build_model_from_options(options, (5,), seed=2)
     x = np.random.default_rng(1).normal(size=(4, 5)).astype("float32")
     y_pred = vae(x)
     mu, lv = (np.asarray(y_pred[k], np.float64) for k in ("reconstruction", "reconstruction_log_var"))
@@ -181,7 +182,7 @@ def test_gaussian_variances(variance):
 
 
 def test_ae_binary_crossentropy_keeps_keras_clipping():
-    ae = models.build_model_from_options(SEED_002_AE, (), seed=0)
+    ae = build.build_model_from_options(SEED_002_AE, (), seed=0)
     x = np.array([90.0, 100.0, 110.0], "float32")
     y_pred = ae(x)
     eps = keras.config.epsilon()
@@ -192,14 +193,14 @@ def test_ae_binary_crossentropy_keeps_keras_clipping():
 
 def test_activity_regularisation_is_added_unless_ignored():
     options = {**SEED_002_VAE, "regularization_losses": "include"}
-    vae = models.build_model_from_options(options, (), seed=1)
+    vae = build.build_model_from_options(options, (), seed=1)
     x = np.random.default_rng(0).normal(100, 10, 6).astype("float32")
     y_pred = vae(x)
     penalty = float(sum(float(v) for v in vae.losses))
     assert penalty > 0
     recon, kl = (float(t) for t in vae.loss_terms(x, y_pred))
     assert float(vae.compute_loss(x=x, y_pred=y_pred)) == pytest.approx(recon + kl + penalty, rel=1e-5)
-    ignored = models.build_model_from_options(SEED_002_VAE, (), seed=1)
+    ignored = build.build_model_from_options(SEED_002_VAE, (), seed=1)
     y_pred = ignored(x)
     assert float(ignored.compute_loss(x=x, y_pred=y_pred)) == pytest.approx(
         sum(float(t) for t in ignored.loss_terms(x, y_pred)), rel=1e-6
@@ -209,18 +210,18 @@ def test_activity_regularisation_is_added_unless_ignored():
 def test_two_builds_with_one_seed_are_identical():
     for options, shape in ((SEED_002_VAE, ()), (SEED_004_VAE, (100,)), (SEED_002_AE, ())):
         keras.utils.set_random_seed(1)
-        a = models.build_model_from_options(options, shape, seed=3)
+        a = build.build_model_from_options(options, shape, seed=3)
         keras.utils.set_random_seed(2)
-        b = models.build_model_from_options(options, shape, seed=3)
+        b = build.build_model_from_options(options, shape, seed=3)
         _assert_same(_states(a), _states(b))
-        c = models.build_model_from_options(options, shape, seed=4)
+        c = build.build_model_from_options(options, shape, seed=4)
         assert not np.array_equal(_weights(a)[-2], _weights(c)[-2]) or options is SEED_002_VAE
 
 
 def _fit(options, shape, x, seed=3):
     keras.utils.set_random_seed(0)
-    model = models.build_model_from_options(options, shape, seed=seed)
-    model.compile(optimizer=models.make_optimizer({"type": "constant"}), jit_compile=False)
+    model = build.build_model_from_options(options, shape, seed=seed)
+    model.compile(optimizer=build.make_optimizer({"type": "constant"}), jit_compile=False)
     logs = model.fit(x, batch_size=4, epochs=2, shuffle=False, verbose=0).history
     return model, logs
 
@@ -238,7 +239,7 @@ def test_short_fits_are_identical_and_dropout_state_round_trips(one_d, tmp_path)
     assert logs["loss"][0] == pytest.approx(logs["reconstruction_loss"][0] + logs["kl_loss"][0], rel=1e-5)
     # What BackupAndRestore relies on: a weights file restores the dropout and sampler noise states too.
     first.save_weights(tmp_path / "b.weights.h5")
-    fresh = models.build_model_from_options(SEED_002_VAE, (), seed=9)
+    fresh = build.build_model_from_options(SEED_002_VAE, (), seed=9)
     fresh.load_weights(tmp_path / "b.weights.h5")
     _assert_same(_states(fresh)[: len(_states(first))], _states(first))
 
@@ -256,48 +257,50 @@ def test_keras_file_round_trip(name, tmp_path):
     loaded = keras.models.load_model(tmp_path / "m.keras")
     assert type(loaded) is type(model) and loaded.likelihood == model.likelihood
     _assert_same(_states(loaded), _states(model))
-    codes = models.encode(model, x)
-    _assert_same(list(models.encode(loaded, x).values()), list(codes.values()))
+    codes = models_inference.encode(model, x)
+    _assert_same(list(models_inference.encode(loaded, x).values()), list(codes.values()))
     key = "code" if "code" in codes else "z_mean"
-    np.testing.assert_array_equal(models.decode(loaded, codes[key]), models.decode(model, codes[key]))
+    np.testing.assert_array_equal(
+        models_inference.decode(loaded, codes[key]), models_inference.decode(model, codes[key])
+    )
 
 
 def test_training_mode_decodes_leave_the_model_unchanged(one_d):
     vae, _ = _fit(SEED_002_VAE, (), one_d)
-    inference = models.encode(vae, one_d)["z_mean"]  # advances the sampler, as predict does
+    inference = models_inference.encode(vae, one_d)["z_mean"]  # advances the sampler, as predict does
     before = _states(vae)
-    training = models.encode(vae, one_d, training=True)["z_mean"]
+    training = models_inference.encode(vae, one_d, training=True)["z_mean"]
     assert inference.shape == training.shape == (10, 1)
     assert not np.allclose(inference, training)  # BatchNorm on batch statistics, Dropout on
-    models.decode(vae, inference, training=True)
+    models_inference.decode(vae, inference, training=True)
     _assert_same(_states(vae), before)
 
 
 def test_invalid_options_are_rejected():
     with pytest.raises(ValueError, match="layer type"):
-        models.build_model_from_options({**SEED_002_AE, "encoder": {"trunk": [{"type": "conv"}]}}, (), 0)
+        build.build_model_from_options({**SEED_002_AE, "encoder": {"trunk": [{"type": "conv"}]}}, (), 0)
     with pytest.raises(ValueError, match="latent_dim"):
         code = {"trunk": [{"type": "dense", "units": 42, "activation": "relu"}]}
-        models.build_model_from_options({**SEED_002_AE, "latent_dim": 3, "encoder": code}, (), 0)
+        build.build_model_from_options({**SEED_002_AE, "latent_dim": 3, "encoder": code}, (), 0)
     with pytest.raises(ValueError, match="variant"):
-        models.build_model_from_options(
+        build.build_model_from_options(
             {**SEED_002_VAE, "likelihood": {"type": "squared_error", "variant": "x"}}, (), 0
         )
     with pytest.raises(ValueError, match="conv36"):
-        models.build_model_from_options({"kind": "vae", "sampler": "log_var"}, (36, 36, 1), 0)
+        build.build_model_from_options({"kind": "vae", "sampler": "log_var"}, (36, 36, 1), 0)
     with pytest.raises(ValueError, match="optimizer"):
-        models.make_optimizer({"type": "constant"}, "sgd")
+        build.make_optimizer({"type": "constant"}, "sgd")
 
 
 def test_conv36_options_build_the_seed_000_model():
-    a = models.build_model_from_options({"kind": "vae", "latent_dim": 3}, (36, 36, 1), seed=7)
-    b = models.build_model("vae", latent_dim=3, seed=7)
+    a = build.build_model_from_options({"kind": "vae", "latent_dim": 3}, (36, 36, 1), seed=7)
+    b = build.build_model("vae", latent_dim=3, seed=7)
     _assert_same(_states(a), _states(b))
     assert [w.path for w in a.weights] == [w.path for w in b.weights]
 
 
 def test_adadelta():
-    opt = models.make_optimizer({"type": "constant", "learning_rate": 1.0}, "adadelta")
+    opt = build.make_optimizer({"type": "constant", "learning_rate": 1.0}, "adadelta")
     assert isinstance(opt, keras.optimizers.Adadelta)
     assert float(opt.learning_rate) == 1.0 and opt.rho == 0.95 and math.isclose(opt.epsilon, 1e-7)
 
@@ -306,8 +309,8 @@ def test_adadelta():
 def test_conv32_is_seed_001s_network(precision):
     """Seed 001's Fashion-MNIST models: Conv2D 32-64-128 stride 2 and a Dense(2) code; a linear Dense to
     4x4x128, Conv2DTranspose 128-64-32 and a sigmoid Conv2D. Its parameter counts, layer for layer."""
-    ae = models.build_model_from_options({**CONV32_AE, "precision": precision}, (32, 32, 1), seed=3)
-    vae = models.build_model_from_options({**CONV32_VAE, "precision": precision}, (32, 32, 1), seed=3)
+    ae = build.build_model_from_options({**CONV32_AE, "precision": precision}, (32, 32, 1), seed=3)
+    vae = build.build_model_from_options({**CONV32_VAE, "precision": precision}, (32, 32, 1), seed=3)
     assert ae.encoder.count_params() == 96_770 and vae.encoder.count_params() == 100_868
     assert ae.decoder.count_params() == vae.decoder.count_params() == 246_273
     assert [layer.strides for layer in ae.encoder.layers if "conv" in layer.name] == [(2, 2)] * 3
@@ -318,9 +321,9 @@ def test_conv32_is_seed_001s_network(precision):
     assert tuple(out["reconstruction"].shape) == (3, 32, 32, 1) and tuple(out["z"].shape) == (3, 2)
     assert str(out["reconstruction"].dtype) == "<dtype: 'float32'>"
     with pytest.raises(ValueError, match="multiple of 8"):
-        models.build_model_from_options({"kind": "ae", "architecture": "conv32"}, (36, 36, 1), seed=0)
+        build.build_model_from_options({"kind": "ae", "architecture": "conv32"}, (36, 36, 1), seed=0)
     with pytest.raises(ValueError, match="bernoulli or binary_crossentropy"):
-        models.build_model_from_options(
+        build.build_model_from_options(
             {"kind": "ae", "architecture": "conv32", "likelihood": {"type": "squared_error"}},
             (32, 32, 1),
             seed=0,

@@ -58,14 +58,15 @@ def _evaluate(paths, name, **changes):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A normal_1d dataset (45 training rows), the tiny VAE trained on it, and one evaluation."""
-    from vae_latent_study import datasets, training
+    from vae_latent_study import datasets
+    from vae_latent_study.training import train
 
     root = tmp_path_factory.mktemp("normal_1d_eval")
     data = root / "normal_r0.h5"
     config = {"kind": "normal_1d", "mean": MEAN, "std": STD, "n": 60, "test_share": 0.25, "seed": 0}
     datasets.make_dataset("normal_r0", config, data)
     model = root / "model.keras"
-    training.train_model(data, TINY_VAE, 3, model, root / "history.csv", root / "backup", threads=1)
+    train.train_model(data, TINY_VAE, 3, model, root / "history.csv", root / "backup", threads=1)
     paths = {"root": root, "data": data, "model": model}
     paths["result"] = _evaluate(paths, "first")
     return paths
@@ -136,11 +137,11 @@ def test_the_same_inputs_give_identical_json_bytes(trained):
 
 
 def test_constant_decoder_gives_no_spread_and_a_ks_of_one_half(trained, monkeypatch):
-    from vae_latent_study import models
+    from vae_latent_study.models import inference
 
     # Every decode is the true mean: the empirical CDF jumps 0 -> 1 at the normal's median, so KS = 1/2,
     # and W1 = E|X - mean| = std sqrt(2 / pi).
-    monkeypatch.setattr(models, "decode", lambda model, codes, *a, **k: np.full((len(codes), 1), MEAN))
+    monkeypatch.setattr(inference, "decode", lambda model, codes, *a, **k: np.full((len(codes), 1), MEAN))
     result = _evaluate(trained, "constant")
     for section in ("generated", "prior", "training_mode"):
         assert result[section]["model_std"] == 0.0
@@ -152,7 +153,7 @@ def test_constant_decoder_gives_no_spread_and_a_ks_of_one_half(trained, monkeypa
 
 
 def test_an_autoencoder_has_no_prior_and_a_per_dimension_code_fit(trained):
-    from vae_latent_study import models
+    from vae_latent_study.models import build
 
     options = {
         "kind": "ae",
@@ -161,7 +162,7 @@ def test_an_autoencoder_has_no_prior_and_a_per_dimension_code_fit(trained):
         "likelihood": {"type": "squared_error"},
         "encoder": {"trunk": [{"type": "dense", "units": "latent", "activation": "relu"}]},
     }
-    ae = models.build_model_from_options(options, (), seed=2)
+    ae = build.build_model_from_options(options, (), seed=2)
     ae.save(trained["root"] / "ae.keras")
     result = _evaluate(trained, "ae", model_path=trained["root"] / "ae.keras", model_name="tiny_ae")
     assert result["kind"] == "ae" and "prior" not in result and "no prior" in result["notes"]["prior"]

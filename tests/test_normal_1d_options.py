@@ -12,9 +12,12 @@ import numpy as np
 import pytest
 import yaml
 
-from vae_latent_study import models, training
 from vae_latent_study.config import ConfigError, training_hparams, validate_config
 from vae_latent_study.kinds.normal_1d import evaluate as normal_1d_generation
+from vae_latent_study.models import autoencoders, build, likelihoods
+from vae_latent_study.models import inference as models_inference
+from vae_latent_study.training import callbacks, train
+from vae_latent_study.training import history as training_history
 
 from .conftest import REPO, SCHEMA, TINY_CONFIG
 
@@ -68,7 +71,7 @@ def _batch_norms(model):
 
 
 def _fit(options, seed=1):
-    model = models.build_model_from_options(options, (), seed=seed)
+    model = build.build_model_from_options(options, (), seed=seed)
     model.compile(optimizer=keras.optimizers.Adam(0.01))
     model.fit(X, epochs=2, batch_size=11, shuffle=False, verbose=0)
     return model
@@ -90,28 +93,28 @@ def test_inference_mode_leaves_the_moving_statistics_untouched_while_training():
 
 
 def test_inference_mode_runs_a_training_call_as_an_inference_call():
-    model = models.build_model_from_options({**BN_VAE, "layers_while_training": "inference"}, (), seed=2)
+    model = build.build_model_from_options({**BN_VAE, "layers_while_training": "inference"}, (), seed=2)
     x = keras.ops.convert_to_tensor(X[:11])
     as_training, as_inference = model(x, training=True), model(x, training=False)
     # BatchNorm on moving statistics and no Dropout mask: z_mean is the inference call's, bit for bit.
     np.testing.assert_array_equal(as_training["z_mean"], as_inference["z_mean"])
-    keras_mode = models.build_model_from_options(BN_VAE, (), seed=2)
+    keras_mode = build.build_model_from_options(BN_VAE, (), seed=2)
     assert not np.array_equal(keras_mode(x, training=True)["z_mean"], keras_mode(x, training=False)["z_mean"])
 
 
 def test_the_layer_mode_is_saved_only_when_set(tmp_path):
-    plain = models.build_model_from_options(BN_VAE, (), seed=2)
+    plain = build.build_model_from_options(BN_VAE, (), seed=2)
     assert "layers_while_training" not in plain.get_config()
-    model = models.build_model_from_options({**BN_VAE, "layers_while_training": "inference"}, (), seed=2)
+    model = build.build_model_from_options({**BN_VAE, "layers_while_training": "inference"}, (), seed=2)
     model.save(tmp_path / "m.keras")
-    assert models.load_model(tmp_path / "m.keras").layers_while_training == "inference"
+    assert models_inference.load_model(tmp_path / "m.keras").layers_while_training == "inference"
     with pytest.raises(ValueError, match="layers_while_training"):
-        models.build_model_from_options({**BN_VAE, "layers_while_training": "eval"}, (), seed=2)
+        build.build_model_from_options({**BN_VAE, "layers_while_training": "eval"}, (), seed=2)
 
 
 def test_the_standardisation_round_trips_and_is_saved_with_the_model(tmp_path):
-    model = models.build_model_from_options(STANDARDISED_VAE, (), seed=4)
-    stats = models.set_standardisation(model, X)
+    model = build.build_model_from_options(STANDARDISED_VAE, (), seed=4)
+    stats = autoencoders.set_standardisation(model, X)
     assert stats["shift"] == pytest.approx([X.astype(np.float64).mean()])
     assert stats["scale"] == pytest.approx([X.astype(np.float64).std()])
     forward = model.encoder.get_layer("standardise")
@@ -120,33 +123,37 @@ def test_the_standardisation_round_trips_and_is_saved_with_the_model(tmp_path):
     inverse = model.decoder.get_layer("destandardise_mean")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(inverse(z)), X[:, None], rtol=1e-6)
     # The fixed log-variance: 2 log 0.1 in standardised units, + 2 log sd in data units.
-    log_var = models.decode_log_variance(model, np.zeros((3, 1), dtype="float32"))
+    log_var = models_inference.decode_log_variance(model, np.zeros((3, 1), dtype="float32"))
     np.testing.assert_allclose(log_var, 2 * math.log(0.1) + 2 * math.log(stats["scale"][0]), rtol=1e-5)
     model.save(tmp_path / "s.keras")
-    loaded = models.load_model(tmp_path / "s.keras")
+    loaded = models_inference.load_model(tmp_path / "s.keras")
     codes = np.linspace(-2, 2, 7, dtype="float32")[:, None]
-    np.testing.assert_array_equal(models.decode(loaded, codes), models.decode(model, codes))
+    np.testing.assert_array_equal(
+        models_inference.decode(loaded, codes), models_inference.decode(model, codes)
+    )
     assert keras.ops.convert_to_numpy(loaded.encoder.get_layer("standardise").scale) == pytest.approx(
         stats["scale"]
     )
 
 
 def test_a_constant_feature_cannot_be_standardised():
-    model = models.build_model_from_options(STANDARDISED_VAE, (), seed=4)
+    model = build.build_model_from_options(STANDARDISED_VAE, (), seed=4)
     with pytest.raises(ValueError, match="sd 0"):
-        models.set_standardisation(model, np.full(10, 3.0, dtype="float32"))
-    plain = models.build_model_from_options(BN_VAE, (), seed=4)
+        autoencoders.set_standardisation(model, np.full(10, 3.0, dtype="float32"))
+    plain = build.build_model_from_options(BN_VAE, (), seed=4)
     with pytest.raises(ValueError, match="no standardisation"):
-        models.set_standardisation(plain, X)
+        autoencoders.set_standardisation(plain, X)
 
 
 def test_a_gaussian_sd_must_be_positive_and_alone():
     for sd in (0, -0.1, math.inf):
         with pytest.raises(ValueError, match="sd"):
-            models.check_likelihood({"type": "gaussian", "variance": "fixed", "sd": sd}, "vae")
+            likelihoods.check_likelihood({"type": "gaussian", "variance": "fixed", "sd": sd}, "vae")
     with pytest.raises(ValueError, match="not both"):
-        models.check_likelihood({"type": "gaussian", "variance": "fixed", "sd": 1.0, "log_var": 0.0}, "vae")
-    assert models.initial_log_variance({"sd": 0.5}) == pytest.approx(2 * math.log(0.5))
+        likelihoods.check_likelihood(
+            {"type": "gaussian", "variance": "fixed", "sd": 1.0, "log_var": 0.0}, "vae"
+        )
+    assert likelihoods.initial_log_variance({"sd": 0.5}) == pytest.approx(2 * math.log(0.5))
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +172,7 @@ def traced_runs(tmp_path_factory):
         ("learned", {**STANDARDISED_VAE, "likelihood": {"type": "gaussian", "variance": "shared"}}),
     ):
         run = root / name
-        training.train_model(
+        train.train_model(
             data, options, 7, run / "model.keras", run / "history.csv", run / "backup", threads=1
         )
         runs[name] = run
@@ -174,16 +181,21 @@ def traced_runs(tmp_path_factory):
 
 def test_the_trace_adds_a_column_and_leaves_training_bit_for_bit(traced_runs):
     _, runs = traced_runs
-    plain = training.read_history(runs["plain"] / "history.csv")
-    traced = training.read_history(runs["traced"] / "history.csv")
-    assert list(plain[0]) == list(training.HISTORY_COLUMNS)
-    assert list(traced[0]) == [*training.HISTORY_COLUMNS, training.TRACE_COLUMN]
-    # The summary reads the column by its own copy of the name (it loads no Keras): the two must agree.
-    assert normal_1d_generation.TRACE_COLUMN == training.TRACE_COLUMN
+    plain = training_history.read_history(runs["plain"] / "history.csv")
+    traced = training_history.read_history(runs["traced"] / "history.csv")
+    assert list(plain[0]) == list(training_history.HISTORY_COLUMNS)
+    assert list(traced[0]) == [*training_history.HISTORY_COLUMNS, training_history.TRACE_COLUMN]
+    # The replicates' summary reads the trace from the history files (training.history, no Keras): the
+    # traced run's per-epoch values, and nothing for the plain run.
+    summary = normal_1d_generation.trace_summary([traced])
+    assert summary["epochs"]["median"] == [row[training_history.TRACE_COLUMN] for row in traced]
+    assert normal_1d_generation.trace_summary([plain]) is None
     assert all(row["generated_std"] > 0 for row in traced)
     for a, b in zip(plain, traced, strict=True):
         assert a["loss"] == b["loss"] and a["val_loss"] == b["val_loss"]
-    weights = [models.load_model(runs[n] / "model.keras").get_weights() for n in ("plain", "traced")]
+    weights = [
+        models_inference.load_model(runs[n] / "model.keras").get_weights() for n in ("plain", "traced")
+    ]
     for a, b in zip(*weights, strict=True):
         np.testing.assert_array_equal(a, b)
 
@@ -193,12 +205,12 @@ def test_the_trace_is_the_answers_protocol_by_hand(traced_runs):
     from vae_latent_study.datasets import read_dataset
 
     dataset = read_dataset(data)
-    model = models.load_model(runs["traced"] / "model.keras")
+    model = models_inference.load_model(runs["traced"] / "model.keras")
     x = dataset.x[dataset.train].astype("float32")
-    z = models.encode(model, x)["z_mean"].astype(np.float64)
-    noise = np.random.default_rng([7, training.TRACE_STREAM]).standard_normal((500, 1))
-    decoded = models.decode(model, (z.mean(0) + z.std(0) * noise).astype("float32"))
-    last = training.read_history(runs["traced"] / "history.csv")[-1]["generated_std"]
+    z = models_inference.encode(model, x)["z_mean"].astype(np.float64)
+    noise = np.random.default_rng([7, callbacks.TRACE_STREAM]).standard_normal((500, 1))
+    decoded = models_inference.decode(model, (z.mean(0) + z.std(0) * noise).astype("float32"))
+    last = training_history.read_history(runs["traced"] / "history.csv")[-1]["generated_std"]
     assert last == pytest.approx(float(np.std(decoded.astype(np.float64))), rel=1e-5)
 
 
@@ -239,9 +251,7 @@ def test_the_protocol_changes_what_is_sampled(traced_runs):
         _evaluate(data, runs["learned"], "posterior_mean", "bad")
     with pytest.raises(ValueError, match="likelihood_sample needs a gaussian"):
         bn = runs["plain"].parent / "bn"
-        training.train_model(
-            data, BN_VAE, 1, bn / "model.keras", bn / "history.csv", bn / "backup", threads=1
-        )
+        train.train_model(data, BN_VAE, 1, bn / "model.keras", bn / "history.csv", bn / "backup", threads=1)
         _evaluate(data, bn, "likelihood_sample", "bad")
 
 
@@ -256,7 +266,7 @@ def test_the_summary_has_the_trace_the_protocols_and_the_share_within_target(tra
     assert summary["generated"]["replicates_within_target"] == 2 * within
     assert summary["generated"]["share_within_target"] == float(within)
     trace = summary["trace"]
-    history = training.read_history(runs["traced"] / "history.csv")
+    history = training_history.read_history(runs["traced"] / "history.csv")
     assert trace["epochs"]["median"] == [row["generated_std"] for row in history]
     assert trace["last_epochs"] == [len(history)] * 2 and trace["epochs"]["n_replicates"] == [2] * len(
         history

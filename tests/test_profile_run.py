@@ -62,9 +62,9 @@ def study(tmp_path):
         "train_model/tiny_gauss/vae/seed7",
         [
             (T0 + 4, "matplotlib.font_manager generated new fontManager"),
-            (T0 + 6, "vae_latent_study.training training a vae"),
-            (T0 + 50, "vae_latent_study.training epoch 1/4"),
-            (T0 + 98, "vae_latent_study.training wrote the model"),
+            (T0 + 6, "vae_latent_study.training.train training a vae"),
+            (T0 + 50, "vae_latent_study.training.callbacks epoch 1/4"),
+            (T0 + 98, "vae_latent_study.training.train wrote the model"),
         ],
     )
     run_dir = root / "results" / "models" / "tiny_gauss" / "vae" / "seed7"
@@ -254,8 +254,8 @@ def test_the_cpu_the_job_logged_wins(tmp_path):
     # sampled 30 s. The first line of work (at 9 s) is not the start any more.
     bench(tmp_path, "train_model/d/vae/seed1", 50.0, 30.0, T0 + 50)
     lines = [
-        (T0 + 9, "vae_latent_study.training training a vae"),
-        (T0 + 48, "vae_latent_study.training wrote"),
+        (T0 + 9, "vae_latent_study.training.train training a vae"),
+        (T0 + 48, "vae_latent_study.training.train wrote"),
     ]
     message = (
         "process start (before the job, and its imports): 2.500 s CPU, 4.250 s wall; 40.000 s CPU in all"

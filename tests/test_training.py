@@ -15,9 +15,12 @@ import numpy as np
 import pytest
 
 from tests.conftest import SCHEMA, TINY_CONFIG
-from vae_latent_study import models, training
 from vae_latent_study.config import validate_config
-from vae_latent_study.datasets import build_dataset, write_dataset
+from vae_latent_study.datasets import build_dataset, read_dataset, write_dataset
+from vae_latent_study.models import autoencoders, inference
+from vae_latent_study.training import callbacks, inputs
+from vae_latent_study.training import history as training_history
+from vae_latent_study.training import train as training_train
 
 EPOCHS = 4  # tiny_gauss: 20 training images in batches of 16, so 2 steps per epoch
 KILL_EPOCH = 2  # the killed runs die after the first step of this (0-based) epoch
@@ -54,7 +57,7 @@ def _reference_runs(study, root, precision):
     runs = {}
     for name in ("vae", "ae"):
         runs[name] = _outputs(root, name)
-        training.train_model(study["dataset"], _hparams(study, name, precision), 7, **runs[name])
+        training_train.train_model(study["dataset"], _hparams(study, name, precision), 7, **runs[name])
     return runs
 
 
@@ -73,7 +76,7 @@ def reference_bfloat16(study, tmp_path_factory):
 def _weights(model_path):
     model = keras.models.load_model(model_path)
     weights = [np.asarray(w) for w in model.get_weights()]
-    if isinstance(model, models.VAE):
+    if isinstance(model, autoencoders.VAE):
         weights.append(model.encoder.get_layer("sampling").seed_generator.state.numpy())
     return model, weights
 
@@ -87,20 +90,20 @@ def _assert_same_weights(path_a, path_b):
 
 
 def test_shuffle_orders_differ_per_epoch_and_repeat():
-    first = [training.shuffle_order(7, e, 50) for e in range(3)]
-    again = [training.shuffle_order(7, e, 50) for e in range(3)]
+    first = [inputs.shuffle_order(7, e, 50) for e in range(3)]
+    again = [inputs.shuffle_order(7, e, 50) for e in range(3)]
     for a, b in zip(first, again, strict=True):
         np.testing.assert_array_equal(a, b)
         assert sorted(a) == list(range(50))
     assert not np.array_equal(first[0], first[1])
-    assert not np.array_equal(first[0], training.shuffle_order(8, 0, 50))
+    assert not np.array_equal(first[0], inputs.shuffle_order(8, 0, 50))
 
 
-@pytest.mark.parametrize("make_inputs", [training._tf_inputs, training._pydataset_inputs])
+@pytest.mark.parametrize("make_inputs", [inputs._tf_inputs, inputs._pydataset_inputs])
 def test_input_pipelines_follow_the_epoch_order(make_inputs):
     x_train = np.arange(11, dtype="float32").reshape(11, 1, 1, 1)
     x_test = -np.arange(5, dtype="float32").reshape(5, 1, 1, 1)
-    orders = np.stack([training.shuffle_order(3, e, 11) for e in range(3)])
+    orders = np.stack([inputs.shuffle_order(3, e, 11) for e in range(3)])
     train, validation, counter = make_inputs(x_train, x_test, 4, orders)
 
     def batches(data):
@@ -118,16 +121,16 @@ def test_input_pipelines_follow_the_epoch_order(make_inputs):
 def test_training_writes_model_history_and_sidecar(study, reference):
     run = reference["vae"]
     model, _ = _weights(run["model_path"])
-    assert isinstance(model, models.VAE)
+    assert isinstance(model, autoencoders.VAE)
     steps = math.ceil(len(study["data"].train) / 16)
     assert int(model.optimizer.iterations) == EPOCHS * steps
     assert not run["backup_dir"].exists()
     leftovers = [p.name for p in run["model_path"].parent.iterdir() if p.name.startswith(".")]
     assert not leftovers
 
-    rows = training.read_history(run["history_path"])
+    rows = training_history.read_history(run["history_path"])
     assert [r["epoch"] for r in rows] == list(range(1, EPOCHS + 1))
-    assert list(rows[0]) == list(training.HISTORY_COLUMNS)
+    assert list(rows[0]) == list(training_history.HISTORY_COLUMNS)
     for row in rows:
         for prefix in ("", "val_"):
             recon, kl = row[f"{prefix}reconstruction_loss"], row[f"{prefix}kl_loss"]
@@ -137,7 +140,7 @@ def test_training_writes_model_history_and_sidecar(study, reference):
     assert rows[-1]["learning_rate"] == pytest.approx(1e-3 * 0.99 ** (EPOCHS * steps / 30), rel=1e-5)
     assert rows[-1]["loss"] < rows[0]["loss"]
 
-    sidecar = json.loads(training.sidecar_path(run["model_path"]).read_text())
+    sidecar = json.loads(training_train.sidecar_path(run["model_path"]).read_text())
     assert sidecar["seed"] == 7
     assert sidecar["hparams"] == json.loads(json.dumps(study["hparams"]["vae"]))
     assert sidecar["dataset"]["checksum"] == study["data"].manifest["checksum"]["sha256"]
@@ -152,7 +155,7 @@ def test_training_writes_model_history_and_sidecar(study, reference):
 
 def test_the_console_shows_short_lines_from_the_first_to_the_last_epoch(study, tmp_path):
     console = io.StringIO()
-    training.train_model(
+    training_train.train_model(
         study["dataset"], study["hparams"]["ae"], 7, **_outputs(tmp_path, "ae"), console=console, label="job"
     )
     lines = console.getvalue().splitlines()
@@ -168,13 +171,13 @@ def test_the_console_shows_short_lines_from_the_first_to_the_last_epoch(study, t
 
 
 def test_ae_history_has_no_kl(reference):
-    rows = training.read_history(reference["ae"]["history_path"])
+    rows = training_history.read_history(reference["ae"]["history_path"])
     assert len(rows) == EPOCHS
     for row in rows:
         assert row["kl_loss"] is None and row["val_kl_loss"] is None
         assert row["loss"] == row["reconstruction_loss"]
         assert row["learning_rate"] == pytest.approx(1e-3)
-    assert isinstance(keras.models.load_model(reference["ae"]["model_path"]), models.AE)
+    assert isinstance(keras.models.load_model(reference["ae"]["model_path"]), autoencoders.AE)
 
 
 def test_a_loaded_model_keeps_its_optimizer_state(reference):
@@ -183,10 +186,10 @@ def test_a_loaded_model_keeps_its_optimizer_state(reference):
 
     for name in ("vae", "ae"):
         path = reference[name]["model_path"]
-        sidecar = json.loads(training.sidecar_path(path).read_text())
+        sidecar = json.loads(training_train.sidecar_path(path).read_text())
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            model = models.load_model(path)
+            model = inference.load_model(path)
         assert int(model.optimizer.iterations.numpy()) == sidecar["steps"] > 0
         # Adam: the step count (and a constant rate), then a first and a second moment per trained variable.
         moments = [v for v in model.optimizer.variables if v.shape != ()]
@@ -196,30 +199,30 @@ def test_a_loaded_model_keeps_its_optimizer_state(reference):
 
 def test_pydataset_fallback_gives_the_same_model(study, reference, tmp_path, monkeypatch):
     # The non-TensorFlow path, run on TensorFlow: same batches in the same order, so the same weights.
-    monkeypatch.setattr(training, "_tensorflow_backend", lambda: False)
+    monkeypatch.setattr(training_train, "_tensorflow_backend", lambda: False)
     run = _outputs(tmp_path, "vae")
-    training.train_model(study["dataset"], study["hparams"]["vae"], 7, **run)
+    training_train.train_model(study["dataset"], study["hparams"]["vae"], 7, **run)
     _assert_same_weights(run["model_path"], reference["vae"]["model_path"])
 
 
 def test_divergence_raises_and_writes_no_model(study, tmp_path):
     hparams = {**study["hparams"]["ae"], "schedule": {"type": "constant", "learning_rate": 1e3}}
     run = _outputs(tmp_path, "ae")
-    with pytest.raises(training.TrainingDiverged, match=r"loss became (nan|inf) at epoch 1"):
-        training.train_model(study["dataset"], hparams, 7, **run)
+    with pytest.raises(callbacks.TrainingDiverged, match=r"loss became (nan|inf) at epoch 1"):
+        training_train.train_model(study["dataset"], hparams, 7, **run)
     assert not run["model_path"].exists()
     assert not run["history_path"].exists()
-    assert not training.sidecar_path(run["model_path"]).exists()
+    assert not training_train.sidecar_path(run["model_path"]).exists()
     assert not run["backup_dir"].exists()
 
 
 def test_backup_of_another_run_is_discarded(tmp_path):
     backup = tmp_path / "backup"
-    training._prepare_backup(backup, {"seed": 1})
+    training_train._prepare_backup(backup, {"seed": 1})
     (backup / "latest.weights.h5").write_text("stale")
-    training._prepare_backup(backup, {"seed": 1})  # the same run: kept
+    training_train._prepare_backup(backup, {"seed": 1})  # the same run: kept
     assert (backup / "latest.weights.h5").exists()
-    training._prepare_backup(backup, {"seed": 2})  # another run: discarded
+    training_train._prepare_backup(backup, {"seed": 2})  # another run: discarded
     assert not (backup / "latest.weights.h5").exists()
     assert json.loads((backup / "run.json").read_text()) == {"seed": 2}
 
@@ -228,7 +231,7 @@ _RUNNER = textwrap.dedent(
     """
     import json, os, signal, sys
     import keras
-    from vae_latent_study import training
+    from vae_latent_study.training.train import train_model
 
     class Kill(keras.callbacks.Callback):
         # Kills in epoch `epoch` of fit number `fit` (0-based: the restart) of this run; any fit if None.
@@ -250,7 +253,7 @@ _RUNNER = textwrap.dedent(
         if kill is not None:
             run.setdefault("checkpoint_seconds", 0)  # back up every epoch; the cadence has its own test
         counter = Kill(kill, kill_fit)
-        training.train_model(**run, callbacks=[counter])
+        train_model(**run, callbacks=[counter])
         print("fits", counter.fits, flush=True)
     """
 )
@@ -304,12 +307,12 @@ def test_other_process_and_resume_after_sigkill_are_bitwise_identical(study, pre
         resumed = _outputs(tmp_path, f"{name}_resumed")
         _assert_same_weights(resumed["model_path"], reference[name]["model_path"])
         assert not resumed["backup_dir"].exists()
-        got = training.read_history(resumed["history_path"])
-        want = training.read_history(reference[name]["history_path"])
+        got = training_history.read_history(resumed["history_path"])
+        want = training_history.read_history(reference[name]["history_path"])
         assert [{k: v for k, v in r.items() if k != "seconds"} for r in got] == [
             {k: v for k, v in r.items() if k != "seconds"} for r in want
         ]
-        sidecar = json.loads(training.sidecar_path(resumed["model_path"]).read_text())
+        sidecar = json.loads(training_train.sidecar_path(resumed["model_path"]).read_text())
         assert sidecar["resumed_after_epoch"] == KILL_EPOCH
         assert sidecar["precision"] == precision
 
@@ -343,10 +346,10 @@ class _Interrupt(keras.callbacks.Callback):
 def test_the_backup_keeps_a_time_cadence_and_a_resume_replays_the_epochs_after_it(
     study, reference, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(training, "_backup_clock", _StepClock())
+    monkeypatch.setattr(training_train, "_backup_clock", _StepClock())
     run = _outputs(tmp_path, "vae")
     with pytest.raises(KeyboardInterrupt):
-        training.train_model(
+        training_train.train_model(
             study["dataset"],
             _hparams(study, "vae"),
             7,
@@ -358,11 +361,11 @@ def test_the_backup_keeps_a_time_cadence_and_a_resume_replays_the_epochs_after_i
     assert json.loads((run["backup_dir"] / "training_metadata.json").read_text())["epoch"] == 2
     assert len(json.loads((run["backup_dir"] / "history.json").read_text())) == 2
     assert not run["model_path"].exists()
-    training.train_model(study["dataset"], _hparams(study, "vae"), 7, **run)
+    training_train.train_model(study["dataset"], _hparams(study, "vae"), 7, **run)
     _assert_same_weights(run["model_path"], reference["vae"]["model_path"])
-    got, want = (training.read_history(r["history_path"]) for r in (run, reference["vae"]))
+    got, want = (training_history.read_history(r["history_path"]) for r in (run, reference["vae"]))
     assert [r["loss"] for r in got] == [r["loss"] for r in want]
-    assert json.loads(training.sidecar_path(run["model_path"]).read_text())["resumed_after_epoch"] == 2
+    assert json.loads(training_train.sidecar_path(run["model_path"]).read_text())["resumed_after_epoch"] == 2
 
 
 def test_mixed_bfloat16_trains_other_bits_in_bfloat16_and_keeps_the_loss_in_float32(
@@ -383,17 +386,17 @@ def test_mixed_bfloat16_trains_other_bits_in_bfloat16_and_keeps_the_loss_in_floa
         outputs = model(study["data"].x[:3, ..., None].astype("float32"))
         assert {str(v.dtype) for v in outputs.values()} == {"<dtype: 'float32'>"}
         # Losses in float32 and finite; bfloat16 lands near float32 after the same epochs.
-        got = training.read_history(reference_bfloat16[name]["history_path"])[-1]["val_loss"]
-        want = training.read_history(reference[name]["history_path"])[-1]["val_loss"]
+        got = training_history.read_history(reference_bfloat16[name]["history_path"])[-1]["val_loss"]
+        want = training_history.read_history(reference[name]["history_path"])[-1]["val_loss"]
         assert math.isfinite(got) and abs(got - want) <= 0.05 * abs(want)
 
 
 def test_early_stopping_replays_keras():
     # Keras's EarlyStopping (mode min, min_delta 0): `wait` counts epochs without a strict improvement.
-    assert training.early_stopping_epoch([3, 2, 2, 2], patience=2) == 4
-    assert training.early_stopping_epoch([3, 2, 1, 0], patience=1) is None
-    assert training.early_stopping_epoch([1, 1], patience=1) == 2
-    assert training.early_stopping_epoch([1], patience=0) is None  # never after the first epoch
+    assert callbacks.early_stopping_epoch([3, 2, 2, 2], patience=2) == 4
+    assert callbacks.early_stopping_epoch([3, 2, 1, 0], patience=1) is None
+    assert callbacks.early_stopping_epoch([1, 1], patience=1) == 2
+    assert callbacks.early_stopping_epoch([1], patience=0) is None  # never after the first epoch
 
 
 class _FailAtEnd(keras.callbacks.Callback):
@@ -405,8 +408,8 @@ def test_early_stopping_stops_and_resumes_at_the_same_epoch(study, tmp_path):
     # A constant learning rate never improves, so patience 1 stops after epoch 2 of EPOCHS.
     hparams = {**study["hparams"]["ae"], "early_stopping": {"monitor": "learning_rate", "patience": 1}}
     whole = _outputs(tmp_path, "whole")
-    training.train_model(study["dataset"], hparams, 7, **whole)
-    rows = training.read_history(whole["history_path"])
+    training_train.train_model(study["dataset"], hparams, 7, **whole)
+    rows = training_history.read_history(whole["history_path"])
     assert [r["epoch"] for r in rows] == [1, 2]
     steps = math.ceil(len(study["data"].train) / 16)
     model, _ = _weights(whole["model_path"])
@@ -414,18 +417,18 @@ def test_early_stopping_stops_and_resumes_at_the_same_epoch(study, tmp_path):
     # Interrupted after the stop but before the outputs: the rerun restores the backup and trains no further.
     interrupted = _outputs(tmp_path, "interrupted")
     with pytest.raises(KeyboardInterrupt):
-        training.train_model(study["dataset"], hparams, 7, **interrupted, callbacks=[_FailAtEnd()])
+        training_train.train_model(study["dataset"], hparams, 7, **interrupted, callbacks=[_FailAtEnd()])
     assert interrupted["backup_dir"].exists() and not interrupted["model_path"].exists()
-    training.train_model(study["dataset"], hparams, 7, **interrupted)
+    training_train.train_model(study["dataset"], hparams, 7, **interrupted)
     _assert_same_weights(interrupted["model_path"], whole["model_path"])
-    sidecar = json.loads(training.sidecar_path(interrupted["model_path"]).read_text())
+    sidecar = json.loads(training_train.sidecar_path(interrupted["model_path"]).read_text())
     assert sidecar["epochs_trained"] == 2 and sidecar["resumed_after_epoch"] == 2
 
 
 def test_model_inputs_keep_tabular_and_1d_shapes():
-    assert training.model_inputs(np.zeros((4, 9, 9))).shape == (4, 9, 9, 1)
-    assert training.model_inputs(np.zeros((4, 5))).shape == (4, 5)
-    assert training.model_inputs(np.zeros(4)).shape == (4,)
+    assert inputs.model_inputs(np.zeros((4, 9, 9))).shape == (4, 9, 9, 1)
+    assert inputs.model_inputs(np.zeros((4, 5))).shape == (4, 5)
+    assert inputs.model_inputs(np.zeros(4)).shape == (4,)
 
 
 @pytest.fixture(scope="module")
@@ -469,13 +472,13 @@ def test_a_dense_model_resumes_after_sigkill_bitwise_and_stops_on_nan(dense_stud
     assert len(killed) == len(whole) > 20
     for a, b in zip(killed, whole, strict=True):
         np.testing.assert_array_equal(a, b)
-    sidecar = json.loads(training.sidecar_path(tmp_path / "killed" / "model.keras").read_text())
+    sidecar = json.loads(training_train.sidecar_path(tmp_path / "killed" / "model.keras").read_text())
     assert sidecar["resumed_after_epoch"] == KILL_EPOCH
 
     diverging = {**dense_study["hparams"], "schedule": {"type": "constant", "learning_rate": 1e30}}
     outputs = _outputs(tmp_path, "nan")
-    with pytest.raises(training.TrainingDiverged):
-        training.train_model(dense_study["dataset"], diverging, 3, **outputs)
+    with pytest.raises(callbacks.TrainingDiverged):
+        training_train.train_model(dense_study["dataset"], diverging, 3, **outputs)
     assert not outputs["model_path"].exists() and not outputs["backup_dir"].exists()
 
 
@@ -532,29 +535,31 @@ def test_a_conditional_model_trains_on_its_labels_resumes_bitwise_and_stops_on_n
         assert len(killed) == len(whole)
         for a, b in zip(killed, whole, strict=True):
             np.testing.assert_array_equal(a, b)
-        sidecar = json.loads(training.sidecar_path(tmp_path / f"{name}_killed" / "model.keras").read_text())
+        sidecar = json.loads(
+            training_train.sidecar_path(tmp_path / f"{name}_killed" / "model.keras").read_text()
+        )
         assert sidecar["resumed_after_epoch"] == KILL_EPOCH
         assert sidecar["condition"] == {"factor": "component", "values": [0.0, 1.0]}
         # In this process too, the same bits: the labels are part of the deterministic run.
         again = _outputs(tmp_path, f"{name}_here")
-        training.train_model(conditional_study["dataset"], hparams[name], 3, **again)
+        training_train.train_model(conditional_study["dataset"], hparams[name], 3, **again)
         for a, b in zip(_all_state(again["model_path"]), whole, strict=True):
             np.testing.assert_array_equal(a, b)
-        model = models.load_model(again["model_path"])
+        model = inference.load_model(again["model_path"])
         assert model.condition == sidecar["condition"] and len(model.encoder.inputs) == 2
 
     diverging = {**hparams["cae"], "schedule": {"type": "constant", "learning_rate": 1e30}}
     outputs = _outputs(tmp_path, "nan")
-    with pytest.raises(training.TrainingDiverged):
-        training.train_model(conditional_study["dataset"], diverging, 3, **outputs)
+    with pytest.raises(callbacks.TrainingDiverged):
+        training_train.train_model(conditional_study["dataset"], diverging, 3, **outputs)
     assert not outputs["model_path"].exists() and not outputs["backup_dir"].exists()
 
 
 def test_condition_labels_are_the_one_hot_rows_of_the_factor(conditional_study):
-    dataset = training.read_dataset(conditional_study["dataset"])
+    dataset = read_dataset(conditional_study["dataset"])
     condition = dataset.condition("label")
     rows = dataset.train[::7]
-    labels = training.condition_labels(dataset, condition, rows)
+    labels = inputs.condition_labels(dataset, condition, rows)
     assert labels.dtype == np.float32 and labels.shape == (len(rows), 2)
     np.testing.assert_array_equal(labels, np.eye(2)[dataset.factor("component")[rows].astype(int)])
     assert set(labels.argmax(axis=1)) == {0, 1}
@@ -572,40 +577,40 @@ def restarted(study, tmp_path_factory):
     root = tmp_path_factory.mktemp("restarts")
     hparams = {**study["hparams"]["vae"], "restarts": RESTARTS}
     runs = {"restarts": _outputs(root, "restarts")}
-    training.train_model(study["dataset"], hparams, 7, **runs["restarts"])
+    training_train.train_model(study["dataset"], hparams, 7, **runs["restarts"])
     for k in range(RESTARTS):
         runs[k] = _outputs(root, f"alone{k}")
-        training.train_model(
-            study["dataset"], study["hparams"]["vae"], training.restart_seed(7, k), **runs[k]
+        training_train.train_model(
+            study["dataset"], study["hparams"]["vae"], training_train.restart_seed(7, k), **runs[k]
         )
     return hparams, runs
 
 
 def test_restart_seeds_derive_from_the_training_seed():
-    seeds = [training.restart_seed(7, k) for k in range(5)]
+    seeds = [training_train.restart_seed(7, k) for k in range(5)]
     assert seeds[0] == 7 and len(set(seeds)) == 5 and all(0 <= s < 2**31 for s in seeds)
-    assert seeds == [training.restart_seed(7, k) for k in range(5)]
-    assert training.restart_seed(8, 1) != seeds[1]
+    assert seeds == [training_train.restart_seed(7, k) for k in range(5)]
+    assert training_train.restart_seed(8, 1) != seeds[1]
 
 
 def test_restarts_keep_the_lowest_final_loss_and_record_each(study, restarted, reference):
     hparams, runs = restarted
     out = runs["restarts"]
-    sidecar = json.loads(training.sidecar_path(out["model_path"]).read_text())
+    sidecar = json.loads(training_train.sidecar_path(out["model_path"]).read_text())
     record = sidecar["restarts"]
     assert record["n"] == RESTARTS and [r["restart"] for r in record["runs"]] == list(range(RESTARTS))
-    assert [r["seed"] for r in record["runs"]] == [training.restart_seed(7, k) for k in range(RESTARTS)]
+    assert [r["seed"] for r in record["runs"]] == [training_train.restart_seed(7, k) for k in range(RESTARTS)]
     # Each restart is its seed trained alone: the same final loss, bit for bit.
-    alone = [training.read_history(runs[k]["history_path"])[-1]["loss"] for k in range(RESTARTS)]
+    alone = [training_history.read_history(runs[k]["history_path"])[-1]["loss"] for k in range(RESTARTS)]
     assert [r["final_loss"] for r in record["runs"]] == alone
     assert len(set(alone)) == RESTARTS  # the initialisations differ
     best = int(np.argmin(alone))
-    assert record["chosen"] == best and record["chosen_seed"] == training.restart_seed(7, best)
+    assert record["chosen"] == best and record["chosen_seed"] == training_train.restart_seed(7, best)
     assert all(r["epochs_trained"] == EPOCHS and r["resumed_after_epoch"] == 0 for r in record["runs"])
     # The kept model, its history and the sidecar's final row are the chosen restart's.
     _assert_same_weights(out["model_path"], runs[best]["model_path"])
-    history = training.read_history(out["history_path"])
-    want = training.read_history(runs[best]["history_path"])
+    history = training_history.read_history(out["history_path"])
+    want = training_history.read_history(runs[best]["history_path"])
     assert [{k: v for k, v in r.items() if k != "seconds"} for r in history] == [
         {k: v for k, v in r.items() if k != "seconds"} for r in want
     ]
@@ -620,18 +625,18 @@ def test_one_restart_is_the_model_without_restarts_and_restarts_are_deterministi
 ):
     hparams, runs = restarted
     one = _outputs(tmp_path, "one")
-    training.train_model(study["dataset"], {**study["hparams"]["vae"], "restarts": 1}, 7, **one)
+    training_train.train_model(study["dataset"], {**study["hparams"]["vae"], "restarts": 1}, 7, **one)
     _assert_same_weights(one["model_path"], reference["vae"]["model_path"])
-    sidecar = json.loads(training.sidecar_path(one["model_path"]).read_text())
+    sidecar = json.loads(training_train.sidecar_path(one["model_path"]).read_text())
     assert sidecar["restarts"]["chosen"] == 0 and len(sidecar["restarts"]["runs"]) == 1
     # No `restarts` key: the sidecar has none (as before the option existed).
-    plain = json.loads(training.sidecar_path(reference["vae"]["model_path"]).read_text())
+    plain = json.loads(training_train.sidecar_path(reference["vae"]["model_path"]).read_text())
     assert "restarts" not in plain and "restarts" not in plain["hparams"]
     again = _outputs(tmp_path, "again")
-    training.train_model(study["dataset"], hparams, 7, **again)
+    training_train.train_model(study["dataset"], hparams, 7, **again)
     _assert_same_weights(again["model_path"], runs["restarts"]["model_path"])
-    first = json.loads(training.sidecar_path(runs["restarts"]["model_path"]).read_text())["restarts"]
-    assert json.loads(training.sidecar_path(again["model_path"]).read_text())["restarts"] == first
+    first = json.loads(training_train.sidecar_path(runs["restarts"]["model_path"]).read_text())["restarts"]
+    assert json.loads(training_train.sidecar_path(again["model_path"]).read_text())["restarts"] == first
 
 
 def test_a_kill_during_a_restart_keeps_the_finished_ones_and_resumes_bitwise(study, restarted, tmp_path):
@@ -655,19 +660,29 @@ def test_a_kill_during_a_restart_keeps_the_finished_ones_and_resumes_bitwise(stu
     assert proc.returncode == 0, out
     assert "fits 2" in out  # restarts 1 (resumed) and 2; restart 0 was not trained again
     _assert_same_weights(run["model_path"], runs["restarts"]["model_path"])
-    record = json.loads(training.sidecar_path(run["model_path"]).read_text())["restarts"]
-    whole = json.loads(training.sidecar_path(runs["restarts"]["model_path"]).read_text())["restarts"]
+    record = json.loads(training_train.sidecar_path(run["model_path"]).read_text())["restarts"]
+    whole = json.loads(training_train.sidecar_path(runs["restarts"]["model_path"]).read_text())["restarts"]
     assert [r["resumed_after_epoch"] for r in record["runs"]] == [0, KILL_EPOCH, 0]
     assert [r["final_loss"] for r in record["runs"]] == [r["final_loss"] for r in whole["runs"]]
     assert record["chosen"] == whole["chosen"] and not backup.exists()
 
 
 def test_the_backup_cadence_comes_from_the_environment(monkeypatch):
-    monkeypatch.delenv(training.CHECKPOINT_ENV, raising=False)
-    assert training.checkpoint_interval() == training.CHECKPOINT_SECONDS == 30.0
-    monkeypatch.setenv(training.CHECKPOINT_ENV, "0")
-    assert training.checkpoint_interval() == 0.0
+    monkeypatch.delenv(training_train.CHECKPOINT_ENV, raising=False)
+    assert training_train.checkpoint_interval() == training_train.CHECKPOINT_SECONDS == 30.0
+    monkeypatch.setenv(training_train.CHECKPOINT_ENV, "0")
+    assert training_train.checkpoint_interval() == 0.0
     for bad in ("-1", "soon", "nan"):
-        monkeypatch.setenv(training.CHECKPOINT_ENV, bad)
-        with pytest.raises(ValueError, match=training.CHECKPOINT_ENV):
-            training.checkpoint_interval()
+        monkeypatch.setenv(training_train.CHECKPOINT_ENV, bad)
+        with pytest.raises(ValueError, match=training_train.CHECKPOINT_ENV):
+            training_train.checkpoint_interval()
+
+
+def test_the_history_module_loads_neither_keras_nor_tensorflow():
+    """Readers of a finished run's history (the replicates' summary) import training.history alone."""
+    code = (
+        "import sys; import vae_latent_study.training.history, vae_latent_study.normal_1d_generation; "
+        "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

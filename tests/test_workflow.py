@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from vae_latent_study import datasets, training
+from vae_latent_study import datasets
+from vae_latent_study.training import train
 
 from .conftest import REPO, TINY_CONFIG, snakemake
 
@@ -354,7 +355,7 @@ def test_after_snakemake_itself_is_killed_unlock_then_the_same_command_resumes(t
         *command,
     ]
     # Back up every epoch: the default cadence (30 s) is longer than this whole training.
-    env = {**os.environ, training.CHECKPOINT_ENV: "0"}
+    env = {**os.environ, train.CHECKPOINT_ENV: "0"}
     proc = subprocess.Popen(
         cmd, cwd=killed, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
     )

@@ -1,10 +1,10 @@
-"""Glue: rule train_model -> vae_latent_study.training.train_model."""
+"""Glue: rule train_model -> vae_latent_study.training.train.train_model."""
 
 from vae_latent_study.jobs import job
 
 # Imports inside the job: what they print on stderr (TensorFlow's start-up) goes to the log.
 with job(snakemake.log[0]) as current:
-    from vae_latent_study.training import train_model
+    from vae_latent_study.training.train import train_model
 
     train_model(
         snakemake.input[0],

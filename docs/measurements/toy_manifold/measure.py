@@ -57,7 +57,7 @@ def train(check: bool) -> None:
     import keras
 
     from vae_latent_study.config import training_hparams
-    from vae_latent_study.training import train_model
+    from vae_latent_study.training.train import train_model
 
     config = _config()
     dataset = _dataset(config)
@@ -105,10 +105,10 @@ def train(check: bool) -> None:
                 threads=THREADS,
                 label=f"cae_toy {SHORT} epochs alone, seed {seed}",
             )
-        from vae_latent_study import models
+        from vae_latent_study.models import inference
 
-        alone = models.load_model(path, compile=False).get_weights()
-        snap = models.load_model(_model_path(SHORT, seed), compile=False).get_weights()
+        alone = inference.load_model(path, compile=False).get_weights()
+        snap = inference.load_model(_model_path(SHORT, seed), compile=False).get_weights()
         same = all(np.array_equal(a, b) for a, b in zip(alone, snap, strict=True))
         (HERE / "snapshot_check.json").write_text(
             json.dumps({"seed": seed, "epochs": SHORT, "weights_identical": same}, indent=2) + "\n"

@@ -103,15 +103,15 @@ def encode_dataset(
     # importing it with TensorFlow costs seconds per job.
     import keras
 
-    from vae_latent_study import models
-    from vae_latent_study.training import runtime_versions
+    from vae_latent_study.models import autoencoders, inference
+    from vae_latent_study.training.backend import runtime_versions
 
     model_path = Path(model_path)
     # Not compiled: encoding needs no optimizer (and loading one the model saved unbuilt only warns).
-    model = models.load_model(model_path, compile=False)
-    kind = "vae" if isinstance(model, models.VAE) else "ae"
+    model = inference.load_model(model_path, compile=False)
+    kind = autoencoders.model_kind(model)
     dataset = read_dataset(dataset_path)
-    shape = models.data_input_shape(model)
+    shape = inference.data_input_shape(model)
     if tuple(shape[1:3]) != tuple(dataset.images.shape[1:]):
         raise ValueError(
             f"{model_path} takes {shape[1:3]} images; {dataset_path} holds {dataset.images.shape[1:]}"
@@ -124,8 +124,8 @@ def encode_dataset(
         images = dataset.images[rows][..., None].astype(np.float32)
         label = None
         if condition is not None:
-            label = models.label_indices(condition, dataset.factor(condition["factor"])[rows])
-        codes = models.encode(model, images, batch_size=batch_size, label=label)
+            label = autoencoders.label_indices(condition, dataset.factor(condition["factor"])[rows])
+        codes = inference.encode(model, images, batch_size=batch_size, label=label)
         if kind == "vae":
             out = {"z_mean": codes["z_mean"], "z_log_sigma": codes["z_log_sigma"]}
             out["z"] = _sample(out["z_mean"], out["z_log_sigma"], rng)  # the model's own sample is unused
@@ -136,13 +136,13 @@ def encode_dataset(
             splits[name]["label"] = label
     test = splits["test"]
     label = test.get("label")
-    test["reconstruction_mean"] = models.decode(model, test["z_mean"], batch_size=batch_size, label=label)[
+    test["reconstruction_mean"] = inference.decode(model, test["z_mean"], batch_size=batch_size, label=label)[
         ..., 0
     ]
     if kind == "vae":
-        test["reconstruction_sample"] = models.decode(model, test["z"], batch_size=batch_size, label=label)[
-            ..., 0
-        ]
+        test["reconstruction_sample"] = inference.decode(
+            model, test["z"], batch_size=batch_size, label=label
+        )[..., 0]
 
     checksum = dataset.manifest["checksum"]["sha256"]
     attrs: dict[str, Any] = {

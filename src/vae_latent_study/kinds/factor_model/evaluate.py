@@ -1,7 +1,7 @@
 """Seed 004's evaluation of one trained model against the truth of its factor-model dataset.
 
-Apart from `vae_latent_study.kinds.factor_model.data`, so that the dataset's build digest (what rebuilds a dataset)
-holds the simulation only: `learned_model` and `evaluate_model` import the models and Keras.
+Apart from `vae_latent_study.kinds.factor_model.data`, so that the dataset's build digest (what rebuilds
+a dataset) holds the simulation only: `learned_model` and `evaluate_model` import the models and Keras.
 """
 
 from __future__ import annotations
@@ -73,7 +73,10 @@ class LearnedModel:
 
 def learned_model(model: Any) -> LearnedModel:
     """The `LearnedModel` view of a VAE or AE of `models`; raises ValueError unless its code is 1-d."""
-    from vae_latent_study import models  # Keras only when a trained model is evaluated
+    from vae_latent_study.models import (  # Keras only when a trained model is evaluated
+        autoencoders,
+        inference,
+    )
 
     latent_dim = int(model.decoder.inputs[0].shape[-1])
     if latent_dim != 1:
@@ -81,7 +84,7 @@ def learned_model(model: Any) -> LearnedModel:
             f"the factor model has one latent variable: this model's code has latent_dim={latent_dim}, "
             "but the evaluation (code map, quadrature over the code's prior) needs latent_dim=1"
         )
-    kind = "vae" if isinstance(model, models.VAE) else "ae"
+    kind = autoencoders.model_kind(model)
     likelihood = dict(getattr(model, "likelihood", {}))
     gaussian = kind == "vae" and likelihood.get("type") == "gaussian"
     variance = likelihood.get("variance") if gaussian else None
@@ -90,14 +93,14 @@ def learned_model(model: Any) -> LearnedModel:
         return np.asarray(u, dtype=np.float32).reshape(-1, 1)
 
     def encode(x: np.ndarray) -> np.ndarray:
-        out = models.encode(model, np.asarray(x, dtype=np.float32))
+        out = inference.encode(model, np.asarray(x, dtype=np.float32))
         return np.asarray(out["z_mean" if kind == "vae" else "code"], dtype=np.float64).reshape(-1)
 
     def decode(u: np.ndarray) -> np.ndarray:
-        return np.asarray(models.decode(model, codes(u)), dtype=np.float64)
+        return np.asarray(inference.decode(model, codes(u)), dtype=np.float64)
 
     def log_variance(u: np.ndarray) -> np.ndarray:
-        log_var = np.asarray(models.decode_log_variance(model, codes(u)), dtype=np.float64)
+        log_var = np.asarray(inference.decode_log_variance(model, codes(u)), dtype=np.float64)
         if variance == "decoder_mean":
             # Seed 004's loss: one variance per sample, the head's log-variance averaged over features.
             log_var = np.broadcast_to(log_var.mean(axis=1, keepdims=True), log_var.shape)
@@ -342,12 +345,12 @@ def evaluate_model(
     Values that do not apply (no likelihood variance: an AE, or a VAE without a Gaussian likelihood) are
     null. The same inputs give the same JSON bytes.
     """
-    from vae_latent_study import models
     from vae_latent_study.datasets import read_dataset
+    from vae_latent_study.models import inference
     from vae_latent_study.provenance import model_run_record, write_strict_json
 
     dataset = read_dataset(dataset_path)
-    learned = learned_model(models.load_model(model_path, compile=False))
+    learned = learned_model(inference.load_model(model_path, compile=False))
     numbers = model_evaluation(learned, dataset, figure_paths)
     notes = {
         "functions": "sqrt(E_Z[(decoded mean at T(Z) - g_j(Z))^2]) / s_j, T the affine map of the training "

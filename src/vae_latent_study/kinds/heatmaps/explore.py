@@ -349,13 +349,13 @@ def _decode_all(
 ) -> dict[str, np.ndarray]:
     """Decode every path's points in one call (one predict, not one per path), a conditional model's with
     `label` for every point."""
-    from vae_latent_study import models
+    from vae_latent_study.models import inference
 
     names = list(paths)
     if not names:
         return {}
     stacked = np.concatenate([paths[n] for n in names])
-    images = models.decode(model, stacked, label=label)[..., 0]
+    images = inference.decode(model, stacked, label=label)[..., 0]
     bounds = np.cumsum([0] + [len(paths[n]) for n in names])
     return {n: images[bounds[i] : bounds[i + 1]] for i, n in enumerate(names)}
 
@@ -486,9 +486,9 @@ def explore_latents(
     if missing:
         raise ValueError(f"outputs lacks {sorted(missing)}")
     # Imported here: Keras brings TensorFlow, seconds to import, which only the decoding needs.
-    from vae_latent_study import models
+    from vae_latent_study.models import inference
 
-    model = models.load_model(model_path, compile=False)
+    model = inference.load_model(model_path, compile=False)
     latents = read_latents(latents_path)
     dataset = read_dataset(dataset_path)
     _check_inputs(latents, dataset, latents_path, dataset_path)
@@ -583,7 +583,7 @@ def explore_latents(
             path_numbers[f"straight_{factor}"]["null"] = direction_null(
                 path,
                 factor,
-                lambda c: models.decode(model, c, label=decode_label)[..., 0],
+                lambda c: inference.decode(model, c, label=decode_label)[..., 0],
                 dataset.axis,
                 scale,
                 null_rng,

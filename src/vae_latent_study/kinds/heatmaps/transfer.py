@@ -132,12 +132,12 @@ def evaluate_transfer(
     """Write the tail-transfer evaluation of one df-conditioned model on a Student-t heatmap dataset
     (`transfer.json`) and its figure; return it. Every test image of each df is encoded with its own label
     (the mean code) and decoded with the other df's: heavy to light and light to heavy."""
-    from vae_latent_study import models
     from vae_latent_study.datasets import read_dataset
+    from vae_latent_study.models import autoencoders, inference
     from vae_latent_study.provenance import model_run_record, write_strict_json
 
     dataset = read_dataset(dataset_path)
-    model = models.load_model(model_path, compile=False)
+    model = inference.load_model(model_path, compile=False)
     condition = model.condition
     if condition is None or condition["factor"] != "df" or len(condition["values"]) != 2:
         raise ValueError(f"{model_path} is not conditioned on the two df values of a Student-t dataset")
@@ -154,9 +154,11 @@ def evaluate_transfer(
             directions[name] = {"source_df": float(source), "target_df": float(target), "n": 0}
             continue
         x = dataset.images[rows[chosen]][..., None].astype(np.float32)
-        source_label, target_label = (int(models.label_indices(model, [v])[0]) for v in (source, target))
-        reconstructions = models.reconstruct(model, x, label=source_label)[..., 0]
-        transfers = models.style_transfer(model, x, source_label, target_label)[..., 0]
+        source_label, target_label = (
+            int(autoencoders.label_indices(model, [v])[0]) for v in (source, target)
+        )
+        reconstructions = inference.reconstruct(model, x, label=source_label)[..., 0]
+        transfers = inference.style_transfer(model, x, source_label, target_label)[..., 0]
         f = factors[chosen]
         targets = heatmaps(axis, f[:, 0], f[:, 1], f[:, 2], np.full(len(f), target))
         directions[name] = {
@@ -174,7 +176,7 @@ def evaluate_transfer(
         "dataset": dataset_name,
         "family": "student_t",
         "model": model_name,
-        "kind": "vae" if isinstance(model, models.VAE) else "ae",
+        "kind": autoencoders.model_kind(model),
         "seed": int(seed),
         "conditional": "df",
         "transfer": directions,

@@ -31,7 +31,7 @@ def build_classifier(n_classes: int, image_size: int, seed: int) -> Any:
     """Conv2D 32 -> max-pool -> Conv2D 64 -> max-pool -> Dropout 0.3 -> Dense 128 -> softmax, seeded."""
     import keras
 
-    from vae_latent_study.models import _derive_seed
+    from vae_latent_study.models.layers import _derive_seed
 
     def init(i: int) -> Any:
         return keras.initializers.GlorotUniform(seed=_derive_seed(seed, 3000 + i))
@@ -60,7 +60,8 @@ def train_classifier(
     import keras
 
     from vae_latent_study.datasets import read_dataset
-    from vae_latent_study.training import _configure_tensorflow, _tensorflow_backend, model_inputs
+    from vae_latent_study.training.backend import _configure_tensorflow, _tensorflow_backend
+    from vae_latent_study.training.inputs import model_inputs
 
     started = time.perf_counter()
     settings = {**DEFAULTS, **settings}

@@ -99,10 +99,10 @@ def predicted_labels(classifier: Any, images: np.ndarray, batch_size: int = 512)
 def transfers(model: Any, x: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
     """Every source row of `x` (with its own `labels`) re-decoded as every label: (classes, n, ...), entry
     [t, i] the style transfer of source i to label t (`models.style_transfer`, from the mean code)."""
-    from vae_latent_study import models
+    from vae_latent_study.models import inference
 
-    codes = models.mean_code(model, x, label=labels)
-    return np.stack([models.decode(model, codes, label=t) for t in range(classes)])
+    codes = inference.mean_code(model, x, label=labels)
+    return np.stack([inference.decode(model, codes, label=t) for t in range(classes)])
 
 
 def transfer_accuracy(classifier: Any, decoded: np.ndarray, source_labels: np.ndarray) -> dict[str, Any]:
@@ -123,10 +123,10 @@ def prior_accuracy(
 ) -> tuple[dict[str, Any], np.ndarray]:
     """`requested_label_shares` of `n_per_label` prior draws z ~ N(0, I) decoded with each label (the same
     draws for every label, seeded), and the decoded images (classes, n, ...)."""
-    from vae_latent_study import models
+    from vae_latent_study.models import inference
 
     z = np.random.default_rng([int(seed), 3_003]).standard_normal((n_per_label, latent_dim)).astype("float32")
-    decoded = np.stack([models.decode(model, z, label=t) for t in range(classes)])
+    decoded = np.stack([inference.decode(model, z, label=t) for t in range(classes)])
     predicted = predicted_labels(classifier, decoded.reshape(classes * n_per_label, *decoded.shape[2:]))
     requested = np.repeat(np.arange(classes), n_per_label)
     return requested_label_shares(predicted, requested, classes), decoded
@@ -216,7 +216,7 @@ def _plot_figures(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from vae_latent_study import models
+    from vae_latent_study.models import inference
     from vae_latent_study.plots import save_figure
 
     classes = len(class_names)
@@ -242,7 +242,10 @@ def _plot_figures(
     fig, axes = plt.subplots(2, math.ceil(classes / 2), figsize=(4 * math.ceil(classes / 2), 8.4))
     for c, ax in zip(range(classes), axes.flat, strict=False):
         ax.imshow(
-            _tile(models.decode(model, codes, label=c), GRID_SIDE, GRID_SIDE), cmap="gray_r", vmin=0, vmax=1
+            _tile(inference.decode(model, codes, label=c), GRID_SIDE, GRID_SIDE),
+            cmap="gray_r",
+            vmin=0,
+            vmax=1,
         )
         ax.set_title(f"label {class_names[c]}")
         ax.axis("off")
@@ -269,7 +272,7 @@ def _plot_figures(
 
     # Reconstructions from the mean code with the own label (the seed's comparison of ten test images).
     shown = np.arange(min(10, len(x_test)))
-    reconstruction = models.reconstruct(model, x_test[shown], label=test_labels[shown])
+    reconstruction = inference.reconstruct(model, x_test[shown], label=test_labels[shown])
     fig, axes = plt.subplots(2, len(shown), figsize=(1.1 * len(shown), 2.6), squeeze=False)
     for c in shown:
         for r, image in enumerate((x_test[c], reconstruction[c])):
@@ -319,19 +322,19 @@ def evaluate_cvae(
     """
     import keras
 
-    from vae_latent_study import models
     from vae_latent_study.datasets import read_dataset
     from vae_latent_study.io import atomic_path, reading
     from vae_latent_study.kinds.images.evaluate import _last_row
+    from vae_latent_study.models import autoencoders, inference
     from vae_latent_study.provenance import library_versions
-    from vae_latent_study.training import model_inputs
+    from vae_latent_study.training.inputs import model_inputs
 
-    model = models.load_model(model_path, compile=False)
-    if not isinstance(model, models.VAE) or model.condition is None:
+    model = inference.load_model(model_path, compile=False)
+    if not isinstance(model, autoencoders.VAE) or model.condition is None:
         raise ValueError(f"{model_path}: evaluate_cvae takes a conditional VAE")
     dataset = read_dataset(dataset_path)
     values = dataset.factor(model.condition["factor"])
-    labels = models.label_indices(model, values)
+    labels = autoencoders.label_indices(model, values)
     classes = len(model.condition["values"])
     x_train, x_test = model_inputs(dataset.x[dataset.train]), model_inputs(dataset.x[dataset.test])
     train_labels, test_labels = labels[dataset.train], labels[dataset.test]
@@ -351,8 +354,8 @@ def evaluate_cvae(
     style = style_correlations(x_test, decoded)
     del decoded
 
-    z_train = models.mean_code(model, x_train, label=train_labels)
-    z_test = models.mean_code(model, x_test, label=test_labels)
+    z_train = inference.mean_code(model, x_train, label=train_labels)
+    z_test = inference.mean_code(model, x_test, label=test_labels)
     probe = {"cvae": linear_probe(z_train, train_labels, z_test, test_labels), "twin": None}
 
     n_bound = min(int(settings["iwae_images"]), len(x_test))
@@ -367,11 +370,11 @@ def evaluate_cvae(
         "twin": None,
     }
     if twin_path is not None:
-        twin = models.load_model(twin_path, compile=False)
+        twin = inference.load_model(twin_path, compile=False)
         if twin.condition is not None:
             raise ValueError(f"{twin_path}: the twin must not be conditional")
         probe["twin"] = linear_probe(
-            models.mean_code(twin, x_train), train_labels, models.mean_code(twin, x_test), test_labels
+            inference.mean_code(twin, x_train), train_labels, inference.mean_code(twin, x_test), test_labels
         )
         twin_bounds = _bounds(twin, x_test[:n_bound], None, k, int(seed))
         gap_elbo = cvae_bounds["elbo"] - twin_bounds["elbo"]

@@ -72,16 +72,16 @@ def likelihood_bounds(
     """
     from scipy.special import logsumexp
 
-    from vae_latent_study import models
+    from vae_latent_study.models import inference
 
-    codes = models.encode(model, images, label=label)
+    codes = inference.encode(model, images, label=label)
     mu = np.asarray(codes["z_mean"], dtype=np.float64)
     h = np.asarray(codes[model.scale_key], dtype=np.float64)
     sigma = np.exp(0.5 * h) if model.sampler == "log_var" else np.exp(h)
     eps = np.random.default_rng(int(seed)).standard_normal((int(k), *mu.shape))
     z = mu + sigma * eps
     labels = None if label is None else np.tile(np.broadcast_to(np.asarray(label), (len(images),)), int(k))
-    decoded = models.decode(model, z.reshape(-1, mu.shape[1]).astype(np.float32), label=labels)
+    decoded = inference.decode(model, z.reshape(-1, mu.shape[1]).astype(np.float32), label=labels)
     decoded = decoded.reshape(int(k), len(images), -1)
     x = np.asarray(images, dtype=np.float64).reshape(1, len(images), -1)
     log_px_z = -binary_cross_entropy(x, decoded).sum(axis=-1)  # (k, n)
@@ -208,7 +208,7 @@ def _plot_figures(
 
 
 def _last_row(history_path: str | Path) -> dict[str, float | None]:
-    from vae_latent_study.training import read_history
+    from vae_latent_study.training.history import read_history
 
     rows = read_history(history_path)
     return dict(rows[-1]) if rows else {}
@@ -241,20 +241,20 @@ def evaluate_images(
       the classifier (`classifier.train_classifier`) labels with confidence >= 0.8;
     - `figures`: `embedding`, `grid`, `samples`, `reconstructions` (PNGs).
     """
-    from vae_latent_study import models
-    from vae_latent_study.training import model_inputs
+    from vae_latent_study.models import autoencoders, inference
+    from vae_latent_study.training.inputs import model_inputs
 
-    model = models.load_model(model_path, compile=False)
+    model = inference.load_model(model_path, compile=False)
     dataset = read_dataset(dataset_path)
     labels = dataset.factors[:, dataset.factor_names.index(dataset.label or "class")]
     x_train, x_test = model_inputs(dataset.x[dataset.train]), model_inputs(dataset.x[dataset.test])
-    codes_train = models.encode(model, x_train)
-    codes_test = models.encode(model, x_test)
-    key = "z_mean" if isinstance(model, models.VAE) else "code"
+    codes_train = inference.encode(model, x_train)
+    codes_test = inference.encode(model, x_test)
+    key = "z_mean" if isinstance(model, autoencoders.VAE) else "code"
     limit = entropy_limit(x_test)
-    reconstruction = {"bce_mean_code": models.decode(model, codes_test[key])}
-    if isinstance(model, models.VAE):
-        reconstruction["bce_sampled_code"] = models.decode(model, codes_test["z"])
+    reconstruction = {"bce_mean_code": inference.decode(model, codes_test[key])}
+    if isinstance(model, autoencoders.VAE):
+        reconstruction["bce_sampled_code"] = inference.decode(model, codes_test["z"])
     bce = {
         name: float(binary_cross_entropy(x_test, images).mean()) for name, images in reconstruction.items()
     }
@@ -268,7 +268,7 @@ def evaluate_images(
     knn_pca = knn_probe(pca_train, train_labels, pca_test, test_labels, k_grid=grid, cv=folds)
 
     bounds = None
-    if isinstance(model, models.VAE):
+    if isinstance(model, autoencoders.VAE):
         n_bound = min(int(settings["iwae_images"]), len(x_test))
         bounds = likelihood_bounds(model, x_test[:n_bound], int(settings["iwae_k"]), seed=int(seed))
 
@@ -279,13 +279,13 @@ def evaluate_images(
 
     with reading(classifier_path):
         classifier = keras.models.load_model(classifier_path, compile=False)
-    is_vae = isinstance(model, models.VAE)
+    is_vae = isinstance(model, autoencoders.VAE)
     points = sample_codes(
         codes_train[key], codes_test[key], int(settings["samples"]), int(seed), prior=is_vae
     )
     quality, shown = {}, {}
     for name, latent in points.items():
-        decoded = models.decode(model, latent.astype(np.float32))
+        decoded = inference.decode(model, latent.astype(np.float32))
         probabilities = classifier.predict(decoded, batch_size=512, verbose=0)
         quality[name] = confident_share(probabilities)
         shown[name] = (decoded[:12], probabilities[:12].argmax(axis=1), probabilities[:12].max(axis=1))
@@ -295,7 +295,7 @@ def evaluate_images(
         codes_test[key],
         test_labels.astype(np.int64),
         class_names,
-        lambda c: models.decode(model, c.astype(np.float32)),
+        lambda c: inference.decode(model, c.astype(np.float32)),
         x_test,
         reconstruction["bce_mean_code"],
         shown,
@@ -306,7 +306,7 @@ def evaluate_images(
         "dataset": dataset_name,
         "family": dataset.manifest.get("source"),
         "model": model_name,
-        "kind": "vae" if isinstance(model, models.VAE) else "ae",
+        "kind": autoencoders.model_kind(model),
         "seed": int(seed),
         "final": _last_row(history_path),
         "entropy_limit": {

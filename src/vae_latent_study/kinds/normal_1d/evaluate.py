@@ -32,6 +32,7 @@ from vae_latent_study.kinds.normal_1d.data import (
     replicate_summary,
 )
 from vae_latent_study.provenance import file_sha256, library_versions
+from vae_latent_study.training.history import TRACE_COLUMN, read_history
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,10 @@ def evaluate_generation(
     byte.
     Every metric is a number; `relative_max_diff` is null where the inference decodes are constant.
     """
-    from vae_latent_study import models  # Keras loads here only: summarise_replicates needs none of it
+    from vae_latent_study.models import (  # Keras loads here only: summarise_replicates needs none of it
+        autoencoders,
+    )
+    from vae_latent_study.models import inference as models_inference
 
     figure_paths = dict(figure_paths)
     if set(figure_paths) != set(FIGURE_KEYS):
@@ -141,8 +145,8 @@ def evaluate_generation(
         raise ValueError(f"{dataset_path} is a {dataset.kind!r} dataset, not normal_1d")
     true_mean, true_std = float(dataset.truth["mean"]), float(dataset.truth["std"])
     x_train = dataset.x[dataset.train].astype("float32")
-    model = models.load_model(model_path, compile=False)
-    kind = "vae" if isinstance(model, models.VAE) else "ae"
+    model = models_inference.load_model(model_path, compile=False)
+    kind = autoencoders.model_kind(model)
     gaussian = model.likelihood["type"] == "gaussian"
     if protocol not in PROTOCOLS:
         raise ValueError(f"generation protocol must be one of {PROTOCOLS}; got {protocol!r}")
@@ -151,8 +155,8 @@ def evaluate_generation(
             f"{model_path}: likelihood_sample needs a gaussian likelihood, not {model.likelihood}"
         )
 
-    encoded = models.encode(model, x_train)
-    encoded_training = models.encode(model, x_train, training=True)
+    encoded = models_inference.encode(model, x_train)
+    encoded_training = models_inference.encode(model, x_train, training=True)
     code_key = "z_mean" if kind == "vae" else "code"
     z_mean = np.asarray(encoded[code_key], dtype=np.float64)
     latent_dim = z_mean.shape[1]
@@ -177,10 +181,10 @@ def evaluate_generation(
     def generate(
         codes: np.ndarray, batch_size: int = 256, training: bool = False, how: str = protocol
     ) -> np.ndarray:
-        mean = models.decode(model, codes, batch_size, training=training).ravel()
+        mean = models_inference.decode(model, codes, batch_size, training=training).ravel()
         if how == "decoded_mean":
             return mean
-        log_var = models.decode_log_variance(model, codes, batch_size, training=training).ravel()
+        log_var = models_inference.decode_log_variance(model, codes, batch_size, training=training).ravel()
         eps = np.random.default_rng(likelihood_stream).standard_normal(mean.shape)
         return (mean.astype(np.float64) + np.exp(0.5 * log_var.astype(np.float64)) * eps).astype("float32")
 
@@ -207,7 +211,7 @@ def evaluate_generation(
     grid = np.linspace(code_mean[0] - half_width, code_mean[0] + half_width, DECODER_CURVE_POINTS)
     grid_codes = np.tile(code_mean, (DECODER_CURVE_POINTS, 1))
     grid_codes[:, 0] = grid
-    curve = models.decode(model, grid_codes.astype("float32")).ravel().astype(np.float64)
+    curve = models_inference.decode(model, grid_codes.astype("float32")).ravel().astype(np.float64)
     curve_range = float(curve.max() - curve.min())
 
     generated_scores = score(generated)
@@ -290,7 +294,7 @@ def evaluate_generation(
         payload["protocols"] = {
             how: generated_scores if how == protocol else score(generate(codes, how=how)) for how in PROTOCOLS
         }
-        sd = np.exp(0.5 * models.decode_log_variance(model, codes).astype(np.float64).ravel())
+        sd = np.exp(0.5 * models_inference.decode_log_variance(model, codes).astype(np.float64).ravel())
         payload["observation_sd"] = {
             "median": float(np.median(sd)),
             "min": float(sd.min()),
@@ -356,18 +360,6 @@ def _quartiles(values: Sequence[float]) -> dict[str, float]:
 
 #: The answer's printed last epoch ("Last Epoch 33/100", early stopping on the loss, patience 10).
 ANSWER_LAST_EPOCH = 33
-#: The history column of `training.GeneratedStdTrace` (kept here as text: this module loads no Keras).
-TRACE_COLUMN = "generated_std"
-
-
-def _read_history(path: str | Path) -> list[dict[str, str]]:
-    """A training history CSV's rows as text (`training.read_history` would load Keras)."""
-    import csv
-
-    from vae_latent_study.io import reading
-
-    with reading(path), open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def trace_summary(histories: Sequence[Sequence[Mapping[str, Any]]]) -> dict[str, Any] | None:
@@ -527,7 +519,7 @@ def summarise_replicates(
     if all("kl_mean" in p.get("codes", {}) for p in payloads):
         out["kl_mean"] = _quartiles([p["codes"]["kl_mean"] for p in payloads])
     if histories:
-        trace = trace_summary([_read_history(path) for path in histories])
+        trace = trace_summary([read_history(path) for path in histories])
         if trace is not None:
             out["trace"] = trace
         if trace_figure is not None:

@@ -263,12 +263,12 @@ def evaluate_manifold(
     held-out ones, reconstructed from the mean code (the AE's code) with each point's own label when the
     model is conditional; `targets` judges the issue's targets on the test split (they are the
     conditional AE's; `targeted` says whether this model is one)."""
-    from vae_latent_study import models
     from vae_latent_study.datasets import read_dataset
+    from vae_latent_study.models import autoencoders, inference
     from vae_latent_study.provenance import model_run_record, write_strict_json
 
     dataset = read_dataset(dataset_path)
-    model = models.load_model(model_path, compile=False)
+    model = inference.load_model(model_path, compile=False)
     component = dataset.factor("component")
     curves = {k: dataset.truth[f"curve_{k}"] for k in range(len(dataset.categories("component")))}
     noise_sd = float(dataset.truth["noise_sd"][0])
@@ -279,8 +279,8 @@ def evaluate_manifold(
         rows = getattr(dataset, split)
         label = None
         if model.condition is not None:
-            label = models.label_indices(model, dataset.factor(model.condition["factor"])[rows])
-        reconstructions[split] = models.reconstruct(model, dataset.x[rows], label=label)
+            label = autoencoders.label_indices(model, dataset.factor(model.condition["factor"])[rows])
+        reconstructions[split] = inference.reconstruct(model, dataset.x[rows], label=label)
         numbers[split] = manifold_metrics(
             reconstructions[split],
             dataset.x[rows],
@@ -305,7 +305,7 @@ def evaluate_manifold(
         "dataset": dataset_name,
         "family": "toy_manifold",
         "model": model_name,
-        "kind": "vae" if isinstance(model, models.VAE) else "ae",
+        "kind": autoencoders.model_kind(model),
         "seed": int(seed),
         "conditional": conditional,
         "n_train": int(len(dataset.train)),
