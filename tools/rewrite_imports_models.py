@@ -63,8 +63,8 @@ MODELS = _table(
             "label_indices model_kind one_hot set_standardisation standardise_layers"
         ),
         "build": (
-            "ARCHITECTURES MODEL_OPTIONS OPTIMIZERS SEED_SCHEDULES _build_from_options _build_symbolically "
-            "_condition_size _wrap build_model build_model_from_options make_optimizer seed_schedule"
+            "ARCHITECTURES MODEL_OPTIONS OPTIMIZERS SCHEDULE_DEFAULTS _build_from_options _build_symbolically "
+            "_condition_size _wrap build_model build_model_from_options make_optimizer"
         ),
         "inference": (
             "_inputs _predict data_input_shape decode decode_log_variance encode load_model mean_code "

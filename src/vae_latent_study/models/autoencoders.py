@@ -65,7 +65,7 @@ def _batch_size(x: Any) -> Any:
 
 def _reject_sample_weight(sample_weight: Any) -> None:
     if sample_weight is not None:
-        raise ValueError("sample weights are not supported: every image counts once, as in the seed")
+        raise ValueError("sample weights are not supported: every image counts once, as in the source")
 
 
 REGULARIZATION_LOSSES = ("include", "ignore")
@@ -219,9 +219,9 @@ class VAE(_LayerMode, _Conditional, _Regularized, keras.Model):
         for the faithful squared error the batch sums that seed 002's gradient saw."""
         reconstruction = reconstruction_term(self.likelihood, x, y_pred, self.reconstruction_scale)
         z_mean, h = y_pred["z_mean"], y_pred[self.scale_key]
-        # For `log_sigma` deliberately the seed's formula: it plugs z_log_sigma in as if it were
+        # For `log_sigma` deliberately the source's formula: it plugs z_log_sigma in as if it were
         # log(sigma^2), although the sampler uses exp(z_log_sigma) as sigma. Kept as is so that the study
-        # reproduces the seed. For `log_var` the same expression is the standard KL.
+        # reproduces the source. For `log_var` the same expression is the standard KL.
         kl = -0.5 * (1.0 + h - ops.square(z_mean) - ops.exp(h))
         kl = ops.mean(kl, axis=-1) if self.kl_reduction == "mean" else ops.sum(kl, axis=-1)
         if self.likelihood["type"] == "squared_error" and self.likelihood["variant"] == "faithful":
@@ -326,7 +326,7 @@ class AE(_LayerMode, _Conditional, _Regularized, keras.Model):
         _reject_sample_weight(sample_weight)
         x, _ = self.split_inputs(x)
         if self.likelihood == {"type": "bernoulli", "scale": 1.0}:
-            # Unlike the VAE's, the seed's AE loss is not rescaled by the pixel count.
+            # Unlike the VAE's, the source's AE loss is not rescaled by the pixel count.
             reconstruction = ops.mean(keras.losses.binary_crossentropy(x, y_pred["reconstruction"]))
         else:
             reconstruction = reconstruction_term(self.likelihood, x, y_pred, self.reconstruction_scale)

@@ -1,4 +1,4 @@
-"""Building a model: the seed's conv36 model (`build_model`), a study config's model entry
+"""Building a model: the source's conv36 model (`build_model`), a study config's model entry
 (`build_model_from_options`) and the optimisers with their learning-rate schedules."""
 
 from __future__ import annotations
@@ -21,17 +21,17 @@ from vae_latent_study.models.networks import (
 )
 from vae_latent_study.models.precision import PRECISIONS, _full_precision, precision_scope
 
-#: The seed's optimisers. The VAE cell decays the step size; the AE cell builds a schedule (decay 0.98) but
-#: then compiles a plain `Adam()`, whose learning rate is Keras's default 1e-3, so the AE's is constant.
-SEED_SCHEDULES: dict[str, dict[str, Any]] = {
-    "vae": {
+#: The defaults of each learning-rate schedule type (the config schema's): a model's `schedule` overrides
+#: them. The sources' own schedules are written out in `config/config.yaml`'s models.
+SCHEDULE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "exponential_decay": {
         "type": "exponential_decay",
         "learning_rate": 1e-3,
         "decay_steps": 30,
         "decay_rate": 0.99,
         "staircase": False,
     },
-    "ae": {"type": "constant", "learning_rate": 1e-3},
+    "constant": {"type": "constant", "learning_rate": 1e-3},
 }
 
 
@@ -44,7 +44,7 @@ def build_model(
     image_size: int = 36,
     condition: Mapping[str, Any] | None = None,
 ) -> VAE | AE:
-    """An uncompiled VAE or AE with the seed's architecture; its initial weights depend only on `seed`.
+    """An uncompiled VAE or AE with the source's architecture; its initial weights depend only on `seed`.
 
     With `seed=None` the initializers and the sampler draw from Keras's global RNG instead (then
     `keras.utils.set_random_seed` makes them reproducible). `kl_reduction` and `beta` apply to the VAE only.
@@ -255,11 +255,6 @@ def _wrap(
     )
 
 
-def seed_schedule(kind: ModelKind) -> dict[str, Any]:
-    """A copy of the seed's learning-rate schedule for `kind`, for `make_optimizer`."""
-    return dict(SEED_SCHEDULES[kind])
-
-
 #: Optimisers by name. Keras 3's Adadelta defaults to learning_rate=1e-3, like tf.keras 2's; standalone
 #: Keras <= 2.3 (and the Adadelta paper) used 1.0: a study config must say which (seed 002's AE: 1.0).
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "adadelta": keras.optimizers.Adadelta}
@@ -270,13 +265,13 @@ def make_optimizer(schedule: Mapping[str, Any], optimizer: str = "adam") -> kera
     given by `schedule`.
 
     `schedule["type"]` is `"exponential_decay"` (keys `learning_rate`, the initial rate, `decay_steps`,
-    `decay_rate`, `staircase`; defaults are the seed's VAE values) or `"constant"` (key `learning_rate`,
+    `decay_rate`, `staircase`; defaults `SCHEDULE_DEFAULTS`) or `"constant"` (key `learning_rate`,
     default 1e-3). These are the keys of a model's `schedule` in the study config.
     """
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}; got {optimizer!r}")
     kind = schedule.get("type", "constant")
-    known = {"exponential_decay": SEED_SCHEDULES["vae"], "constant": SEED_SCHEDULES["ae"]}
+    known = SCHEDULE_DEFAULTS
     if kind not in known:
         raise ValueError(f"schedule type must be one of {sorted(known)}; got {kind!r}")
     unknown = set(schedule) - set(known[kind])

@@ -66,7 +66,7 @@ def encode(
     model's sampler) and a sample `z` (VAE) or `code` (AE). A conditional model needs each row's `label`
     (see `label_indices`); any other takes none.
 
-    The VAE's `z` is one draw from the sampler, as the seed's plots use; drawing it advances the sampler
+    The VAE's `z` is one draw from the sampler, as the source's plots use; drawing it advances the sampler
     (unless `training=True`, which runs BatchNorm on batch statistics and Dropout without changing the model).
     """
     outputs = _predict(model.encoder, _inputs(model, images, label), batch_size, training)

@@ -31,7 +31,9 @@ _SAMPLER_SEED_INDEX = 1000
 def _check_image_size(image_size: int) -> None:
     # The decoder starts from a (size/9)^2 grid and upsamples by 3 twice, so only multiples of 9 round-trip.
     if image_size <= 0 or image_size % 9:
-        raise ValueError(f"image_size must be a positive multiple of 9 (the seed's is 36); got {image_size}")
+        raise ValueError(
+            f"image_size must be a positive multiple of 9 (the source's is 36); got {image_size}"
+        )
 
 
 def _label_input(condition_size: int) -> Any | None:
@@ -64,7 +66,7 @@ def build_encoder(
     seed: int | None = 0,
     condition_size: int = 0,
 ) -> keras.Model:
-    """The seed's convolutional encoder: outputs [z_mean, z_log_sigma, z] (VAE) or the code (AE).
+    """The source's convolutional encoder: outputs [z_mean, z_log_sigma, z] (VAE) or the code (AE).
 
     With `condition_size` K > 0 it also takes a one-hot label (b, K), as K constant planes beside the image.
     """
@@ -78,7 +80,7 @@ def build_encoder(
     x = layers.Conv2D(
         32, 3, strides=1, padding="same", activation="relu", kernel_initializer=init.kernel(), name="conv0"
     )(_with_label_planes(inputs, label))
-    # The seed's `gen_block(x, units)`: a 3x3 convolution then a 2x2 max-pool (its dropout is commented out).
+    # The source's `gen_block(x, units)`: a 3x3 convolution then a 2x2 max-pool (its dropout commented out).
     for block, units in enumerate((64, 128, 64), start=1):
         x = layers.Conv2D(
             units, 3, padding="same", activation="relu", kernel_initializer=init.kernel(), name=f"conv{block}"
@@ -99,7 +101,7 @@ def build_encoder(
 def build_decoder(
     latent_dim: int = 3, image_size: int = 36, seed: int | None = 0, condition_size: int = 0
 ) -> keras.Model:
-    """The seed's decoder: Dense to a 4x4x64 grid, then transposed convolutions up to a sigmoid image.
+    """The source's decoder: Dense to a 4x4x64 grid, then transposed convolutions up to a sigmoid image.
     With `condition_size` K > 0 it takes [code, one-hot label (b, K)], concatenated before the Dense."""
     _check_image_size(image_size)
     # Offset the indices so that encoder and decoder layers never share an initializer seed.
@@ -137,7 +139,7 @@ def _check_conv32_size(image_size: int) -> None:
     # Three stride-2 convolutions halve the size three times; the decoder doubles it back.
     if image_size <= 0 or image_size % 8:
         raise ValueError(
-            f"conv32 takes images whose size is a multiple of 8 (the seed's is 32); got {image_size}"
+            f"conv32 takes images whose size is a multiple of 8 (the source's is 32); got {image_size}"
         )
 
 
@@ -195,7 +197,7 @@ def build_conv32_decoder(
     base = image_size // 8
     inputs = keras.Input(shape=(latent_dim,), name="code")
     label = _label_input(condition_size)
-    # The seed's Dense has no activation.
+    # The source's Dense has no activation.
     x = layers.Dense(base * base * CONV32_FILTERS[-1], kernel_initializer=init.kernel(), name="dense")(
         _with_label(inputs, label, "code_label")
     )
