@@ -1,6 +1,7 @@
 # Validates the config before anything is planned, and holds the small helpers the rules share.
 from pathlib import Path
 
+from vae_latent_study.aggregate.expected import claims_by_dataset, read_expected
 from vae_latent_study.config import (
     ConfigError,
     Run,
@@ -37,6 +38,13 @@ for _study, _spec in config["studies"].items():
             f"invalid configuration:\n  config key 'studies.{_study}.expected': no file "
             f"{expected_file(_spec['expected'])}"
         )
+    if _spec["expected"]:
+        try:  # a malformed expected file (its numbers, its claims) stops the workflow here, naming the key
+            read_expected(expected_file(_spec["expected"]))
+        except ValueError as error:
+            raise ConfigError(
+                f"invalid configuration:\n  config key 'studies.{_study}.expected': {error}"
+            ) from None
 
 
 wildcard_constraints:
@@ -211,6 +219,17 @@ def get_replicate_summaries(wildcards=None):
 def get_expected_files(wildcards):
     """The expected-numbers file of every study of `get_study_members`, in its order."""
     return [expected_file(spec["expected"]) for spec in config["studies"].values() if spec["expected"]]
+
+
+def get_claims(wildcards):
+    """{dataset: the claims its study's source makes} (`claims:` of the expected files): a param of the
+    aggregation, so that editing a claim reruns it (and the comparison and report after it) and editing a
+    printed number does not."""
+    return claims_by_dataset(
+        (study, spec["datasets"], expected_file(spec["expected"]))
+        for study, spec in config["studies"].items()
+        if spec["expected"]
+    )
 
 
 def get_study_members(wildcards):

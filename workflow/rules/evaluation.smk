@@ -288,6 +288,8 @@ rule aggregate_metrics:
     params:
         code=package_code("aggregate_metrics.py"),
         evaluation=evaluation_params("aggregate_metrics"),
+        # The sources' claims, judged on the paired table (config/expected/<name>.yaml's `claims`).
+        claims=get_claims,
     log:
         "logs/aggregate_metrics.log",
     conda:
