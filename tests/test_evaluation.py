@@ -10,6 +10,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from tests.conftest import REPO, SCHEMA, TINY_CONFIG
 from vae_latent_study.aggregate import compare as aggregate_compare
@@ -26,6 +27,8 @@ from vae_latent_study.kinds.heatmaps import plots as heatmap_plots
 SIZE = 36  # image side: a constant offset a over an image has Frobenius norm 36 |a|
 K_GRID = range(3, 16)
 CURVE_SIZES = (40, 120, 10_000)
+#: The k the probe refits with: the config's default, the source's 13 (kept in the schema, one place).
+FIXED_K = yaml.safe_load(SCHEMA.read_text())["properties"]["evaluation"]["properties"]["fixed_k"]["default"]
 
 
 def offsets(n: int, scale: float) -> np.ndarray:
@@ -122,6 +125,7 @@ def study(tmp_path_factory):
                 seed=0,
                 k_grid=K_GRID,
                 learning_curve_sizes=CURVE_SIZES,
+                fixed_k=FIXED_K,
                 **names,
             )
             out["json"].append(f"{prefix}_probes.json")
