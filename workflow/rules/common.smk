@@ -14,6 +14,7 @@ from vae_latent_study.datasets import kind_module
 from vae_latent_study.kinds.heatmaps.data import GENERATOR_VERSION
 from vae_latent_study.kinds.registry import KINDS, dataset_file, replicate_seed
 from vae_latent_study.provenance import code_digest
+from vae_latent_study.report.chapter import chapter_modules
 from vae_latent_study.report.page import figure_list
 
 # A wrong config stops here, before any job is planned, with a message naming the key. The validated config
@@ -53,11 +54,11 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-def package_code(script):
+def package_code(script, *modules):
     """Digest of the package code that `script` runs (every vae_latent_study module it imports, followed
-    through their imports). A param of every rule, so editing that code reruns the rule, as Snakemake
-    does by itself for an edit of the script."""
-    return code_digest(Path(workflow.basedir) / "workflow" / "scripts" / script)
+    through their imports, and `modules` it runs without a static import). A param of every rule, so
+    editing that code reruns the rule, as Snakemake does by itself for an edit of the script."""
+    return code_digest(Path(workflow.basedir) / "workflow" / "scripts" / script, *modules)
 
 
 def get_build_code(wildcards):

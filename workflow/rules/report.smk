@@ -110,7 +110,8 @@ rule build_report:
     output:
         "results/report/report.html",
     params:
-        code=package_code("build_report.py"),
+        # The kinds' chapters too: the page imports them by name.
+        code=package_code("build_report.py", *chapter_modules(KINDS)),
         figures=get_report_figures,
         config=get_report_config,
         # The checkout whose git commit the provenance names (the Snakefile's directory).
