@@ -29,7 +29,7 @@ def _train(toy):
     return {key: toy[key][rows] for key in ("x", "clean", "component", "position")}
 
 
-def test_the_data_are_the_seeds(toy):
+def test_the_data_are_the_sources(toy):
     assert toy["x"].shape == (2500, 2) and toy["x"].dtype == np.float32
     np.testing.assert_array_equal(toy["train"], np.arange(2000))
     np.testing.assert_array_equal(toy["test"], np.arange(2000, 2500))

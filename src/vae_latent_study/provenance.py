@@ -166,6 +166,16 @@ def code_digest(script: str | Path, *modules: str) -> str:
 
     A rule passes it as a param, so Snakemake reruns the rule when that code changes, as it does for an
     edit of the script itself."""
+    digest = hashlib.sha256()
+    for module in code_closure(script, *modules):
+        digest.update(module.relative_to(_PACKAGE_DIR).as_posix().encode() + b"\0")
+        digest.update(_analysis(module)[0].encode() + b"\0")
+    _save_disk_cache()
+    return digest.hexdigest()[:16]
+
+
+def code_closure(script: str | Path, *modules: str) -> list[Path]:
+    """The package files `code_digest(script, *modules)` covers, sorted."""
     todo = set(_package_imports(Path(script).resolve()))
     for name in modules:
         file = _module_file(name)
@@ -184,12 +194,7 @@ def code_digest(script: str | Path, *modules: str) -> str:
             if not parent.is_relative_to(_PACKAGE_DIR):
                 break
             seen.add(parent / "__init__.py")
-    digest = hashlib.sha256()
-    for module in sorted(seen):
-        digest.update(module.relative_to(_PACKAGE_DIR).as_posix().encode() + b"\0")
-        digest.update(_analysis(module)[0].encode() + b"\0")
-    _save_disk_cache()
-    return digest.hexdigest()[:16]
+    return sorted(seen)
 
 
 def model_run_record(

@@ -388,7 +388,7 @@ def get_final_outputs():
         + get_replicate_summaries()
         + [
             "results/metrics/summary.tsv",
-            "results/metrics/comparison_with_seed.tsv",
+            "results/metrics/comparison_with_sources.tsv",
             "results/report/report.html",
         ]
     )

@@ -105,7 +105,7 @@ rule build_report:
         explorations=get_exploration_summaries,
         replicates=get_replicate_summaries,
         summary="results/metrics/summary.tsv",
-        comparison="results/metrics/comparison_with_seed.tsv",
+        comparison="results/metrics/comparison_with_sources.tsv",
         paired="results/metrics/paired_vae_vs_ae.tsv",
     output:
         "results/report/report.html",
