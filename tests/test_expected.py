@@ -94,3 +94,37 @@ def test_two_studies_judging_one_dataset_by_different_claims_are_refused(tmp_pat
     assert same["d"] == same["e"]
     with pytest.raises(ValueError, match="studies 'a' and 'b' judge frobenius_sample.mean on dataset d"):
         aggregate_expected.claims_by_dataset([("a", ["d"], heatmaps), ("b", ["d"], path)])
+
+
+def test_a_malformed_claim_stops_the_workflow_before_any_job_naming_the_key(tmp_path):
+    """The workflow reads every study's expected file at its start: a bad claim is a config error."""
+    import shutil
+    import subprocess
+
+    from tests.conftest import TINY_CONFIG, snakemake_command
+
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    for part in ("Snakefile", "workflow", "config", "profiles", "envs"):
+        source = REPO / part
+        copy = shutil.copytree if source.is_dir() else shutil.copy2
+        copy(source, checkout / part)
+    path = checkout / "config" / "expected" / "heatmaps.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("alternative: less", "alternative: fewer"))
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY_CONFIG))
+    work = tmp_path / "study"
+    work.mkdir()
+    proc = subprocess.run(
+        snakemake_command(work, "--configfile", str(config), "--dry-run", snakefile=checkout / "Snakefile"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    assert "config key 'studies.heatmaps.expected'" in proc.stderr + proc.stdout
+    assert (
+        "key 'claims[2].alternative': one of greater, less, equivalent; got 'fewer'"
+        in proc.stderr + proc.stdout
+    )
+    assert not (work / "results").exists()
