@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, SCHEMA, TINY_CONFIG
+from vae_latent_study.aggregate import claims as aggregate_claims
 from vae_latent_study.aggregate import compare as aggregate_compare
 from vae_latent_study.aggregate import expected as aggregate_expected
 from vae_latent_study.aggregate import summary as aggregate_summary
@@ -498,7 +499,7 @@ def test_claims_are_judged_on_their_studys_datasets_only():
     rule's param passes them (plain dicts), judge as the claims do."""
     rows = _claim_rows([0.35, 0.36, 0.34], [0.26, 0.22, 0.25], "frobenius_sample.mean")
     rows += [("other", *row[1:]) for row in rows]
-    param = aggregate_expected.claims_by_dataset([("heatmaps", ["d"], EXPECTED)])
+    param = aggregate_claims.claims_by_dataset([("heatmaps", ["d"], EXPECTED)])
     assert set(param) == {"d"} and all(isinstance(c, dict) for c in param["d"])
     _, paired = aggregate_summary.summarise_metrics(hand_made_tidy(rows), n_boot=50, claims=param)
     verdicts = dict(zip(paired["dataset"], paired["verdict"], strict=True))

@@ -1,10 +1,11 @@
-"""The expected-numbers files (`aggregate/expected.py`): the sources' printed numbers and claims as data,
-read and checked, and the claims as the aggregation's param."""
+"""The expected-numbers files (`aggregate/expected.py`, `aggregate/claims.py`): the sources' printed numbers
+and claims as data, read and checked, and the claims as the aggregation's param."""
 
 import pytest
 import yaml
 
 from tests.conftest import REPO
+from vae_latent_study.aggregate import claims as aggregate_claims
 from vae_latent_study.aggregate import expected as aggregate_expected
 
 EXPECTED = REPO / "config" / "expected"
@@ -72,7 +73,7 @@ def test_the_claims_param_changes_with_a_claim_and_not_with_a_printed_number(tmp
 
     def param(**changes):
         path = _with(tmp_path, **changes)
-        return aggregate_expected.claims_by_dataset([("heatmaps", ["gaussian", "student_t"], path)])
+        return aggregate_claims.claims_by_dataset([("heatmaps", ["gaussian", "student_t"], path)])
 
     base = param()
     assert set(base) == {"gaussian", "student_t"} and len(base["gaussian"]) == 3
@@ -90,10 +91,10 @@ def test_the_claims_param_changes_with_a_claim_and_not_with_a_printed_number(tmp
 def test_two_studies_judging_one_dataset_by_different_claims_are_refused(tmp_path):
     path = _with(tmp_path, claims=[{**GOOD, "metric": "frobenius_sample.mean"}])
     heatmaps = EXPECTED / "heatmaps.yaml"
-    same = aggregate_expected.claims_by_dataset([("a", ["d"], heatmaps), ("b", ["d", "e"], heatmaps)])
+    same = aggregate_claims.claims_by_dataset([("a", ["d"], heatmaps), ("b", ["d", "e"], heatmaps)])
     assert same["d"] == same["e"]
     with pytest.raises(ValueError, match="studies 'a' and 'b' judge frobenius_sample.mean on dataset d"):
-        aggregate_expected.claims_by_dataset([("a", ["d"], heatmaps), ("b", ["d"], path)])
+        aggregate_claims.claims_by_dataset([("a", ["d"], heatmaps), ("b", ["d"], path)])
 
 
 def test_a_malformed_claim_stops_the_workflow_before_any_job_naming_the_key(tmp_path):

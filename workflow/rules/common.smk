@@ -1,7 +1,8 @@
 # Validates the config before anything is planned, and holds the small helpers the rules share.
 from pathlib import Path
 
-from vae_latent_study.aggregate.expected import claims_by_dataset, read_expected
+from vae_latent_study.aggregate.claims import claims_by_dataset
+from vae_latent_study.aggregate.expected import read_expected
 from vae_latent_study.config import (
     ConfigError,
     Run,

@@ -1,5 +1,5 @@
 """Summaries of the tidy table over training seeds, and the paired VAE-vs-AE comparison, where the sources'
-claims (`config/expected/<name>.yaml`'s `claims`, read by `expected.read_expected`) are judged."""
+claims (`config/expected/<name>.yaml`'s `claims`, read by `claims.read_claims`) are judged."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from vae_latent_study.aggregate.expected import Claim
+from vae_latent_study.aggregate.claims import Claim
 from vae_latent_study.aggregate.table import add_exploration_metrics, collect_metrics
 from vae_latent_study.io import write_table
 
@@ -92,8 +92,8 @@ def summarise_metrics(
     bootstrap 95% CI of the mean (`ci_low`, `ci_high`; NaN with one seed, as `ci_method` says). The paired
     table has one row per dataset x (VAE-kind model, AE-kind model) x metric over the seeds both have:
     n_pairs, both means, the mean difference VAE - AE and its bootstrap CI. Each bootstrap is seeded with
-    `seed`, so a row does not depend on the others. `claims` ({dataset: claims}, `expected.Claim`s or their
-    fields, as `expected.claims_by_dataset` gives them) judges a pair's metric that a claim names
+    `seed`, so a row does not depend on the others. `claims` ({dataset: claims}, `claims.Claim`s or their
+    fields, as `claims.claims_by_dataset` gives them) judges a pair's metric that a claim names
     (`judge_claim`, the columns `CLAIM_COLUMNS`; empty for the other metrics).
     """
     keys = ["dataset", "family", "model", "kind", "metric"]
@@ -194,7 +194,7 @@ def aggregate_metrics(
     """The aggregation rule's job: one tidy table of every metric, its summary over seeds and the paired
     VAE-vs-AE comparison (see `collect_metrics` and `summarise_metrics`). `explorations` (the latent-space
     summaries of `explore.explore_latents`) add each run's `exploration.empty_share`; `claims` are the
-    sources' claims judged on each dataset's pairs (the rule's param, `expected.claims_by_dataset`)."""
+    sources' claims judged on each dataset's pairs (the rule's param, `claims.claims_by_dataset`)."""
     tidy = collect_metrics(paths)
     if explorations:
         tidy = add_exploration_metrics(tidy, explorations)
