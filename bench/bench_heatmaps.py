@@ -5,10 +5,10 @@ Run from the repository root, in the project's environment:
     python bench/bench_heatmaps.py [--threads N] [--repeat K]
 
 It draws the full default grid (11,875 images of 36x36) once with the notebook's algorithm
-(`kinds.heatmaps.reference`, slow: about 10 s) and K times with `heatmaps.heatmaps` (best time kept),
-for the Gaussian and the Student-t family; checks that both agree; times writing the same float32 array
-(into memory and to HDF5) as the floor any generator pays; and prints one table. Not a test: it asserts
-nothing, it reports. The timings are wall-clock and only as quiet as the machine.
+(`vae_latent_study.kinds.heatmaps.reference`, slow: about 10 s) and K times with `heatmaps.heatmaps`
+(best time kept), for the Gaussian and the Student-t family; checks that both agree; times writing the same
+float32 array (into memory and to HDF5) as the floor any generator pays; and prints one table. Not a test:
+it asserts nothing, it reports. The timings are wall-clock and only as quiet as the machine.
 """
 
 from __future__ import annotations
@@ -84,11 +84,11 @@ def main() -> None:
     print(f"grid: {n} images of {len(axis)}x{len(axis)} ({n * len(axis) ** 2 / 1e6:.1f} M pixels)")
     print(f"heatmaps(): threads={args.threads}, best of {args.repeat}\n")
 
-    def seed_images(family_df: np.ndarray | None) -> np.ndarray:
+    def source_images(family_df: np.ndarray | None) -> np.ndarray:
         if family_df is None:
-            return np.array([reference.seed_gaussian_heatmap(*v) for v in values])
+            return np.array([reference.source_gaussian_heatmap(*v) for v in values])
         return np.array(
-            [reference.seed_student_t_heatmap(*v, df=d) for v, d in zip(values, family_df, strict=True)]
+            [reference.source_student_t_heatmap(*v, df=d) for v, d in zip(values, family_df, strict=True)]
         )
 
     def project_images(family_df: np.ndarray | None) -> np.ndarray:
@@ -96,10 +96,10 @@ def main() -> None:
 
     rows = []
     for family, family_df in (("Gaussian", None), ("Student-t", df)):
-        seed_s, seed = best_of(1, lambda d=family_df: seed_images(d))
+        source_s, source = best_of(1, lambda d=family_df: source_images(d))
         ours_s, ours = best_of(args.repeat, lambda d=family_df: project_images(d))
-        max_diff = float(np.abs(ours.astype(np.float64) - seed).max())
-        rows.append((family, seed_s, ours_s, seed_s / ours_s, TARGETS[family], max_diff))
+        max_diff = float(np.abs(ours.astype(np.float64) - source).max())
+        rows.append((family, source_s, ours_s, source_s / ours_s, TARGETS[family], max_diff))
 
     images = ours
     dest = np.empty_like(images)
@@ -110,12 +110,12 @@ def main() -> None:
         hdf5_s, _ = best_of(args.repeat, lambda: write_hdf5(images, Path(tmp)))
 
     print(
-        f"{'family':<10} {'seed s':>8} {'project s':>10} {'speed-up':>9} {'target':>7} {'met':>4} "
+        f"{'family':<10} {'source s':>8} {'project s':>10} {'speed-up':>9} {'target':>7} {'met':>4} "
         f"{'max |diff|':>11} {'x copyto':>9} {'x fresh':>8} {'x hdf5':>7}"
     )
-    for family, seed_s, ours_s, speedup, target, max_diff in rows:
+    for family, source_s, ours_s, speedup, target, max_diff in rows:
         print(
-            f"{family:<10} {seed_s:8.3f} {ours_s:10.4f} {speedup:8.0f}x {target:6.0f}x "
+            f"{family:<10} {source_s:8.3f} {ours_s:10.4f} {speedup:8.0f}x {target:6.0f}x "
             f"{'yes' if speedup >= target else 'no':>4} {max_diff:11.1e} "
             f"{ours_s / copy_s:9.1f} {ours_s / fresh_s:8.1f} {ours_s / hdf5_s:7.1f}"
         )

@@ -136,11 +136,60 @@ def test_a_kinds_edit_changes_the_build_digest_of_that_kind_only(package):
 
 
 def test_no_rule_runs_the_config_layer(package):
-    """config.py and kinds/registry.py plan the workflow (common.smk reads them) but no job runs them: adding a kind
-    or a study check must rerun nothing, so they are in no script's digest."""
+    """config.py and kinds/registry.py plan the workflow (common.smk reads them) but no job runs them:
+    adding a kind or a study check must rerun nothing, so they are in no script's digest."""
     copy, scripts = package
     before = digests(scripts)
     for name in ("config.py", "kinds/registry.py"):
         module = copy / name
         module.write_text(module.read_text() + "\n_AN_EDIT = 1\n")
     assert digests(scripts) == before
+
+
+def _report_code(scripts):
+    from vae_latent_study.kinds.registry import KINDS
+    from vae_latent_study.report.chapter import chapter_modules
+
+    return provenance.code_digest(scripts / "build_report.py", *chapter_modules(KINDS))
+
+
+def test_the_study_wide_rules_cover_no_model_training_or_per_run_code():
+    """The aggregation, the comparison and the report read tables and JSONs: their digests cover no Keras
+    model, no training, no dataset builder and no per-run evaluation (the report: the kinds' chapters, which
+    the page runs by name, and nothing else of a kind)."""
+    from vae_latent_study.kinds.registry import KINDS
+    from vae_latent_study.report.chapter import chapter_modules
+
+    chapters = chapter_modules(KINDS)
+    assert "vae_latent_study.kinds.heatmaps.report" in chapters
+    for script, modules in (
+        ("aggregate_metrics.py", ()),
+        ("compare_with_sources.py", ()),
+        ("build_report.py", chapters),
+    ):
+        covered = {
+            path.relative_to(provenance._PACKAGE_DIR).as_posix()
+            for path in provenance.code_closure(SCRIPTS / script, *modules)
+        }
+        code = {name for name in covered if not name.endswith("__init__.py")}
+        assert not {n for n in code if n.split("/")[0] in ("models.py", "training.py", "evaluation")}, script
+        assert not {n for n in code if n.startswith("kinds/") and not n.endswith("/report.py")}, script
+        assert code >= {"io.py", "jobs.py"}, script
+
+
+def test_the_report_digest_covers_the_chapters_and_the_aggregation_no_evaluation(package):
+    """Editing a kind's chapter rebuilds the report only; editing a heatmap evaluation reruns no study-wide
+    rule (the claims it once held are data: config/expected/heatmaps.yaml)."""
+    copy, scripts = package
+    before, report = digests(scripts), _report_code(scripts)
+    chapter = copy / "kinds" / "heatmaps" / "report.py"
+    chapter.write_text(chapter.read_text() + "\n_AN_EDIT = 1\n")
+    assert digests(scripts) == before and _report_code(scripts) != report
+    report = _report_code(scripts)
+    evaluation = copy / "kinds" / "heatmaps" / "evaluate.py"
+    evaluation.write_text(evaluation.read_text() + "\n_AN_EDIT = 1\n")
+    after = digests(scripts)
+    assert _report_code(scripts) == report
+    for script in ("aggregate_metrics.py", "compare_with_sources.py", "build_report.py"):
+        assert after[script] == before[script], script
+    assert after["probe_latents.py"] != before["probe_latents.py"]

@@ -392,7 +392,7 @@ def test_a_bad_model_option_is_refused_naming_the_key(model, key):
         validate_config(given, SCHEMA)
 
 
-def test_a_conv36_model_keeps_seed_000s_settings_only(tiny_config):
+def test_a_conv36_model_keeps_source_000s_settings_only(tiny_config):
     vae = tiny_config["models"]["vae"]
     assert vae["likelihood"] == {"type": "bernoulli"}
     assert not {"encoder", "decoder", "sampler", "early_stopping"} & set(vae)

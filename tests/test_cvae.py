@@ -27,7 +27,7 @@ def _shipped(name, **changes):
     return {**copy.deepcopy(SHIPPED["models"][name]), **changes}
 
 
-def test_the_shipped_cvae_is_the_seeds_network_and_its_twin_the_same_without_the_label():
+def test_the_shipped_cvae_is_the_sources_network_and_its_twin_the_same_without_the_label():
     cvae = build.build_model_from_options(_shipped("cvae_mnist"), (28, 28, 1), seed=0, condition=CONDITION)
     twin = build.build_model_from_options(_shipped("vae_mnist"), (28, 28, 1), seed=0)
     # Encoder: (784 + 10) x 256 + 256, BatchNorm 4 x 256, two heads 256 x 8 + 8; decoder: (8 + 10) x 256
@@ -154,7 +154,7 @@ def test_the_label_information_bound_is_log_10_for_ten_balanced_labels():
     assert cv.label_information_bound(np.array([0, 0, 0, 1]), np.array([1])) == pytest.approx(math.log(4))
 
 
-def test_the_manifold_codes_are_the_seeds_grid():
+def test_the_manifold_codes_are_the_sources_grid():
     from scipy.stats import norm
 
     codes = cv.manifold_codes(8)

@@ -10,9 +10,12 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from tests.conftest import REPO, SCHEMA, TINY_CONFIG
+from vae_latent_study.aggregate import claims as aggregate_claims
 from vae_latent_study.aggregate import compare as aggregate_compare
+from vae_latent_study.aggregate import expected as aggregate_expected
 from vae_latent_study.aggregate import summary as aggregate_summary
 from vae_latent_study.aggregate import table as aggregate_table
 from vae_latent_study.config import validate_config
@@ -25,6 +28,8 @@ from vae_latent_study.kinds.heatmaps import plots as heatmap_plots
 SIZE = 36  # image side: a constant offset a over an image has Frobenius norm 36 |a|
 K_GRID = range(3, 16)
 CURVE_SIZES = (40, 120, 10_000)
+#: The k the probe refits with: the config's default, the source's 13 (kept in the schema, one place).
+FIXED_K = yaml.safe_load(SCHEMA.read_text())["properties"]["evaluation"]["properties"]["fixed_k"]["default"]
 
 
 def offsets(n: int, scale: float) -> np.ndarray:
@@ -121,6 +126,7 @@ def study(tmp_path_factory):
                 seed=0,
                 k_grid=K_GRID,
                 learning_curve_sizes=CURVE_SIZES,
+                fixed_k=FIXED_K,
                 **names,
             )
             out["json"].append(f"{prefix}_probes.json")
@@ -467,20 +473,37 @@ def _claim_rows(vae, ae, metric):
     ],
 )
 def test_the_notebooks_claims_are_paired_tests_that_can_come_out_either_way(metric, vae, ae, verdict):
-    _, paired = aggregate_summary.summarise_metrics(hand_made_tidy(_claim_rows(vae, ae, metric)), n_boot=200)
+    claims = aggregate_expected.read_expected(EXPECTED).claims  # the notebook's, from its expected file
+    _, paired = aggregate_summary.summarise_metrics(
+        hand_made_tidy(_claim_rows(vae, ae, metric)), n_boot=200, claims={"d": claims}
+    )
     row = paired.iloc[0]
     assert row["verdict"].startswith(verdict), row.to_dict()
-    assert row["claim"] == next(c.text for c in aggregate_summary.CLAIMS if c.metric == metric)
+    claim = next(c for c in claims if c.metric == metric)
+    assert row["claim"] == claim.text
     if len(vae) > 1:
         assert 0 < row["p_value"] <= 1
-        assert (row["p_value"] < aggregate_summary.CLAIM_LEVEL) == row["verdict"].startswith("supported")
+        assert (row["p_value"] < claim.level) == row["verdict"].startswith("supported")
 
 
 def test_metrics_that_are_not_claims_get_no_verdict():
+    claims = {"d": aggregate_expected.read_expected(EXPECTED).claims}
     _, paired = aggregate_summary.summarise_metrics(
-        hand_made_tidy(_claim_rows([1, 2], [0, 1], "mig")), n_boot=50
+        hand_made_tidy(_claim_rows([1, 2], [0, 1], "mig")), n_boot=50, claims=claims
     )
     assert paired.iloc[0][list(aggregate_summary.CLAIM_COLUMNS)].isna().all()
+
+
+def test_claims_are_judged_on_their_studys_datasets_only():
+    """A dataset no study with claims covers gets no verdict on a claimed metric; the claims' fields, as the
+    rule's param passes them (plain dicts), judge as the claims do."""
+    rows = _claim_rows([0.35, 0.36, 0.34], [0.26, 0.22, 0.25], "frobenius_sample.mean")
+    rows += [("other", *row[1:]) for row in rows]
+    param = aggregate_claims.claims_by_dataset([("heatmaps", ["d"], EXPECTED)])
+    assert set(param) == {"d"} and all(isinstance(c, dict) for c in param["d"])
+    _, paired = aggregate_summary.summarise_metrics(hand_made_tidy(rows), n_boot=50, claims=param)
+    verdicts = dict(zip(paired["dataset"], paired["verdict"], strict=True))
+    assert verdicts["d"] == "supported" and pd.isna(verdicts["other"])
 
 
 def test_the_empty_share_joins_the_metrics(tmp_path):

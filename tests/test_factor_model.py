@@ -28,7 +28,7 @@ def _linear(p: int, seed: int = 0, n: int = 7):
 
 
 @pytest.fixture(scope="module")
-def seed_data():
+def source_data():
     return fm.simulate({"seed": 3})
 
 
@@ -116,8 +116,8 @@ def test_oracle_correlation_matches_its_posterior_sd_on_the_nonlinear_family():
     assert np.corrcoef(post["mean"], d["Z"])[0, 1] == pytest.approx(theory, abs=0.01)
 
 
-def test_the_seed_setting_pins_z_and_an_easy_setting_recovers_s(seed_data):
-    d = seed_data
+def test_the_source_setting_pins_z_and_an_easy_setting_recovers_s(source_data):
+    d = source_data
     post = fm.posterior_mean(d["X"], d, d["s"])
     assert np.corrcoef(post["mean"], d["Z"])[0, 1] > 0.999
     # With the true g and Z, residual sds recover every s_j within 10% once n is large.
@@ -135,8 +135,8 @@ def test_the_seed_setting_pins_z_and_an_easy_setting_recovers_s(seed_data):
 # ---------------------------------------------------------------------------------------------- simulate
 
 
-def test_simulate_layout_split_and_truth(seed_data):
-    d = seed_data
+def test_simulate_layout_split_and_truth(source_data):
+    d = source_data
     assert d["X"].shape == (200, 100) and d["X"].dtype == np.float32
     assert d["Z"].shape == (200,) and d["s"].shape == (100,)
     np.testing.assert_array_equal(d["train"], np.arange(180))  # the seed's data[:int(200 * .9)]
@@ -152,10 +152,10 @@ def test_simulate_layout_split_and_truth(seed_data):
     assert np.all(np.abs(residual.std(axis=0) / d["s"] - 1) < 0.35)  # noise of about the drawn sd
 
 
-def test_each_g_has_its_drawn_sd_and_mean_under_the_prior(seed_data):
+def test_each_g_has_its_drawn_sd_and_mean_under_the_prior(source_data):
     nodes, weights = np.polynomial.hermite_e.hermegauss(101)
     weights = weights / weights.sum()
-    values = fm.evaluate_g(seed_data, nodes)
+    values = fm.evaluate_g(source_data, nodes)
     sd = np.sqrt(weights @ (values - weights @ values) ** 2)
     assert np.all((sd >= 0.5 - 1e-9) & (sd <= 1.5 + 1e-9))
 
@@ -209,7 +209,7 @@ def test_every_bad_key_is_named_at_once():
     assert "'p'" in str(err.value) and "'noise_range'" in str(err.value)
 
 
-def test_split_sizes_follow_the_seed():
+def test_split_sizes_follow_the_source():
     assert fm.split_sizes(200, 0.1) == (180, 20)
     assert fm.split_sizes(100, 0.3) == (70, 30)
     assert fm.split_sizes(10, 0.1) == (9, 1)
@@ -232,8 +232,8 @@ def test_align_sign_and_latent_recovery():
     assert constant["corr_train"] == 0.0 and constant["gap_train"] == pytest.approx(1.0)
 
 
-def test_function_error_known_answers(seed_data):
-    d = seed_data
+def test_function_error_known_answers(source_data):
+    d = source_data
     z, g, s = d["z_grid"], d["g_grid"], d["s"]
     assert fm.function_error(g, g, z, s)["max"] == pytest.approx(0.0, abs=1e-12)
     shifted = fm.function_error(g + 0.5 * s, g, z, s)
@@ -274,8 +274,8 @@ def test_code_map_rejects_an_unknown_method():
         fm.code_map(np.arange(3.0), np.arange(3.0), np.arange(3.0), method="isotonic")
 
 
-def test_variance_recovery_of_the_truth_and_of_a_shared_sd(seed_data):
-    s = seed_data["s"]
+def test_variance_recovery_of_the_truth_and_of_a_shared_sd(source_data):
+    s = source_data["s"]
     truth = fm.variance_recovery(s, s)
     assert truth["share_within"] == 1.0 and truth["expected_cost_learned"] == 0.0 and not truth["shared"]
     assert fm.variance_recovery(1.05 * s, s)["share_within"] == 1.0
@@ -319,8 +319,8 @@ def _written(path):
     return image
 
 
-def test_figures_are_written(tmp_path, seed_data):
-    d = seed_data
+def test_figures_are_written(tmp_path, source_data):
+    d = source_data
     X = d["X"][d["test"]]
     fig = fm.plot_reconstruction_scatter(X, fm.evaluate_g(d, d["Z"][d["test"]]), tmp_path / "rec.png")
     assert len(fig.axes[0].collections) == 1

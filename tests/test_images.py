@@ -16,7 +16,7 @@ from vae_latent_study.kinds.images import data as images
 SHAPE = (28, 28)
 
 
-def seed_preprocess(imgs):
+def source_preprocess(imgs):
     """Seed 001's `preprocess`, copied verbatim."""
     imgs = imgs.astype("float32") / 255.0
     # Pad image to 32x32 for easy manipulation
@@ -116,12 +116,12 @@ def test_read_idx_names_the_file_on_bad_content(tmp_path):
 # --- preprocessing ---
 
 
-def test_preprocess_equals_seed_001():
+def test_preprocess_equals_source_001():
     x = np.random.default_rng(1).integers(0, 256, size=(7, *SHAPE), dtype=np.uint8)
     x[0] = 255
     out = images.preprocess(x)
     assert out.dtype == np.float32 and out.shape == (7, 32, 32)
-    np.testing.assert_array_equal(out, seed_preprocess(x)[..., 0])
+    np.testing.assert_array_equal(out, source_preprocess(x)[..., 0])
     assert out[0].max() == 1.0 and out[0, :2].max() == 0.0 and out[0, :, -2:].max() == 0.0
 
 
@@ -333,7 +333,7 @@ def test_build_images_layout_and_manifest(places):
     np.testing.assert_array_equal(built["test"], np.arange(20, 40))
     data = images.load_source("fashion_mnist", directory=places.directory, subset=20, seed=0)
     np.testing.assert_array_equal(
-        x, seed_preprocess(np.concatenate([data["x_train"], data["x_test"]]))[..., 0]
+        x, source_preprocess(np.concatenate([data["x_train"], data["x_test"]]))[..., 0]
     )
     np.testing.assert_array_equal(labels, np.concatenate([data["y_train"], data["y_test"]]))
     assert built["factors"].shape == (40, 1) and built["factor_types"] == {"class": "categorical"}

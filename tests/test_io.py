@@ -159,7 +159,7 @@ def test_a_damaged_report_input_names_itself(study, tmp_path):
         ("results/figures/tiny_t/vae/seed7/latent_3d.json", "explore_latents"),
         ("results/metrics/metrics.tsv", "aggregate_metrics"),
         ("results/metrics/paired_vae_vs_ae.tsv", "aggregate_metrics"),
-        ("results/metrics/comparison_with_seed.tsv", "compare_with_seed"),
+        ("results/metrics/comparison_with_sources.tsv", "compare_with_sources"),
     ],
 )
 def test_the_rule_behind_each_project_file(path, rule):

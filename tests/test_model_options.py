@@ -13,7 +13,7 @@ from vae_latent_study.models import inference as models_inference
 L2 = {"activity_l2": "l2"}
 
 #: Seed 002's answer: the VAE on 1-D data (n,), faithful to its Keras 2 loss.
-SEED_002_VAE = {
+SOURCE_002_VAE = {
     "kind": "vae",
     "latent_dim": 1,
     "architecture": "dense",
@@ -47,7 +47,7 @@ SEED_002_VAE = {
 }
 
 #: Seed 002's question: the AE (code 42 relu, linear output, binary cross-entropy).
-SEED_002_AE = {
+SOURCE_002_AE = {
     "kind": "ae",
     "latent_dim": 42,
     "architecture": "dense",
@@ -58,7 +58,7 @@ SEED_002_AE = {
 
 _RELU_100 = {"type": "dense", "units": 100, "activation": "relu"}
 #: Seed 004: the nonlinear factor model's VAE with a decoder log-variance averaged over features.
-SEED_004_VAE = {
+SOURCE_004_VAE = {
     "kind": "vae",
     "latent_dim": 1,
     "architecture": "dense",
@@ -97,27 +97,27 @@ def _assert_same(a, b):
         np.testing.assert_array_equal(x, y)
 
 
-def test_seed_004_parameter_counts_match_its_summary():
-    vae = build.build_model_from_options(SEED_004_VAE, (100,), seed=0)
+def test_source_004_parameter_counts_match_its_summary():
+    vae = build.build_model_from_options(SOURCE_004_VAE, (100,), seed=0)
     assert vae.encoder.count_params() == 30_502
     assert vae.decoder.count_params() == 45_600
     out = vae(np.zeros((3, 100), "float32"))
     assert tuple(out["reconstruction"].shape) == tuple(out["reconstruction_log_var"].shape) == (3, 100)
 
 
-def test_seed_002_parameter_counts():
-    vae = build.build_model_from_options(SEED_002_VAE, (), seed=0)
+def test_source_002_parameter_counts():
+    vae = build.build_model_from_options(SOURCE_002_VAE, (), seed=0)
     # BatchNorm(1), Dense 200, Dense 200, BatchNorm(200), Dense 50, two heads of Dense(1) + BatchNorm(1).
     assert vae.encoder.count_params() == 4 + 400 + 40_200 + 800 + 10_050 + 2 * (51 + 4)
     assert vae.decoder.count_params() == 100 + 10_200 + 40_200 + 40_200 + 201
-    ae = build.build_model_from_options(SEED_002_AE, (), seed=0)
+    ae = build.build_model_from_options(SOURCE_002_AE, (), seed=0)
     assert ae.encoder.count_params() == 84 and ae.decoder.count_params() == 43  # the question's 127
     out = ae(np.full((5,), 100.0, "float32"))  # 1-D data reach the Input (1,) expanded
     assert tuple(out["code"].shape) == (5, 42) and tuple(out["reconstruction"].shape) == (5, 1)
 
 
 def test_faithful_squared_error_is_the_keras2_broadcast():
-    vae = build.build_model_from_options(SEED_002_VAE, (), seed=1)
+    vae = build.build_model_from_options(SOURCE_002_VAE, (), seed=1)
     x = np.random.default_rng(0).normal(100, 10, 6).astype("float32")
     y_pred = vae(x)
     r = np.asarray(y_pred["reconstruction"], np.float64)  # (6, 1)
@@ -134,7 +134,7 @@ def test_faithful_squared_error_is_the_keras2_broadcast():
 
 
 def test_corrected_squared_error_is_per_sample():
-    options = {**SEED_002_VAE, "likelihood": {"type": "squared_error", "variant": "corrected"}}
+    options = {**SOURCE_002_VAE, "likelihood": {"type": "squared_error", "variant": "corrected"}}
     vae = build.build_model_from_options(options, (), seed=1)
     x = np.random.default_rng(0).normal(100, 10, 6).astype("float32")
     y_pred = vae(x)
@@ -145,8 +145,8 @@ def test_corrected_squared_error_is_per_sample():
     assert kl == pytest.approx(np.mean(np.sum(-0.5 * (1 + lv - mu**2 - np.exp(lv)), axis=1)), rel=1e-4)
 
 
-def test_gaussian_decoder_mean_is_seed_004s_formula():
-    vae = build.build_model_from_options(SEED_004_VAE, (100,), seed=2)
+def test_gaussian_decoder_mean_is_source_004s_formula():
+    vae = build.build_model_from_options(SOURCE_004_VAE, (100,), seed=2)
     x = np.random.default_rng(1).normal(size=(7, 100)).astype("float32")
     y_pred = vae(x)
     mu, lv = (np.asarray(y_pred[k], np.float64) for k in ("reconstruction", "reconstruction_log_var"))
@@ -163,11 +163,11 @@ def test_gaussian_decoder_mean_is_seed_004s_formula():
 
 @pytest.mark.parametrize("variance", ["decoder", "per_feature", "shared", "fixed"])
 def test_gaussian_variances(variance):
-    options = {**SEED_004_VAE, "likelihood": {"type": "gaussian", "variance": variance}}
+    options = {**SOURCE_004_VAE, "likelihood": {"type": "gaussian", "variance": variance}}
     if variance != "decoder":
         options["decoder"] = {
-            **SEED_004_VAE["decoder"],
-            "heads": {"mean": SEED_004_VAE["decoder"]["heads"]["mean"]},
+            **SOURCE_004_VAE["decoder"],
+            "heads": {"mean": SOURCE_004_VAE["decoder"]["heads"]["mean"]},
         }
     vae = build.build_model_from_options(options, (5,), seed=2)
     x = np.random.default_rng(1).normal(size=(4, 5)).astype("float32")
@@ -182,7 +182,7 @@ def test_gaussian_variances(variance):
 
 
 def test_ae_binary_crossentropy_keeps_keras_clipping():
-    ae = build.build_model_from_options(SEED_002_AE, (), seed=0)
+    ae = build.build_model_from_options(SOURCE_002_AE, (), seed=0)
     x = np.array([90.0, 100.0, 110.0], "float32")
     y_pred = ae(x)
     eps = keras.config.epsilon()
@@ -192,7 +192,7 @@ def test_ae_binary_crossentropy_keeps_keras_clipping():
 
 
 def test_activity_regularisation_is_added_unless_ignored():
-    options = {**SEED_002_VAE, "regularization_losses": "include"}
+    options = {**SOURCE_002_VAE, "regularization_losses": "include"}
     vae = build.build_model_from_options(options, (), seed=1)
     x = np.random.default_rng(0).normal(100, 10, 6).astype("float32")
     y_pred = vae(x)
@@ -200,7 +200,7 @@ def test_activity_regularisation_is_added_unless_ignored():
     assert penalty > 0
     recon, kl = (float(t) for t in vae.loss_terms(x, y_pred))
     assert float(vae.compute_loss(x=x, y_pred=y_pred)) == pytest.approx(recon + kl + penalty, rel=1e-5)
-    ignored = build.build_model_from_options(SEED_002_VAE, (), seed=1)
+    ignored = build.build_model_from_options(SOURCE_002_VAE, (), seed=1)
     y_pred = ignored(x)
     assert float(ignored.compute_loss(x=x, y_pred=y_pred)) == pytest.approx(
         sum(float(t) for t in ignored.loss_terms(x, y_pred)), rel=1e-6
@@ -208,14 +208,14 @@ def test_activity_regularisation_is_added_unless_ignored():
 
 
 def test_two_builds_with_one_seed_are_identical():
-    for options, shape in ((SEED_002_VAE, ()), (SEED_004_VAE, (100,)), (SEED_002_AE, ())):
+    for options, shape in ((SOURCE_002_VAE, ()), (SOURCE_004_VAE, (100,)), (SOURCE_002_AE, ())):
         keras.utils.set_random_seed(1)
         a = build.build_model_from_options(options, shape, seed=3)
         keras.utils.set_random_seed(2)
         b = build.build_model_from_options(options, shape, seed=3)
         _assert_same(_states(a), _states(b))
         c = build.build_model_from_options(options, shape, seed=4)
-        assert not np.array_equal(_weights(a)[-2], _weights(c)[-2]) or options is SEED_002_VAE
+        assert not np.array_equal(_weights(a)[-2], _weights(c)[-2]) or options is SOURCE_002_VAE
 
 
 def _fit(options, shape, x, seed=3):
@@ -232,29 +232,29 @@ def one_d():
 
 
 def test_short_fits_are_identical_and_dropout_state_round_trips(one_d, tmp_path):
-    first, logs = _fit(SEED_002_VAE, (), one_d)
-    second, _ = _fit(SEED_002_VAE, (), one_d)
+    first, logs = _fit(SOURCE_002_VAE, (), one_d)
+    second, _ = _fit(SOURCE_002_VAE, (), one_d)
     _assert_same(_states(first), _states(second))
     assert np.isfinite(logs["loss"]).all()
     assert logs["loss"][0] == pytest.approx(logs["reconstruction_loss"][0] + logs["kl_loss"][0], rel=1e-5)
     # What BackupAndRestore relies on: a weights file restores the dropout and sampler noise states too.
     first.save_weights(tmp_path / "b.weights.h5")
-    fresh = build.build_model_from_options(SEED_002_VAE, (), seed=9)
+    fresh = build.build_model_from_options(SOURCE_002_VAE, (), seed=9)
     fresh.load_weights(tmp_path / "b.weights.h5")
     _assert_same(_states(fresh)[: len(_states(first))], _states(first))
 
 
-@pytest.mark.parametrize("name", ["seed_002_vae", "seed_004_vae", "seed_002_ae"])
+@pytest.mark.parametrize("name", ["source_002_vae", "source_004_vae", "source_002_ae"])
 def test_keras_file_round_trip(name, tmp_path):
     options, shape = {
-        "seed_002_vae": (SEED_002_VAE, ()),
-        "seed_004_vae": (SEED_004_VAE, (100,)),
-        "seed_002_ae": (SEED_002_AE, ()),
+        "source_002_vae": (SOURCE_002_VAE, ()),
+        "source_004_vae": (SOURCE_004_VAE, (100,)),
+        "source_002_ae": (SOURCE_002_AE, ()),
     }[name]
     x = np.random.default_rng(0).normal(size=(8, *shape)).astype("float32")
     model, _ = _fit(options, shape, x)
     model.save(tmp_path / "m.keras")
-    loaded = keras.models.load_model(tmp_path / "m.keras")
+    loaded = keras.models_inference.load_model(tmp_path / "m.keras")
     assert type(loaded) is type(model) and loaded.likelihood == model.likelihood
     _assert_same(_states(loaded), _states(model))
     codes = models_inference.encode(model, x)
@@ -266,7 +266,7 @@ def test_keras_file_round_trip(name, tmp_path):
 
 
 def test_training_mode_decodes_leave_the_model_unchanged(one_d):
-    vae, _ = _fit(SEED_002_VAE, (), one_d)
+    vae, _ = _fit(SOURCE_002_VAE, (), one_d)
     inference = models_inference.encode(vae, one_d)["z_mean"]  # advances the sampler, as predict does
     before = _states(vae)
     training = models_inference.encode(vae, one_d, training=True)["z_mean"]
@@ -278,13 +278,13 @@ def test_training_mode_decodes_leave_the_model_unchanged(one_d):
 
 def test_invalid_options_are_rejected():
     with pytest.raises(ValueError, match="layer type"):
-        build.build_model_from_options({**SEED_002_AE, "encoder": {"trunk": [{"type": "conv"}]}}, (), 0)
+        build.build_model_from_options({**SOURCE_002_AE, "encoder": {"trunk": [{"type": "conv"}]}}, (), 0)
     with pytest.raises(ValueError, match="latent_dim"):
         code = {"trunk": [{"type": "dense", "units": 42, "activation": "relu"}]}
-        build.build_model_from_options({**SEED_002_AE, "latent_dim": 3, "encoder": code}, (), 0)
+        build.build_model_from_options({**SOURCE_002_AE, "latent_dim": 3, "encoder": code}, (), 0)
     with pytest.raises(ValueError, match="variant"):
         build.build_model_from_options(
-            {**SEED_002_VAE, "likelihood": {"type": "squared_error", "variant": "x"}}, (), 0
+            {**SOURCE_002_VAE, "likelihood": {"type": "squared_error", "variant": "x"}}, (), 0
         )
     with pytest.raises(ValueError, match="conv36"):
         build.build_model_from_options({"kind": "vae", "sampler": "log_var"}, (36, 36, 1), 0)
@@ -292,7 +292,7 @@ def test_invalid_options_are_rejected():
         build.make_optimizer({"type": "constant"}, "sgd")
 
 
-def test_conv36_options_build_the_seed_000_model():
+def test_conv36_options_build_the_source_000_model():
     a = build.build_model_from_options({"kind": "vae", "latent_dim": 3}, (36, 36, 1), seed=7)
     b = build.build_model("vae", latent_dim=3, seed=7)
     _assert_same(_states(a), _states(b))
@@ -306,7 +306,7 @@ def test_adadelta():
 
 
 @pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
-def test_conv32_is_seed_001s_network(precision):
+def test_conv32_is_source_001s_network(precision):
     """Seed 001's Fashion-MNIST models: Conv2D 32-64-128 stride 2 and a Dense(2) code; a linear Dense to
     4x4x128, Conv2DTranspose 128-64-32 and a sigmoid Conv2D. Its parameter counts, layer for layer."""
     ae = build.build_model_from_options({**CONV32_AE, "precision": precision}, (32, 32, 1), seed=3)

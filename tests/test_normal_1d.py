@@ -15,7 +15,7 @@ MEAN, STD = 100.0, 10.0
 
 
 def _train_sample(seed: int = 0) -> np.ndarray:
-    data = normal_1d.draw_dataset(**{**normal_1d.SEED_SETTINGS, "seed": seed})
+    data = normal_1d.draw_dataset(**{**normal_1d.SOURCE_SETTINGS, "seed": seed})
     return data["x"][data["train"]]
 
 
@@ -26,8 +26,8 @@ def _quantile_grid(mean: float, std: float, size: int = 200_000) -> np.ndarray:
 # --- data --------------------------------------------------------------------------------------------------
 
 
-def test_seed_settings_split_67_33_with_the_last_rows_as_test_set():
-    data = normal_1d.draw_dataset(**normal_1d.SEED_SETTINGS)
+def test_source_settings_split_67_33_with_the_last_rows_as_test_set():
+    data = normal_1d.draw_dataset(**normal_1d.SOURCE_SETTINGS)
     assert data["x"].shape == (100,) and data["x"].dtype == np.float32
     assert (data["n_train"], data["n_test"]) == (67, 33)
     np.testing.assert_array_equal(data["train"], np.arange(67))
@@ -68,7 +68,7 @@ def test_test_rows_are_the_ceiling_without_float_error(n, share, expected):
     ],
 )
 def test_bad_settings_are_rejected_naming_the_key(change, key):
-    config = {**normal_1d.SEED_SETTINGS, **change}
+    config = {**normal_1d.SOURCE_SETTINGS, **change}
     messages = normal_1d.normal_1d_messages(config, prefix="datasets.normal.")
     assert len(messages) == 1 and f"config key 'datasets.normal.{key}'" in messages[0]
     with pytest.raises(ConfigError, match=f"'{key}'"):
@@ -76,7 +76,7 @@ def test_bad_settings_are_rejected_naming_the_key(change, key):
 
 
 def test_smallest_valid_split_and_missing_keys():
-    assert normal_1d.normal_1d_messages({**normal_1d.SEED_SETTINGS, "n": 3}) == []  # 2 train, 1 test
+    assert normal_1d.normal_1d_messages({**normal_1d.SOURCE_SETTINGS, "n": 3}) == []  # 2 train, 1 test
     messages = normal_1d.normal_1d_messages({"mean": 1.0, "std": 1.0})
     assert messages == [f"config key '{key}': missing" for key in ("n", "test_share", "seed")]
 
@@ -228,7 +228,7 @@ def test_decode_mode_difference():
 # --- the seed's loss ---------------------------------------------------------------------------------------
 
 
-def test_seed_loss_broadcasts_to_batch_by_batch():
+def test_source_loss_broadcasts_to_batch_by_batch():
     data = np.array([1.0, 2.0, 4.0])  # (b,), as the seed fed it
     reconstruction = np.array([[1.0], [2.0], [4.0]])  # (b, 1), a perfect reconstruction
     # Every reconstruction against every sample: sum_i mean_j (r_i - x_j)^2.
@@ -290,8 +290,8 @@ def test_figures_return_a_figure_and_write_the_file(tmp_path):
         normal_1d.plot_decoder_curve(grid, grid[:-1])
 
 
-def test_seed_objective_counts_the_reconstruction_once_per_row():
+def test_source_objective_counts_the_reconstruction_once_per_row():
     data, reconstruction = np.array([1.0, 2.0, 4.0]), np.array([[2.0], [2.0], [2.0]])
     kl = np.array([0.5, 1.0, 1.5])
     loss = normal_1d.keras2_mse_broadcast_loss(data, reconstruction)
-    assert normal_1d.keras2_seed_objective(data, reconstruction, kl) == pytest.approx(3 * loss + kl.sum())
+    assert normal_1d.keras2_source_objective(data, reconstruction, kl) == pytest.approx(3 * loss + kl.sum())

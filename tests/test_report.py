@@ -1,6 +1,7 @@
 """The HTML report: captions, answers written from the numbers, and one self-contained file."""
 
 import base64
+import html
 import json
 import re
 from html.parser import HTMLParser
@@ -15,13 +16,29 @@ import plotly.graph_objects as go  # noqa: E402
 import pytest  # noqa: E402
 from plotly.offline import get_plotlyjs  # noqa: E402
 
-from tests.conftest import REPO, TINY_CONFIG  # noqa: E402
-from vae_latent_study.aggregate import compare as aggregate_compare
-from vae_latent_study.aggregate import summary as aggregate_summary
-from vae_latent_study.config import Run  # noqa: E402
-from vae_latent_study.report import page as report
+from tests.conftest import REPO, SCHEMA, TINY_CONFIG  # noqa: E402
+from vae_latent_study.aggregate import compare as aggregate_compare  # noqa: E402
+from vae_latent_study.aggregate import expected as aggregate_expected  # noqa: E402
+from vae_latent_study.aggregate import summary as aggregate_summary  # noqa: E402
+from vae_latent_study.config import (
+    Run,  # noqa: E402
+    validate_config,  # noqa: E402
+)
+from vae_latent_study.kinds.heatmaps import report as heatmaps_report  # noqa: E402
+from vae_latent_study.report import chapter as report_chapter  # noqa: E402
+from vae_latent_study.report import page as report  # noqa: E402
 
 EXPECTED = REPO / "config" / "expected" / "heatmaps.yaml"
+#: The notebook's claims (its expected file's), judged on both datasets.
+CLAIMS = dict.fromkeys(("gauss", "t"), aggregate_expected.read_expected(EXPECTED).claims)
+#: The tiny study's config, validated (every dataset has its `kind`), its datasets named as the tables below.
+CONFIG = validate_config(
+    {
+        **TINY_CONFIG,
+        "datasets": {"gauss": TINY_CONFIG["datasets"]["tiny_gauss"], "t": TINY_CONFIG["datasets"]["tiny_t"]},
+    },
+    SCHEMA,
+)
 
 # Per dataset x model: the metrics the answers quote, one value per training seed (1 and 2).
 METRICS = {
@@ -126,7 +143,9 @@ def inputs(tmp_path):
         go.Figure(go.Scatter3d(x=[0, 1, 2], y=[1, 0, 2], z=[2, 1, 0], mode="markers")).to_json()
     )
     tidy = _tidy()
-    aggregate_summary.summarise_metrics(tidy, tmp_path / "summary.tsv", tmp_path / "paired.tsv", n_boot=200)
+    aggregate_summary.summarise_metrics(
+        tidy, tmp_path / "summary.tsv", tmp_path / "paired.tsv", n_boot=200, claims=CLAIMS
+    )
     aggregate_compare.compare_with_expected(
         tidy, {"heatmaps": {"datasets": ["gauss", "t"], "models": ["vae", "ae"]}}, {"heatmaps": EXPECTED}
     ).to_csv(tmp_path / "comparison.tsv", sep="\t", index=False)
@@ -146,7 +165,7 @@ def inputs(tmp_path):
         "comparison_tsv": tmp_path / "comparison.tsv",
         "paired_tsv": tmp_path / "paired.tsv",
         "explorations": explorations,
-        "config": TINY_CONFIG,
+        "config": CONFIG,
         "source_dir": REPO,
     }
 
@@ -212,7 +231,7 @@ def test_answers_are_written_from_the_numbers(inputs):
     summary = pd.read_csv(inputs["summary_tsv"], sep="\t")
     paired = pd.read_csv(inputs["paired_tsv"], sep="\t")
     comparison = pd.read_csv(inputs["comparison_tsv"], sep="\t")
-    answers = report.answer_questions(summary, paired, comparison, EXPLORATIONS)
+    answers = heatmaps_report.answer_questions(summary, paired, comparison, EXPLORATIONS)
     assert [[dataset for dataset, _ in per_dataset] for _, per_dataset in answers] == [["gauss", "t"]] * 3
     directions, shape, differences = (
         " ".join(s for _, sentences in per_dataset for s in sentences) for _, per_dataset in answers
@@ -233,7 +252,7 @@ def test_answers_are_written_from_the_numbers(inputs):
     flipped = {key: dict(values) for key, values in METRICS.items()}
     flipped[("gauss", "gaussian", "ae", "ae")]["frobenius_sample.mean"] = (0.40, 0.42)
     summary, paired = aggregate_summary.summarise_metrics(_tidy(flipped), n_boot=200)
-    _, per_dataset = report.answer_questions(summary, paired, comparison, EXPLORATIONS)[2]
+    _, per_dataset = heatmaps_report.answer_questions(summary, paired, comparison, EXPLORATIONS)[2]
     differences = " ".join(per_dataset[0][1])
     assert "the AE reconstructs test images worse than the VAE" in differences
 
@@ -325,7 +344,7 @@ def test_the_directions_verdict_follows_the_random_direction_null(inputs):
             for f in ("var_x", "var_y", "cor"):
                 if failing == "all" or (f, run["seed"]) in failing:
                     run["paths"][f"straight_{f}"]["null"] = _null(0.3, p_value=0.6)
-        directions = report.answer_questions(summary, paired, comparison, runs)[0]
+        directions = heatmaps_report.answer_questions(summary, paired, comparison, runs)[0]
         verdicts[case] = " ".join(s for _, sentences in directions[1] for s in sentences)
     assert "only partly meaningful" in verdicts["one seed fails cor"]
     assert "cor in 1 of 2 seeds" in verdicts["one seed fails cor"]
@@ -342,7 +361,7 @@ def test_a_falling_strip_is_as_monotone_as_a_rising_one(inputs):
     for rho, wording in ((-0.95, "changes monotonically"), (0.3, "follows only loosely")):
         for run in runs:
             run["paths"]["isovariance"]["decoded_factor_spearman"]["cor"] = rho
-        _, shape = report.answer_questions(summary, paired, comparison, runs)[1]
+        _, shape = heatmaps_report.answer_questions(summary, paired, comparison, runs)[1]
         assert wording in " ".join(s for _, sentences in shape for s in sentences)
 
 
@@ -355,7 +374,7 @@ def test_the_knn_sentence_names_the_k_the_probe_used(inputs):
         for model in ("vae", "ae"):
             metrics[("t", "student_t", model, model)]["knn_df.fixed_k.k_used"] = (k, k)
         summary, paired = aggregate_summary.summarise_metrics(_tidy(metrics), n_boot=50)
-        _, per_dataset = report.answer_questions(summary, paired, comparison, EXPLORATIONS)[2]
+        _, per_dataset = heatmaps_report.answer_questions(summary, paired, comparison, EXPLORATIONS)[2]
         sentences[k] = " ".join(dict(per_dataset)["t"])
     assert "a 13-nearest-neighbour classifier" in sentences[13]
     assert "a 7-nearest-neighbour classifier" in sentences[7] and "13-nearest" not in sentences[7]
@@ -371,7 +390,7 @@ def test_the_df_sentence_sets_the_codes_beside_what_the_factors_make_knowable(in
         for model in ("vae", "ae"):
             metrics[("t", "student_t", model, model)].update(extra)
         summary, paired = aggregate_summary.summarise_metrics(_tidy(metrics), n_boot=50)
-        _, per_dataset = report.answer_questions(summary, paired, comparison, EXPLORATIONS)[2]
+        _, per_dataset = heatmaps_report.answer_questions(summary, paired, comparison, EXPLORATIONS)[2]
         return " ".join(dict(per_dataset)["t"])
 
     numbers = {
@@ -414,3 +433,35 @@ def test_a_large_png_is_embedded_in_a_palette_and_a_small_one_as_it_is(tmp_path)
         assert image.size == (900, 900) and image.mode == "P"  # the same picture, 256 colours
     assert report.embedded_png(small) == (small.read_bytes(), False)
     assert report.embedded_png(big) == (data, True)  # deterministic
+
+
+def test_each_kind_finds_its_chapter_by_name():
+    """A kind's chapter is its `kinds/<kind>/report.py`, found by name; a kind without one has none."""
+    from vae_latent_study.kinds.registry import KINDS
+
+    assert report_chapter.chapter_modules(KINDS) == [
+        f"vae_latent_study.kinds.{kind}.report" for kind in ("heatmaps", "normal_1d", "toy_manifold")
+    ]
+    assert report_chapter.load_chapter("heatmaps") is heatmaps_report
+    assert (
+        report_chapter.load_chapter("images") is None
+        and report_chapter.chapter_module("factor_model") is None
+    )
+    for kind in ("heatmaps", "normal_1d", "toy_manifold"):
+        assert callable(report_chapter.load_chapter(kind).chapter)
+
+
+def test_the_chapters_follow_the_configs_kinds(inputs, tmp_path):
+    """The heatmaps chapter (the answers, the claims, the latent geometry) is on the page where the config's
+    datasets are heatmaps, and nowhere else: the page holds no kind's text itself."""
+    page = _build(inputs, tmp_path / "heatmaps.html")
+    assert page.count('id="answers"') == 1 and "Latent geometry" in page
+    measured = {metric for values in METRICS.values() for metric in values}
+    claims = [c for c in aggregate_expected.read_expected(EXPECTED).claims if c.metric in measured]
+    assert len(claims) == 2  # the test tables have no empty share
+    for claim in claims:
+        assert "Claim: " + html.escape(claim.text) + "." in page
+    other = {"datasets": {"gauss": {"kind": "toy_manifold"}, "t": {"kind": "toy_manifold"}}}
+    page = _build({**inputs, "config": other}, tmp_path / "toy.html")
+    assert "Answers" not in page and "Latent geometry" not in page and "Claim:" not in page
+    assert 'id="study-study"' in page and "Every metric" in page

@@ -36,8 +36,8 @@ PER_RUN = (  # one dataset x model x seed
 )
 PER_DATASET = ("build_dataset", "plot_sample_heatmaps")
 PER_DATASET_AND_SEED = ("plot_reconstruction_errors", "plot_training_curves")
-STUDY_WIDE = ("aggregate_metrics", "compare_with_seed", "build_report")
-DOWNSTREAM_OF_METRICS = {"aggregate_metrics": 1, "compare_with_seed": 1, "build_report": 1, "all": 1}
+STUDY_WIDE = ("aggregate_metrics", "compare_with_sources", "build_report")
+DOWNSTREAM_OF_METRICS = {"aggregate_metrics": 1, "compare_with_sources": 1, "build_report": 1, "all": 1}
 
 
 def snakemake(workflow, study, *args, check=True):
@@ -86,7 +86,7 @@ def study_copy(finished_run, tmp_path_factory):
     # the report (its provenance reads the checkout's git commit) and the comparison (its inputs are the
     # checkout's config/expected files).
     catch_up = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
-    assert set(planned_jobs(catch_up)) <= {"compare_with_seed", "build_report", "all"}, catch_up.stdout
+    assert set(planned_jobs(catch_up)) <= {"compare_with_sources", "build_report", "all"}, catch_up.stdout
     snakemake(workflow, study, "--configfile", str(config))
     rules = set(snakemake(workflow, study, "--configfile", str(config), "--list-rules").stdout.split())
     return workflow, study, config, rules
@@ -246,9 +246,9 @@ def test_editing_package_code_reruns_the_rules_that_run_it(study_copy):
         proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
         assert "Nothing to be done" in proc.stdout + proc.stderr
 
-    # metrics.py is run by the evaluation rules, through vae_latent_study.kinds.heatmaps.evaluate; they rerun with what
-    # depends on them, and nothing upstream (data, training, encoding) or beside them (figures of the latent
-    # space) does.
+    # metrics.py is run by the evaluation rules, through vae_latent_study.kinds.heatmaps.evaluate; they
+    # rerun with what depends on them, and nothing upstream (data, training, encoding) or beside them
+    # (figures of the latent space) does.
     with edited(module, module.read_text() + "\n_AN_EDIT = 1\n"):
         proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
         expected = {rule: runs for rule in ("evaluate_reconstruction", "probe_latents", "score_latents")}

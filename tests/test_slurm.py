@@ -181,7 +181,7 @@ def test_the_tiny_study_runs_on_slurm_with_a_gpu_for_training(slurm_cluster, tmp
         "results/figures/tiny_t/sample_heatmaps.png",
         "results/figures/tiny_t/reconstruction_errors_seed7.png",
         "results/metrics/summary.tsv",
-        "results/metrics/comparison_with_seed.tsv",
+        "results/metrics/comparison_with_sources.tsv",
         "results/latents/tiny_t/vae/seed7.h5",
     ):
         assert (workdir / path).stat().st_size > 0, path

@@ -104,7 +104,7 @@ def test_each_kind_gets_its_own_data_and_evaluations(studies_run):
     tidy = pd.read_csv(results / "metrics" / "metrics.tsv", sep="\t")
     assert set(tidy["dataset"]) == {"tiny_gauss", "normal", "factors", "fashion"}
     assert "generated.model_ks" in set(tidy["metric"]) and "latent.corr_test" in set(tidy["metric"])
-    comparison = pd.read_csv(results / "metrics" / "comparison_with_seed.tsv", sep="\t")
+    comparison = pd.read_csv(results / "metrics" / "comparison_with_sources.tsv", sep="\t")
     assert set(comparison["study"]) == {"heatmaps", "normal_1d", "fashion"}
     page = (results / "report" / "report.html").read_text(encoding="utf-8")
     for study in STUDIES_CONFIG["studies"]:
@@ -117,7 +117,7 @@ def test_each_kind_gets_its_own_data_and_evaluations(studies_run):
     assert isinstance(summary["meets_target"], bool) and summary["ks_ratio"] > 0
 
 
-def test_the_images_study_trains_seed_001s_models_on_real_fashion_mnist(studies_run):
+def test_the_images_study_trains_source_001s_models_on_real_fashion_mnist(studies_run):
     workdir, _ = studies_run
     results = workdir / "results"
     for model, kind in (("ae_conv32", "ae"), ("vae_conv32", "vae")):
@@ -152,7 +152,7 @@ def test_the_images_study_trains_seed_001s_models_on_real_fashion_mnist(studies_
     classifier = json.loads((results / "classifiers/fashion/classifier.json").read_text())
     # 200 real training images: better than chance, far from the full data's >= 90% (reported there).
     assert classifier["n_train"] == 200 and 0.1 < classifier["test_accuracy"] <= 1
-    comparison = pd.read_csv(results / "metrics" / "comparison_with_seed.tsv", sep="\t")
+    comparison = pd.read_csv(results / "metrics" / "comparison_with_sources.tsv", sep="\t")
     fashion = comparison[comparison["study"] == "fashion"]
     assert set(fashion["metric"]) == {
         "final.val_loss",
@@ -188,7 +188,7 @@ def test_editing_one_study_reruns_that_studys_chain_only(studies_run, tmp_path):
         "summarise_replicates": 1,
         "plot_training_curves": 2,  # every replicate's curves: the report draws the first, links the others
         "aggregate_metrics": 1,
-        "compare_with_seed": 1,
+        "compare_with_sources": 1,
         "build_report": 1,
         "all": 1,
     }
@@ -202,7 +202,7 @@ def test_editing_one_study_reruns_that_studys_chain_only(studies_run, tmp_path):
         "evaluate_recovery": 1,
         "plot_training_curves": 1,
         "aggregate_metrics": 1,
-        "compare_with_seed": 1,
+        "compare_with_sources": 1,
         "build_report": 1,
         "all": 1,
     }
@@ -216,7 +216,7 @@ def test_an_images_evaluation_setting_reruns_the_images_evaluations_only(studies
     assert jobs == {
         "evaluate_images": 2,
         "aggregate_metrics": 1,
-        "compare_with_seed": 1,
+        "compare_with_sources": 1,
         "build_report": 1,
         "all": 1,
     }
@@ -227,7 +227,7 @@ def test_naming_another_expected_file_reruns_the_comparison_and_the_report_only(
     changed = copy.deepcopy(STUDIES_CONFIG)
     changed["studies"]["factor_model"]["expected"] = "heatmaps"
     jobs, _ = _plan(studies_run, tmp_path, changed)
-    assert jobs == {"compare_with_seed": 1, "build_report": 1, "all": 1}
+    assert jobs == {"compare_with_sources": 1, "build_report": 1, "all": 1}
 
 
 def _shipped_model(name, **changes):
@@ -309,7 +309,7 @@ def test_a_finished_toy_study_has_nothing_to_do_and_conditioning_one_model_retra
         "evaluate_manifold": 1,
         "plot_training_curves": 1,
         "aggregate_metrics": 1,
-        "compare_with_seed": 1,
+        "compare_with_sources": 1,
         "build_report": 1,
         "all": 1,
     }

@@ -29,7 +29,7 @@ def _train(toy):
     return {key: toy[key][rows] for key in ("x", "clean", "component", "position")}
 
 
-def test_the_data_are_the_seeds(toy):
+def test_the_data_are_the_sources(toy):
     assert toy["x"].shape == (2500, 2) and toy["x"].dtype == np.float32
     np.testing.assert_array_equal(toy["train"], np.arange(2000))
     np.testing.assert_array_equal(toy["test"], np.arange(2000, 2500))
@@ -263,7 +263,7 @@ def test_the_report_shows_both_floors_and_the_circles_tear(curves):
     # 11% of the circle cut away), through the tidy table and the summary into the report's toy table.
     from vae_latent_study.aggregate import summary as aggregate_summary
     from vae_latent_study.aggregate import table as aggregate_table
-    from vae_latent_study.report import page as report
+    from vae_latent_study.kinds.toy_manifold import report as toy_report
 
     n, sd = 400, 0.06
     x, clean, component = _on_curves_plus_noise(n, sd, seed=10)
@@ -287,7 +287,7 @@ def test_the_report_shows_both_floors_and_the_circles_tear(curves):
     import pandas as pd
 
     summary, _ = aggregate_summary.summarise_metrics(pd.DataFrame(records), n_boot=50)
-    page = report._manifold_table(summary)
+    page = toy_report.manifold_table(summary)
     assert "MSE / projection floor (sd^2)" in page and "MSE / clean floor (2 sd^2)" in page
     assert "sine_arc / projection floor" in page and "circle: torn share" in page
     assert "sine_arc: torn share" not in page  # the arc is open: it has no torn share

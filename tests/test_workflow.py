@@ -70,7 +70,7 @@ def test_tiny_study_writes_every_metric_table(finished_run, tiny_config):
     assert (summary["n_seeds"] == 1).all() and summary["ci_low"].isna().all()  # one seed: no interval
     paired = pd.read_csv(metrics / "paired_vae_vs_ae.tsv", sep="\t")
     assert set(paired["dataset"]) == set(tiny_config["datasets"])
-    comparison = pd.read_csv(metrics / "comparison_with_seed.tsv", sep="\t")
+    comparison = pd.read_csv(metrics / "comparison_with_sources.tsv", sep="\t")
     assert {"study", "expected_value", "ours_mean", "verdict"} <= set(comparison.columns)
     for name in tiny_config["datasets"]:
         assert (
@@ -180,7 +180,7 @@ def test_changing_one_dataset_reruns_only_that_dataset(finished_run, tmp_path):
         **{rule: 2 for rule in per_model},
         "plot_reconstruction_errors": 1,
         "aggregate_metrics": 1,
-        "compare_with_seed": 1,
+        "compare_with_sources": 1,
         "explore_latents": 2,
         "plot_training_curves": 1,
         "build_report": 1,
@@ -203,7 +203,7 @@ def test_changing_one_model_retrains_only_that_model(finished_run, tmp_path):
         **{rule: 2 for rule in per_model},
         "plot_reconstruction_errors": 2,
         "aggregate_metrics": 1,
-        "compare_with_seed": 1,
+        "compare_with_sources": 1,
         "explore_latents": 2,  # the AE's on each dataset; the VAE's figures stay
         "plot_training_curves": 2,
         "build_report": 1,

@@ -52,7 +52,7 @@ WRITERS: tuple[tuple[str, str], ...] = (
     ("results/figures/*/*/seed*/decoder_curve.png", "evaluate_generation"),
     ("results/figures/*/*/seed*/factor_*.png", "evaluate_recovery"),
     ("results/figures/*/*/seed*/*", "explore_latents"),
-    ("results/metrics/comparison_with_seed.tsv", "compare_with_seed"),
+    ("results/metrics/comparison_with_sources.tsv", "compare_with_sources"),
     ("results/metrics/*.tsv", "aggregate_metrics"),
 )
 

@@ -1,6 +1,8 @@
 # Validates the config before anything is planned, and holds the small helpers the rules share.
 from pathlib import Path
 
+from vae_latent_study.aggregate.claims import claims_by_dataset
+from vae_latent_study.aggregate.expected import read_expected
 from vae_latent_study.config import (
     ConfigError,
     Run,
@@ -13,6 +15,7 @@ from vae_latent_study.datasets import kind_module
 from vae_latent_study.kinds.heatmaps.data import GENERATOR_VERSION
 from vae_latent_study.kinds.registry import KINDS, dataset_file, replicate_seed
 from vae_latent_study.provenance import code_digest
+from vae_latent_study.report.chapter import chapter_modules
 from vae_latent_study.report.page import figure_list
 
 # A wrong config stops here, before any job is planned, with a message naming the key. The validated config
@@ -37,6 +40,13 @@ for _study, _spec in config["studies"].items():
             f"invalid configuration:\n  config key 'studies.{_study}.expected': no file "
             f"{expected_file(_spec['expected'])}"
         )
+    if _spec["expected"]:
+        try:  # a malformed expected file (its numbers, its claims) stops the workflow here, naming the key
+            read_expected(expected_file(_spec["expected"]))
+        except ValueError as error:
+            raise ConfigError(
+                f"invalid configuration:\n  config key 'studies.{_study}.expected': {error}"
+            ) from None
 
 
 wildcard_constraints:
@@ -45,11 +55,11 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-def package_code(script):
+def package_code(script, *modules):
     """Digest of the package code that `script` runs (every vae_latent_study module it imports, followed
-    through their imports). A param of every rule, so editing that code reruns the rule, as Snakemake
-    does by itself for an edit of the script."""
-    return code_digest(Path(workflow.basedir) / "workflow" / "scripts" / script)
+    through their imports, and `modules` it runs without a static import). A param of every rule, so
+    editing that code reruns the rule, as Snakemake does by itself for an edit of the script."""
+    return code_digest(Path(workflow.basedir) / "workflow" / "scripts" / script, *modules)
 
 
 def get_build_code(wildcards):
@@ -213,6 +223,24 @@ def get_expected_files(wildcards):
     return [expected_file(spec["expected"]) for spec in config["studies"].values() if spec["expected"]]
 
 
+def get_claims(wildcards):
+    """{dataset: the claims its study's source makes} (`claims:` of the expected files), for the datasets on
+    which a VAE and an AE train (the pairs a claim judges): a param of the aggregation, so that editing a
+    claim reruns it (and the comparison and report after it) and editing a printed number does not."""
+    kinds = {}
+    for r in RUNS:
+        kinds.setdefault(r.dataset, set()).add(config["models"][r.model]["kind"])
+    return claims_by_dataset(
+        (
+            study,
+            [d for d in spec["datasets"] if {"vae", "ae"} <= kinds.get(d, set())],
+            expected_file(spec["expected"]),
+        )
+        for study, spec in config["studies"].items()
+        if spec["expected"]
+    )
+
+
 def get_study_members(wildcards):
     """{study: {datasets, models}} of the studies with expected numbers: the runs each comparison covers."""
     return {
@@ -368,7 +396,7 @@ def get_final_outputs():
         + get_replicate_summaries()
         + [
             "results/metrics/summary.tsv",
-            "results/metrics/comparison_with_seed.tsv",
+            "results/metrics/comparison_with_sources.tsv",
             "results/report/report.html",
         ]
     )

@@ -288,6 +288,8 @@ rule aggregate_metrics:
     params:
         code=package_code("aggregate_metrics.py"),
         evaluation=evaluation_params("aggregate_metrics"),
+        # The sources' claims, judged on the paired table (config/expected/<name>.yaml's `claims`).
+        claims=get_claims,
     log:
         "logs/aggregate_metrics.log",
     conda:
@@ -296,22 +298,22 @@ rule aggregate_metrics:
         "../scripts/aggregate_metrics.py"
 
 
-rule compare_with_seed:
+rule compare_with_sources:
     input:
         metrics="results/metrics/metrics.tsv",
         # One file per study of `get_study_members`, in its order; an edited file reruns the comparison.
         expected=get_expected_files,
     output:
-        "results/metrics/comparison_with_seed.tsv",
+        "results/metrics/comparison_with_sources.tsv",
     params:
-        code=package_code("compare_with_seed.py"),
+        code=package_code("compare_with_sources.py"),
         studies=get_study_members,
     log:
-        "logs/compare_with_seed.log",
+        "logs/compare_with_sources.log",
     conda:
         "../../envs/study.yaml"
     script:
-        "../scripts/compare_with_seed.py"
+        "../scripts/compare_with_sources.py"
 
 
 rule evaluate_transfer:

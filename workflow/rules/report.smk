@@ -105,12 +105,13 @@ rule build_report:
         explorations=get_exploration_summaries,
         replicates=get_replicate_summaries,
         summary="results/metrics/summary.tsv",
-        comparison="results/metrics/comparison_with_seed.tsv",
+        comparison="results/metrics/comparison_with_sources.tsv",
         paired="results/metrics/paired_vae_vs_ae.tsv",
     output:
         "results/report/report.html",
     params:
-        code=package_code("build_report.py"),
+        # The kinds' chapters too: the page imports them by name.
+        code=package_code("build_report.py", *chapter_modules(KINDS)),
         figures=get_report_figures,
         config=get_report_config,
         # The checkout whose git commit the provenance names (the Snakefile's directory).

@@ -1,4 +1,4 @@
-"""Glue: rule aggregate_metrics -> vae_latent_study.kinds.heatmaps.evaluate.aggregate_metrics."""
+"""Glue: rule aggregate_metrics -> vae_latent_study.aggregate.summary.aggregate_metrics."""
 
 from vae_latent_study.jobs import job
 
@@ -14,4 +14,5 @@ with job(snakemake.log[0]):
         n_boot=snakemake.params.evaluation["bootstrap_samples"],
         seed=snakemake.params.evaluation["seed"],
         explorations=list(snakemake.input.explorations),
+        claims=snakemake.params.claims,
     )

@@ -1,11 +1,11 @@
-"""The comparison of our numbers with the numbers each study's source printed (`config/expected/`)."""
+"""The comparison of our numbers with the numbers each study's source printed (`config/expected/`, read by
+`expected.read_expected`)."""
 
 from __future__ import annotations
 
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,73 +13,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from vae_latent_study.io import reading, write_table
+from vae_latent_study.aggregate.expected import ExpectedNumbers, read_expected
+from vae_latent_study.io import write_table
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ExpectedNumber:
-    """One number a study's source printed, and the metric of ours that measures the same thing."""
-
-    quantity: str
-    metric: str  # our metric name in the tidy table
-    value: float
-    line: int | None  # line of the printed value in the source document
-    tolerance: str | None  # key of the file's `tolerances`
-    where: tuple[tuple[str, str], ...] = ()  # tidy-table columns the compared runs must match (family, kind)
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class ExpectedNumbers:
-    """A study's expected-numbers file (config/expected/<name>.yaml), read by `read_expected`."""
-
-    source: str
-    tolerances: dict[str, tuple[str, float] | None]
-    entries: tuple[ExpectedNumber, ...]
-
-
-_WHERE_COLUMNS = ("dataset", "family", "model", "kind")
-
-
-def read_expected(path: str | Path) -> ExpectedNumbers:
-    """Read and check an expected-numbers file: `source`, `tolerances` ({name: [mode, value] or null}) and
-    `expected` (entries with quantity, metric, value, line, tolerance, where, note)."""
-    import yaml
-
-    with reading(path):
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    tolerances = {
-        name: None if spec is None else (str(spec[0]), float(spec[1]))
-        for name, spec in (data.get("tolerances") or {}).items()
-    }
-    entries = []
-    for i, item in enumerate(data.get("expected") or []):
-        where = dict(item.get("where") or {})
-        tolerance = item.get("tolerance")
-        problems = [] if tolerance in tolerances else [f"unknown tolerance {tolerance!r}"]
-        problems += [
-            f"'where' key {k!r} is not one of {_WHERE_COLUMNS}" for k in where if k not in _WHERE_COLUMNS
-        ]
-        problems += [f"no {key!r}" for key in ("quantity", "metric", "value") if key not in item]
-        if problems:
-            raise ValueError(f"{path}: expected[{i}]: " + "; ".join(problems))
-        entries.append(
-            ExpectedNumber(
-                quantity=str(item["quantity"]),
-                metric=str(item["metric"]),
-                value=float(item["value"]),
-                line=None if item.get("line") is None else int(item["line"]),
-                tolerance=item.get("tolerance"),
-                where=tuple(sorted((str(k), str(v)) for k, v in where.items())),
-                note=str(item.get("note") or ""),
-            )
-        )
-    for mode, _ in filter(None, tolerances.values()):
-        if mode not in ("relative", "absolute"):
-            raise ValueError(f"{path}: tolerance mode must be 'relative' or 'absolute'; got {mode!r}")
-    return ExpectedNumbers(str(data.get("source", "")), tolerances, tuple(entries))
 
 
 COMPARISON_COLUMNS = (

@@ -1,11 +1,11 @@
-"""Summaries of the tidy table over training seeds, and the paired VAE-vs-AE claims."""
+"""Summaries of the tidy table over training seeds, and the paired VAE-vs-AE comparison, where the sources'
+claims (`config/expected/<name>.yaml`'s `claims`, read by `claims.read_claims`) are judged."""
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from vae_latent_study.aggregate.claims import Claim
 from vae_latent_study.aggregate.table import add_exploration_metrics, collect_metrics
 from vae_latent_study.io import write_table
 
@@ -43,35 +44,13 @@ def bootstrap_mean_ci(values: Sequence[float], n_boot: int = 2000, seed: int = 0
     return float(interval.low), float(interval.high), f"percentile bootstrap, {n_boot} resamples"
 
 
-@dataclass(frozen=True)
-class Claim:
-    """One of the source's qualitative VAE-vs-AE claims, as a paired test over training seeds.
-
-    `alternative` is the direction of the VAE-minus-AE difference the claim asserts (`greater`, `less`),
-    or `equivalent`: |difference| < `margin`, by two one-sided t-tests (TOST).
-    """
-
-    text: str
-    metric: str
-    alternative: str
-    margin: float | None = None
-
-
-#: The notebook's three claims (seed 000), judged at CLAIM_LEVEL.
-CLAIMS = (
-    Claim(
-        "the AE's mean test error is lower than the VAE's (sampled code)", "frobenius_sample.mean", "greater"
-    ),
-    Claim("the KNN df accuracies of the two are similar", "knn_df.fixed_k.test_accuracy", "equivalent", 0.02),
-    Claim("the VAE's code is denser than the AE's (empty share)", "exploration.empty_share", "less"),
-)
-CLAIM_LEVEL = 0.05
 CLAIM_COLUMNS = ("claim", "test", "margin", "statistic", "p_value", "verdict")
 
 
 def judge_claim(claim: Claim, diff: Sequence[float]) -> dict[str, Any]:
     """The claim's paired test on the per-seed VAE-minus-AE differences `diff`, and a verdict that can come
-    out either way: `supported` / `not supported` at CLAIM_LEVEL, or for fewer than 2 seeds `undecided`."""
+    out either way: `supported` / `not supported` at the claim's level, or for fewer than 2 seeds
+    `undecided`."""
     diff = np.asarray(diff, dtype=np.float64)
     row: dict[str, Any] = {"claim": claim.text, "margin": claim.margin}
     if claim.alternative == "equivalent":
@@ -86,7 +65,7 @@ def judge_claim(claim: Claim, diff: Sequence[float]) -> dict[str, Any]:
         upper = stats.ttest_1samp(diff, claim.margin, alternative="less")
         worse = max((lower, upper), key=lambda result: result.pvalue)
         statistic, p_value = float(worse.statistic), float(worse.pvalue)
-        supported = p_value < CLAIM_LEVEL
+        supported = p_value < claim.level
         verdict = (
             f"supported: equivalent within +-{claim.margin}"
             if supported
@@ -95,7 +74,7 @@ def judge_claim(claim: Claim, diff: Sequence[float]) -> dict[str, Any]:
     else:
         result = stats.ttest_1samp(diff, 0.0, alternative=claim.alternative)
         statistic, p_value = float(result.statistic), float(result.pvalue)
-        verdict = "supported" if p_value < CLAIM_LEVEL else "not supported"
+        verdict = "supported" if p_value < claim.level else "not supported"
     return {**row, "statistic": statistic, "p_value": p_value, "verdict": verdict}
 
 
@@ -105,6 +84,7 @@ def summarise_metrics(
     paired_tsv: str | Path | None = None,
     n_boot: int = 2000,
     seed: int = 0,
+    claims: Mapping[str, Sequence[Claim | Mapping[str, Any]]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each metric over training seeds, and the VAE-minus-AE difference paired by seed.
 
@@ -112,7 +92,9 @@ def summarise_metrics(
     bootstrap 95% CI of the mean (`ci_low`, `ci_high`; NaN with one seed, as `ci_method` says). The paired
     table has one row per dataset x (VAE-kind model, AE-kind model) x metric over the seeds both have:
     n_pairs, both means, the mean difference VAE - AE and its bootstrap CI. Each bootstrap is seeded with
-    `seed`, so a row does not depend on the others.
+    `seed`, so a row does not depend on the others. `claims` ({dataset: claims}, `claims.Claim`s or their
+    fields, as `claims.claims_by_dataset` gives them) judges a pair's metric that a claim names
+    (`judge_claim`, the columns `CLAIM_COLUMNS`; empty for the other metrics).
     """
     keys = ["dataset", "family", "model", "kind", "metric"]
     summary_rows = []
@@ -134,6 +116,10 @@ def summarise_metrics(
         summary_rows, columns=[*keys, "n_seeds", "mean", "std", "ci_low", "ci_high", "ci_method"]
     )
 
+    judged_by = {
+        dataset: {c.metric: c for c in (Claim(**c) if isinstance(c, Mapping) else c for c in found)}
+        for dataset, found in (claims or {}).items()
+    }
     paired_rows = []
     for (dataset, family), data in tidy.groupby(["dataset", "family"], sort=True, dropna=False):
         vae_models = sorted(data.loc[data["kind"] == "vae", "model"].unique())
@@ -149,7 +135,7 @@ def summarise_metrics(
                         continue
                     diff = (pair["vae"] - pair["ae"]).to_numpy()
                     low, high, method = bootstrap_mean_ci(diff, n_boot=n_boot, seed=seed)
-                    claim = next((c for c in CLAIMS if c.metric == metric), None)
+                    claim = judged_by.get(dataset, {}).get(metric)
                     judged = judge_claim(claim, diff) if claim is not None else dict.fromkeys(CLAIM_COLUMNS)
                     paired_rows.append(
                         {
@@ -203,12 +189,14 @@ def aggregate_metrics(
     n_boot: int = 2000,
     seed: int = 0,
     explorations: Sequence[str | Path] = (),
+    claims: Mapping[str, Sequence[Claim | Mapping[str, Any]]] | None = None,
 ) -> None:
     """The aggregation rule's job: one tidy table of every metric, its summary over seeds and the paired
     VAE-vs-AE comparison (see `collect_metrics` and `summarise_metrics`). `explorations` (the latent-space
-    summaries of `explore.explore_latents`) add each run's `exploration.empty_share`."""
+    summaries of `explore.explore_latents`) add each run's `exploration.empty_share`; `claims` are the
+    sources' claims judged on each dataset's pairs (the rule's param, `claims.claims_by_dataset`)."""
     tidy = collect_metrics(paths)
     if explorations:
         tidy = add_exploration_metrics(tidy, explorations)
     write_table(tidy, tidy_tsv)
-    summarise_metrics(tidy, summary_tsv, paired_tsv, n_boot=n_boot, seed=seed)
+    summarise_metrics(tidy, summary_tsv, paired_tsv, n_boot=n_boot, seed=seed, claims=claims)

@@ -1,11 +1,11 @@
-"""The study's report: one self-contained HTML file that answers the study's questions from its numbers.
+"""The study's report: one self-contained HTML file that sets out the study's numbers.
 
 `build_report` writes a single file that opens from the file system with no network: figures are embedded
-as base64 data URIs, interactive plotly figures inline with plotly.js included once. It starts with the
-answers to the source study's three questions (directions in the VAE's code, the shape of the manifold,
-how the AE differs), written from the metric tables and the exploration summaries rather than fixed text,
-then sets our numbers beside the notebook's, shows every figure with its caption, the metric tables, and
-the provenance (config, seeds, versions, commit).
+as base64 data URIs, interactive plotly figures inline with plotly.js included once. A section per study
+holds what each dataset kind has to say about its runs (the kind's chapter, `kinds/<kind>/report.py`,
+found by name: `report.chapter`; the heatmaps kind answers seed 000's questions from the numbers), the
+numbers its source printed beside ours, and its metrics; then every figure with its caption, the metric
+tables, and the provenance (config, seeds, versions, commit).
 """
 
 from __future__ import annotations
@@ -18,21 +18,20 @@ import math
 import os
 import re
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import yaml
 
 from vae_latent_study.io import atomic_path, read_json, read_table, reading
 from vae_latent_study.provenance import library_versions
+from vae_latent_study.report.chapter import ReportInputs, StudyPart, load_chapter
+from vae_latent_study.report.markup import fmt_number, html_table
 
 logger = logging.getLogger(__name__)
 
-#: The factors whose directions the answers describe.
-FACTORS = ("var_x", "var_y", "cor")
 #: Libraries whose versions the provenance lists, beyond `provenance.library_versions`'s.
 REPORT_LIBRARIES = ("snakemake", "keras", "tensorflow", "tensorflow-cpu", "plotly", "jsonschema", "PyYAML")
 #: Image formats embedded as <img>, by suffix.
@@ -96,438 +95,6 @@ def _caption_html(text: str) -> str:
     )
 
 
-# --- numbers ---------------------------------------------------------------------------------------------
-
-
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    if isinstance(value, bool | str):
-        return str(value)
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    value = float(value)
-    if abs(value) >= 1e5:
-        return f"{value:.{digits}g}"
-    if value.is_integer() and abs(value) >= 2:
-        return str(int(value))  # counts and neighbour numbers, stored as floats by the tables
-    return f"{value:.{digits}f}" if abs(value) < 10 else f"{value:.{max(digits - 2, 1)}f}"
-
-
-def _share(value: float) -> str:
-    return f"{100 * value:.0f}%"
-
-
-def _mean(values: Iterable[Any]) -> float | None:
-    kept = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    return float(np.mean(kept)) if kept else None
-
-
-class _Numbers:
-    """Looks up the numbers the answers quote: summary means, paired differences, exploration summaries."""
-
-    def __init__(
-        self, summary: pd.DataFrame, paired: pd.DataFrame, comparison: pd.DataFrame, explorations: list[dict]
-    ) -> None:
-        self.summary = summary
-        self.paired = paired
-        self.comparison = comparison
-        self.explorations = explorations
-
-    def metric(self, dataset: str, model: str, metric: str) -> float | None:
-        rows = self.summary[
-            (self.summary["dataset"] == dataset)
-            & (self.summary["model"] == model)
-            & (self.summary["metric"] == metric)
-        ]
-        return _mean(rows["mean"]) if len(rows) else None
-
-    def n_seeds(self, dataset: str, model: str) -> int:
-        rows = self.summary[(self.summary["dataset"] == dataset) & (self.summary["model"] == model)]
-        return int(rows["n_seeds"].max()) if len(rows) else 0
-
-    def pair(self, dataset: str, vae: str, ae: str, metric: str) -> Mapping[str, Any] | None:
-        if self.paired.empty:
-            return None
-        rows = self.paired[
-            (self.paired["dataset"] == dataset)
-            & (self.paired["vae_model"] == vae)
-            & (self.paired["ae_model"] == ae)
-            & (self.paired["metric"] == metric)
-        ]
-        return rows.iloc[0].to_dict() if len(rows) else None
-
-    def notebook(self, family: str, kind: str, metric: str) -> float | None:
-        rows = self.comparison[
-            (self.comparison["family"] == family)
-            & (self.comparison["kind"] == kind)
-            & (self.comparison["metric"] == metric)
-        ]
-        return float(rows["expected_value"].iloc[0]) if len(rows) else None
-
-    def runs(self, dataset: str, model: str) -> list[dict]:
-        found = [e for e in self.explorations if e["dataset"] == dataset and e["model"] == model]
-        return sorted(found, key=lambda e: e["seed"])
-
-    def explored(self, dataset: str, model: str, *keys: str) -> float | None:
-        """Mean over training seeds of one number of the exploration summaries (None where absent)."""
-        values = []
-        for run in self.runs(dataset, model):
-            node: Any = run
-            for key in keys:
-                node = node.get(key) if isinstance(node, Mapping) else None
-            values.append(node)
-        return _mean(values)
-
-    def models(self, dataset: str, kind: str) -> list[str]:
-        rows = self.summary[(self.summary["dataset"] == dataset) & (self.summary["kind"] == kind)]
-        return sorted(rows["model"].unique())
-
-    def family(self, dataset: str) -> str:
-        rows = self.summary[self.summary["dataset"] == dataset]
-        return str(rows["family"].iloc[0]) if len(rows) else ""
-
-
-def _seeds_note(n: int) -> str:
-    return f"mean over {n} training seeds" if n > 1 else "one training seed"
-
-
-def _strongest_axes(run: Mapping[str, Any]) -> str:
-    phrases = []
-    for factor in FACTORS:
-        correlations = run.get("axis_correlation", {}).get(factor)
-        if not correlations or all(r is None for r in correlations):
-            continue
-        axis = int(np.nanargmax([abs(r) if r is not None else np.nan for r in correlations]))
-        phrases.append(f"{factor} ↔ z{axis} (r = {correlations[axis]:+.2f})")
-    return ", ".join(phrases)
-
-
-def _join(items: Sequence[str]) -> str:
-    items = [i for i in items if i]
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def _direction_null(runs: Sequence[Mapping[str, Any]]) -> str | None:
-    """The verdict on the factors' directions: each judged against random directions (explore's
-    `direction_null`), per seed; meaningful only when every factor beats chance in every seed."""
-    judged: dict[str, list[Mapping[str, Any]]] = {}
-    for run in runs:
-        for factor in FACTORS:
-            null = run.get("paths", {}).get(f"straight_{factor}", {}).get("null")
-            if null:
-                judged.setdefault(factor, []).append(null)
-    if not judged:
-        return None
-    n_random = max(v["n_random"] for values in judged.values() for v in values)
-    passed = {f: sum(bool(v["meaningful"]) for v in values) for f, values in judged.items()}
-    parts = [
-        f"{f} in {passed[f]} of {len(values)} seed{'s' if len(values) > 1 else ''} "
-        f"(selectivity {_fmt(float(np.mean([v['selectivity'] for v in values])), 2)} against "
-        f"{_fmt(float(np.mean([v['random_selectivity']['0.95'] for v in values])), 2)} for the 95th "
-        "percentile of random directions)"
-        for f, values in judged.items()
-    ]
-    if all(passed[f] == len(values) for f, values in judged.items()) and len(judged) == len(FACTORS):
-        verdict = "so these directions are meaningful, as the study concluded"
-    elif any(passed.values()):
-        verdict = "so these directions are only partly meaningful here"
-    else:
-        verdict = "so these directions change their factor no more selectively than random ones"
-    return (
-        f"Against {n_random} random directions of the same length through the same point, the intended "
-        "factor's share of what changes beats chance (p ≤ 0.05) for " + _join(parts) + f"; {verdict}."
-    )
-
-
-def _directions(numbers: _Numbers, dataset: str, model: str) -> list[str]:
-    runs = numbers.runs(dataset, model)
-    out = []
-    if runs:
-        per_seed = [
-            _strongest_axes(run) + (f" (seed {run['seed']})" if len(runs) > 1 else "") for run in runs
-        ]
-        out.append(
-            f"In {_name(model, 'vae')} trained on {dataset}, the code axis most correlated with each factor "
-            "is: " + "; ".join(per_seed) + "."
-        )
-    r2 = {f: numbers.metric(dataset, model, f"regression.{f}_linear_r2") for f in FACTORS}
-    if any(v is not None for v in r2.values()):
-        out.append(
-            "A linear read-out of the mean code recovers "
-            + _join([f"R² = {_fmt(v, 2)} of {f}" for f, v in r2.items() if v is not None])
-            + f" on the test images ({_seeds_note(numbers.n_seeds(dataset, model))})."
-        )
-    rho = {
-        f: numbers.explored(dataset, model, "paths", f"straight_{f}", "decoded_factor_spearman", f)
-        for f in FACTORS
-    }
-    known = {f: v for f, v in rho.items() if v is not None}
-    if known:
-        out.append(
-            "Decoding points along the fitted direction of each factor, the factor measured on the generated "
-            "heatmaps (from their second moments) follows the path: Spearman ρ = "
-            + _join([f"{_fmt(v, 2)} for {f}" for f, v in known.items()])
-            + " (any smooth decoder changes something monotonically along a short segment, so ρ alone "
-            "proves little)."
-        )
-    null = _direction_null(runs)
-    if null:
-        out.append(null)
-    mig = numbers.metric(dataset, model, "mig")
-    dci = numbers.metric(dataset, model, "dci.disentanglement")
-    if mig is not None:
-        alignment = (
-            "largely aligned with single axes"
-            if mig >= 0.5
-            else "partly aligned with single axes"
-            if mig >= 0.2
-            else "mostly spread over several axes, i.e. the meaningful directions are oblique"
-        )
-        extra = f", DCI disentanglement {_fmt(dci, 2)}" if dci is not None else ""
-        out.append(f"The factors are {alignment} (MIG {_fmt(mig, 2)}{extra}).")
-    return out
-
-
-def _shape(numbers: _Numbers, dataset: str, model: str, kind: str) -> list[str]:
-    runs = numbers.runs(dataset, model)
-    if not runs:
-        return []
-    std = np.mean([run["code_std"] for run in runs], axis=0)
-    ratios = np.mean([run["pca_explained_variance_ratio"] for run in runs], axis=0)
-    body = (
-        "a solid body that fills all its dimensions"
-        if len(ratios) and ratios[-1] >= 0.05
-        else "close to a surface: its last principal direction holds under 5% of the variance"
-    )
-    low, high = _fmt(float(std.min()), 2), _fmt(float(std.max()), 2)
-    spread = low if low == high else f"{low}–{high}"
-    out = [
-        f"The mean codes of {_name(model, kind)} on {dataset} spread {spread} "
-        "(standard deviation per axis); their principal directions hold "
-        + _join([_share(r) for r in ratios])
-        + f" of the variance: {body}."
-    ]
-    layout = numbers.explored(dataset, model, "isovariance_layout_spearman")
-    strip_cor = numbers.explored(dataset, model, "paths", "isovariance", "decoded_factor_spearman", "cor")
-    if layout is not None:
-        sentence = (
-            "Images with equal variances sit on a strip through the cloud, and codes lie farther from it the "
-            "more the two variances differ"
-            if layout > 0.3
-            else "The codes of images with equal variances form a strip, but a code's distance from it "
-            "hardly tracks how much the two variances differ"
-        )
-        sentence += f" (Spearman ρ = {_fmt(layout, 2)} between that distance and |var_x − var_y|)"
-        if strip_cor is not None:
-            # The strip is binned along a code axis whose sign is arbitrary: falling is as monotone as rising.
-            follows = "changes monotonically" if abs(strip_cor) >= 0.8 else "follows only loosely"
-            sentence += f"; along the strip the decoded correlation {follows} (ρ = {_fmt(strip_cor, 2)})"
-        out.append(sentence + ".")
-    share = numbers.explored(dataset, model, "empty_space", "share")
-    if share is not None:
-        out.append(
-            f"{_share(share)} of the volume inside the codes' convex hull is farther from every code than "
-            "95% of the codes are from their nearest neighbour (about 5% for codes spread evenly)."
-        )
-    return out
-
-
-def _name(model: str, kind: str) -> str:
-    """ "the VAE" for a model named after its kind (the default config), else "the VAE 'name'"."""
-    return f"the {kind.upper()}" if model == kind else f"the {kind.upper()} '{model}'"
-
-
-def _than(a: float, b: float, lower: str, higher: str, same: str, tolerance: float) -> str:
-    """`lower` when a < b, `higher` when a > b, `same` when they differ by at most `tolerance`."""
-    if abs(a - b) <= tolerance:
-        return same
-    return lower if a < b else higher
-
-
-def _differences(numbers: _Numbers, dataset: str, vae: str, ae: str) -> list[str]:
-    out = []
-    family = numbers.family(dataset)
-    the_vae, the_ae = _name(vae, "vae"), _name(ae, "ae")
-    metric = "frobenius_sample.mean"
-    v, a = numbers.metric(dataset, vae, metric), numbers.metric(dataset, ae, metric)
-    if v is not None and a is not None:
-        how = _than(a, v, "better than", "worse than", "about as well as", 0.005 * max(a, v))
-        sentence = (
-            f"On {dataset}, {the_ae} reconstructs test images {how} {the_vae} on average: mean Frobenius "
-            f"error {_fmt(a)} vs {_fmt(v)}"
-        )
-        nb_a, nb_v = numbers.notebook(family, "ae", metric), numbers.notebook(family, "vae", metric)
-        if nb_a is not None and nb_v is not None:
-            sentence += f" (the notebook: {_fmt(nb_a)} vs {_fmt(nb_v)})"
-        pair = numbers.pair(dataset, vae, ae, metric)
-        if pair is not None and pair["n_pairs"] > 1 and math.isfinite(pair["diff_ci_low"]):
-            sentence += (
-                f"; VAE − AE = {_fmt(pair['diff_mean'])}, 95% interval [{_fmt(pair['diff_ci_low'])}, "
-                f"{_fmt(pair['diff_ci_high'])}] over {int(pair['n_pairs'])} seeds"
-            )
-        out.append(sentence + ".")
-        tails = {}
-        for model in (vae, ae):
-            p95, median = (numbers.metric(dataset, model, f"frobenius_sample.{q}") for q in ("p95", "median"))
-            if p95 is not None and median:
-                tails[model] = p95 / median
-        if len(tails) == 2:
-            how = _than(tails[ae], tails[vae], "less", "more", "about as", 0.02)
-            out.append(
-                f"The errors of {the_ae} are {how} heavy-tailed {'as' if how == 'about as' else 'than'} "
-                f"{the_vae}'s: 95th percentile over median {_fmt(tails[ae], 2)} vs {_fmt(tails[vae], 2)}."
-            )
-    share = {m: numbers.explored(dataset, m, "empty_space", "share") for m in (vae, ae)}
-    if None not in share.values():
-        how = _than(share[ae], share[vae], "less", "more", "about as much", 0.01)
-        than = "as" if how == "about as much" else "than"
-        out.append(
-            f"The code of {the_ae} leaves {how} of its hull empty {than} {the_vae}'s: {_share(share[ae])} vs "
-            f"{_share(share[vae])}."
-        )
-    far = {
-        m: numbers.explored(dataset, m, "decoded_hull", "nearest_image_distance", "median") for m in (vae, ae)
-    }
-    if None not in far.values():
-        verdict = (
-            "the AE's empty regions decode to images unlike the data, as the study found"
-            if far[ae] > 1.2 * far[vae]
-            else "here the AE's hull decodes to data-like images about as well as the VAE's"
-            if far[ae] >= far[vae] / 1.2
-            else "here the VAE's hull decodes to less data-like images than the AE's"
-        )
-        out.append(
-            "Random points inside the hull of the codes decode to images whose nearest real heatmap is a "
-            f"median {_fmt(far[ae])} away for {the_ae} and {_fmt(far[vae])} for {the_vae}: {verdict}."
-        )
-    accuracy = {m: numbers.metric(dataset, m, "knn_df.fixed_k.test_accuracy") for m in (vae, ae)}
-    if None not in accuracy.values():
-        f1 = {m: numbers.metric(dataset, m, "knn_df.fixed_k.test_f1") for m in (vae, ae)}
-        how = _than(accuracy[ae], accuracy[vae], "worse than", "better than", "about as well as", 0.02)
-        # The k the probe used (the config's `evaluation.fixed_k`), as its JSON recorded it.
-        k = numbers.metric(dataset, ae, "knn_df.fixed_k.k_used")
-        classifier = f"{int(k)}-nearest-neighbour" if k is not None else "k-nearest-neighbour"
-        sentence = (
-            f"On {dataset}, a {classifier} classifier reads the hidden df off the code of {the_ae} "
-            f"{how} off {the_vae}'s: test accuracy {_fmt(accuracy[ae])} vs {_fmt(accuracy[vae])}, "
-            f"F1 {_fmt(f1[ae])} vs {_fmt(f1[vae])}"
-        )
-        nb_a = numbers.notebook(family, "ae", "knn_df.fixed_k.test_accuracy")
-        nb_v = numbers.notebook(family, "vae", "knn_df.fixed_k.test_accuracy")
-        if nb_a is not None and nb_v is not None:
-            sentence += f" (the notebook: {_fmt(nb_a)} vs {_fmt(nb_v)})"
-        out.append(sentence + ".")
-        knowable = _knowable_df(numbers, dataset, vae, ae, accuracy)
-        if knowable:
-            out.append(knowable)
-    out.extend(_claim_verdicts(numbers, dataset, vae, ae))
-    return out
-
-
-def _knowable_df(
-    numbers: _Numbers, dataset: str, vae: str, ae: str, accuracy: Mapping[str, float]
-) -> str | None:
-    """The codes' df accuracy beside what the true factors make knowable (`knn_df.bayes.*`,
-    `knn_df.true_factors.*`: properties of the dataset, the same in every run on it), and the share of the
-    knowable margin over the majority class that each code recovers. None where the runs have neither."""
-
-    def dataset_metric(metric: str) -> float | None:
-        found = [numbers.metric(dataset, m, metric) for m in (vae, ae)]
-        return next((v for v in found if v is not None), None)
-
-    bayes = dataset_metric("knn_df.bayes.test_accuracy")
-    realised = dataset_metric("knn_df.bayes.test_accuracy_realised")
-    factors = dataset_metric("knn_df.true_factors.fixed_k.test_accuracy")
-    if bayes is None and factors is None:
-        return None
-    parts = []
-    if bayes is not None:
-        part = f"the df rule's Bayes accuracy from the true variances is {_fmt(bayes)} on the test rows"
-        if realised is not None:
-            part += f" ({_fmt(realised)} on their drawn labels)"
-        parts.append(part)
-    if factors is not None:
-        parts.append(f"the same classifier on the true (var_x, var_y, cor) scores {_fmt(factors)}")
-    sentence = "What the factors make knowable: " + _join(parts)
-    positive = dataset_metric("knn_df.test_positive_rate")
-    if bayes is not None and positive is not None:
-        chance = max(positive, 1.0 - positive)
-        if bayes - chance > 0.01:
-            shares = {m: (accuracy[m] - chance) / (bayes - chance) for m in (ae, vae)}
-            sentence += (
-                f"; above the majority class ({_fmt(chance)}), the codes of {_name(ae, 'ae')} and "
-                f"{_name(vae, 'vae')} recover {_share(shares[ae])} and {_share(shares[vae])} of the "
-                f"{_fmt(bayes - chance)} that the variances make knowable"
-            )
-            if max(shares.values()) > 1:
-                sentence += ": more than the variances allow, so a code holds df beyond them (the tails)"
-    return sentence + "."
-
-
-def _claim_verdicts(numbers: _Numbers, dataset: str, vae: str, ae: str) -> list[str]:
-    """The notebook's claims as paired tests over seeds (`evaluation.CLAIMS`: the paired table's rows with a
-    `claim`), with their verdicts."""
-    out = []
-    if "claim" not in numbers.paired:
-        return out
-    rows = numbers.paired[
-        (numbers.paired["dataset"] == dataset)
-        & (numbers.paired["vae_model"] == vae)
-        & (numbers.paired["ae_model"] == ae)
-        & numbers.paired["claim"].notna()
-    ]
-    for _, pair in rows.iterrows():
-        p_value = pair["p_value"]
-        test = f"{pair['test']}, p = {_fmt(p_value, 3)}" if math.isfinite(p_value) else pair["test"]
-        interval = (
-            f", 95% interval [{_fmt(pair['diff_ci_low'])}, {_fmt(pair['diff_ci_high'])}]"
-            if math.isfinite(pair["diff_ci_low"])
-            else ""
-        )
-        seeds = f"{int(pair['n_pairs'])} paired seed{'s' if pair['n_pairs'] > 1 else ''}"
-        out.append(
-            f"Claim: {pair['claim']}. Over {seeds}, VAE − AE = {_fmt(pair['diff_mean'])}{interval} "
-            f"({test}): {pair['verdict']}."
-        )
-    return out
-
-
-def answer_questions(
-    summary: pd.DataFrame, paired: pd.DataFrame, comparison: pd.DataFrame, explorations: list[dict]
-) -> list[tuple[str, list[tuple[str, list[str]]]]]:
-    """The study's three questions, each answered per dataset by sentences written from the numbers.
-
-    Returns (question, [(dataset, sentences)]), plain text; a dataset with nothing to say is left out.
-    """
-    numbers = _Numbers(summary, paired, comparison, explorations)
-    datasets = sorted(summary["dataset"].unique()) if len(summary) else []
-    answers: dict[str, list[tuple[str, list[str]]]] = {
-        "Which directions in the VAE's latent space are meaningful?": [],
-        "What shape does the manifold of codes have?": [],
-        "How does the autoencoder differ?": [],
-    }
-    directions, shape, differences = answers.values()
-    for dataset in datasets:
-        vaes, aes = numbers.models(dataset, "vae"), numbers.models(dataset, "ae")
-        said: list[list[str]] = [[], [], []]
-        for vae in vaes:
-            said[0] += _directions(numbers, dataset, vae)
-            said[1] += _shape(numbers, dataset, vae, "vae")
-        for ae in aes:
-            said[1] += _shape(numbers, dataset, ae, "ae")
-            for vae in vaes:
-                said[2] += _differences(numbers, dataset, vae, ae)
-        for per_dataset, sentences in zip((directions, shape, differences), said, strict=True):
-            per_dataset.append((dataset, sentences))
-    return [
-        (question, [(d, sentences) for d, sentences in per_dataset if sentences])
-        for question, per_dataset in answers.items()
-    ]
-
-
 # --- HTML ------------------------------------------------------------------------------------------------
 
 _STYLE = """
@@ -546,30 +113,6 @@ figcaption { font-size: 92%; margin-top: .4em; } figcaption .path { color: #777;
 .plot { width: 100%; height: 640px; }
 .answers li { margin-bottom: .4em; } .scroll { overflow-x: auto; }
 """
-
-
-def _table(
-    frame: pd.DataFrame, classes: Sequence[str] | None = None, cell_classes: Mapping[str, str] | None = None
-) -> str:
-    """An escaped HTML table; numbers right-aligned and rounded, missing values as a dash."""
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    rows = []
-    for i, (_, row) in enumerate(frame.iterrows()):
-        cells = []
-        for column, value in row.items():
-            numeric = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
-                value, bool
-            )
-            css = ["num"] if numeric else []
-            if cell_classes and column in cell_classes:
-                css.append(cell_classes[column])
-            text = _fmt(value) if numeric else ("–" if value is None else str(value))
-            attr = f' class="{" ".join(css)}"' if css else ""
-            cells.append(f"<td{attr}>{html.escape(text)}</td>")
-        row_class = f' class="{html.escape(classes[i])}"' if classes else ""
-        rows.append(f"<tr{row_class}>{''.join(cells)}</tr>")
-    body = "".join(rows)
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _comparison_table(comparison: pd.DataFrame) -> str:
@@ -594,35 +137,9 @@ def _comparison_table(comparison: pd.DataFrame) -> str:
     ]
     frame = comparison[[c for c in columns if c in comparison.columns]]
     verdicts = [str(v) for v in comparison.get("verdict", pd.Series([""] * len(comparison)))]
-    return _table(
+    return html_table(
         frame.astype(object).where(frame.notna(), None), classes=verdicts, cell_classes={"verdict": "verdict"}
     )
-
-
-def _replicate_table(summaries: Sequence[Mapping[str, Any]]) -> str:
-    """Seed 002's verdict per model: the generated mean and sd, and median KS against the fitted normal's."""
-    rows = []
-    for found in summaries:
-        generated = found["generated"]
-        rows.append(
-            {
-                "dataset": found["dataset"],
-                "model": found["model"],
-                "replicates": found["n_replicates"],
-                "generated mean": f"{found['generated_mean']['median']:.2f} "
-                f"[{found['generated_mean']['q25']:.2f}, {found['generated_mean']['q75']:.2f}]",
-                "generated sd": f"{found['generated_std']['median']:.2f} "
-                f"[{found['generated_std']['q25']:.2f}, {found['generated_std']['q75']:.2f}]",
-                "median KS, model": generated["model_ks_median"],
-                "median KS, fitted normal": generated["fitted_ks_median"],
-                "median KS, fresh sample": generated["fresh_ks_median"],
-                "KS ratio (target <= 1.5)": found["ks_ratio"],
-                "meets target": "yes" if found["meets_target"] else "no",
-                # Per replicate: KS within 1.5x of its own fitted normal's (summaries since issue 21).
-                "replicates within 1.5x": generated.get("replicates_within_target", "–"),
-            }
-        )
-    return _table(pd.DataFrame(rows).astype(object))
 
 
 def _summary_table(summary: pd.DataFrame) -> str:
@@ -632,76 +149,13 @@ def _summary_table(summary: pd.DataFrame) -> str:
     cells = summary.assign(
         column=summary["dataset"] + " / " + summary["model"],
         text=[
-            _fmt(m) + (f" ± {_fmt(s)}" if isinstance(s, float) and math.isfinite(s) else "")
+            fmt_number(m) + (f" ± {fmt_number(s)}" if isinstance(s, float) and math.isfinite(s) else "")
             for m, s in zip(summary["mean"], summary["std"], strict=True)
         ],
     )
     pivot = cells.pivot(index="metric", columns="column", values="text").fillna("–")
     pivot = pivot.reset_index()
-    return _table(pivot.astype(object))
-
-
-def _manifold_table(summary: pd.DataFrame) -> str:
-    """Seed 003's toy (`manifold.json`, held-out points) per model: the squared error over both floors, the
-    projection floor's check, each component's error over the projection floor, and each closed
-    component's torn share and what it costs. Means ± std over training seeds."""
-    test = summary[summary["metric"].str.startswith("test.")]
-    names = sorted(
-        {m.split(".")[2] for m in test["metric"] if m.startswith("test.components.") and m.count(".") == 3}
-    )
-    closed = sorted({m.split(".", 2)[2] for m in test["metric"] if m.startswith("test.torn_share.")})
-    columns = {
-        "MSE / projection floor (sd^2)": "test.mse_over_projection_floor",
-        "MSE / clean floor (2 sd^2)": "test.mse_over_floor",
-        "projection's MSE / projection floor": "test.projection_mse_over_projection_floor",
-    }
-    columns.update(
-        {f"{n} / projection floor": f"test.components.{n}.mse_over_projection_floor" for n in names}
-    )
-    for n in closed:
-        columns[f"{n}: torn share"] = f"test.torn_share.{n}"
-        columns[f"{n}: torn share of its error"] = f"test.components.{n}.torn_error_share"
-        columns[f"{n} untorn / projection floor"] = f"test.components.{n}.untorn_mse_over_projection_floor"
-    rows = []
-    for (dataset, model), own in test.groupby(["dataset", "model"], sort=True):
-        found = own.set_index("metric")
-        row = {"dataset": dataset, "model": model, "seeds": int(found["n_seeds"].max())}
-        for title, metric in columns.items():
-            if metric not in found.index:
-                row[title] = None
-                continue
-            mean, std = found.at[metric, "mean"], found.at[metric, "std"]
-            row[title] = _fmt(mean) + (f" ± {_fmt(std)}" if math.isfinite(std) else "")
-        rows.append(row)
-    return _table(pd.DataFrame(rows).astype(object))
-
-
-def _geometry_table(explorations: list[dict]) -> str:
-    rows = []
-    for run in sorted(explorations, key=lambda e: (e["dataset"], e["model"], e["seed"])):
-        paths = run.get("paths", {})
-        row = {
-            "dataset": run["dataset"],
-            "model": run["model"],
-            "seed": run["seed"],
-            "empty share": run["empty_space"]["share"],
-            "hull → nearest image (median)": run["decoded_hull"]["nearest_image_distance"]["median"],
-            "test error from z_mean (median)": run["decoded_hull"]["test_reconstruction_error"]["median"],
-            "code std": ", ".join(_fmt(v, 2) for v in run["code_std"]),
-            "PCA variance": ", ".join(_share(v) for v in run["pca_explained_variance_ratio"]),
-        }
-        for factor in FACTORS:
-            rho = paths.get(f"straight_{factor}", {}).get("decoded_factor_spearman", {}).get(factor)
-            row[f"ρ along {factor} path"] = rho if rho is not None else math.nan
-        row["strip layout ρ"] = (
-            run["isovariance_layout_spearman"]
-            if run.get("isovariance_layout_spearman") is not None
-            else math.nan
-        )
-        rows.append(row)
-    if not rows:
-        return "<p>No exploration summaries.</p>"
-    return _table(pd.DataFrame(rows).astype(object))
+    return html_table(pivot.astype(object))
 
 
 #: PNGs larger than this are embedded with a 256-colour palette (the file beside keeps every colour):
@@ -813,11 +267,7 @@ def _key_value_table(items: Mapping[str, Any]) -> str:
     frame = pd.DataFrame(
         {"": list(items), "value": [json.dumps(v) if isinstance(v, list) else v for v in items.values()]}
     )
-    return _table(frame.astype(object))
-
-
-#: Dataset families of the heatmap kind: the runs seed 000's questions are about.
-HEATMAP_FAMILIES = ("gaussian", "student_t")
+    return html_table(frame.astype(object))
 
 
 def _studies(config: Mapping[str, Any], summary: pd.DataFrame) -> dict[str, dict[str, list[str]]]:
@@ -859,9 +309,12 @@ def build_report(
     for path in replicate_summaries:
         found = read_json(path)
         replicates.append({**found, "dataset": found["replicates"][0]["dataset"]})
-    # The questions are seed 000's, about heatmaps: only those datasets are answered.
-    heatmaps = summary[summary["family"].isin(HEATMAP_FAMILIES)] if len(summary) else summary
-    answers = answer_questions(heatmaps, paired, comparison, runs)
+    inputs = ReportInputs(summary, paired, comparison, runs, replicates, config)
+    # Each dataset kind of the studies, in the order of their datasets, with its chapter where it has one
+    # (by name: no job imports the registry, so that adding a kind reruns nothing).
+    kinds_of = inputs.dataset_kinds()
+    kinds = dict.fromkeys(kinds_of[d] for spec in studies.values() for d in spec["datasets"] if d in kinds_of)
+    chapters = {kind: load_chapter(kind) for kind in kinds}
 
     sections = list(dict.fromkeys(figure[2] for figure in figures))
     anchors = {s: f"figures-{i}" for i, s in enumerate(sections)}
@@ -892,7 +345,7 @@ def build_report(
         "<nav><ul>" + "".join(f'<li><a href="#{a}">{html.escape(t)}</a></li>' for a, t in toc) + "</ul></nav>"
     )
 
-    answered = False
+    seen: set[str] = set()
     for name, spec in studies.items():
         own = summary[summary["dataset"].isin(spec["datasets"]) & summary["model"].isin(spec["models"])]
         parts.append(f'<section id="study-{html.escape(name)}"><h2>Study {html.escape(name)}</h2>')
@@ -900,18 +353,14 @@ def build_report(
             f"<p>Datasets {html.escape(', '.join(spec['datasets']))}; models "
             f"{html.escape(', '.join(spec['models']))}.</p>"
         )
-        if not answered and set(spec["datasets"]) & set(heatmaps["dataset"] if len(heatmaps) else ()):
-            answered = True  # one chapter answers seed 000's questions (and holds the #answers anchor)
-            parts.append('<div id="answers"><h3>Answers</h3>')
-            for question, per_dataset in answers:
-                parts.append(f"<h4>{html.escape(question)}</h4>")
-                if not per_dataset:
-                    parts.append("<p>No run of this kind in the study.</p>")
-                for dataset, sentences in per_dataset:
-                    parts.append(f'<h5>{html.escape(dataset)}</h5><ul class="answers">')
-                    parts += [f"<li>{html.escape(s)}</li>" for s in sentences]
-                    parts.append("</ul>")
-            parts.append("</div>")
+        for kind, module in chapters.items():
+            datasets = tuple(d for d in spec["datasets"] if kinds_of.get(d) == kind)
+            if not datasets:
+                continue
+            part = StudyPart(name, datasets, tuple(spec["models"]), first=kind not in seen)
+            seen.add(kind)
+            if module is not None:
+                parts += module.chapter(inputs, part)
         rows = (
             comparison[comparison["study"] == name] if "study" in comparison.columns else comparison.iloc[:0]
         )
@@ -926,22 +375,6 @@ def build_report(
             parts.append(_comparison_table(rows))
         else:
             parts.append("<p>The source printed no number that a metric of ours measures.</p>")
-        replicated = [
-            r for r in replicates if r["dataset"] in spec["datasets"] and r["model"] in spec["models"]
-        ]
-        if replicated:
-            parts.append("<h3>Generated values over replicates (median and quartiles)</h3>")
-            parts.append(_replicate_table(replicated))
-        toy = own[own["family"] == "toy_manifold"] if len(own) else own
-        if len(toy) and toy["metric"].eq("test.mse_over_projection_floor").any():
-            parts.append("<h3>Toy manifold: the squared error over both floors (held-out points)</h3>")
-            parts.append(
-                "<p>The projection floor sd^2 is the error of projecting each noisy point onto its true "
-                "curve, the lowest a reconstruction on the curves can reach; the clean floor 2 sd^2 that of "
-                "returning the clean points. A 1-d code must cut a closed curve: the torn share is the share "
-                "of its points reconstructed more than 3 sd from their own place on it.</p>"
-            )
-            parts.append(_manifold_table(toy))
         parts.append("<h3>Every metric (mean over training seeds ± standard deviation)</h3>")
         parts.append(_summary_table(own))
         parts.append("</section>")
@@ -961,13 +394,9 @@ def build_report(
         parts.append("</section>")
 
     parts.append('<section id="metrics"><h2>Metric tables</h2>')
-    parts.append("<h3>Latent geometry (exploration summaries)</h3>")
-    parts.append(
-        "<p>Per run: the share of the codes' hull far from every code, how far decoded random hull points "
-        "are from the nearest real heatmap (beside the test reconstruction error, for scale), the spread of "
-        "the codes, and Spearman's ρ of each factor measured on the decoded images along its path.</p>"
-    )
-    parts.append(_geometry_table(runs))
+    for kind, module in chapters.items():
+        if module is not None and hasattr(module, "metric_tables"):
+            parts += module.metric_tables(inputs, inputs.datasets_of(kind))
     parts.append("<h3>VAE minus AE, paired by training seed</h3>")
     paired_columns = [
         "dataset",
@@ -982,7 +411,7 @@ def build_report(
         "diff_ci_high",
     ]
     shown = paired[[c for c in paired_columns if c in paired.columns]]
-    parts.append(_table(shown.astype(object).where(shown.notna(), None)))
+    parts.append(html_table(shown.astype(object).where(shown.notna(), None)))
     parts.append("</section>")
 
     versions = library_versions(extra=REPORT_LIBRARIES)

@@ -34,9 +34,6 @@ logger = logging.getLogger(__name__)
 #: Factors that are class labels rather than continuous quantities.
 DISCRETE_FACTORS = ("df",)
 
-#: The neighbour count the notebook refitted its df classifier with, for both models.
-SEED_FIXED_K = 13
-
 #: Training rows of DCI's boosted trees. disentanglement_lib uses 10,000, but boosting costs ~20 s per
 #: 25-level factor on 9,500 rows; on 2,000 rows it is ~6 s (measured on a shared core), so the three or four
 #: factors take ~15-20 s on one core.
@@ -188,16 +185,17 @@ def probe_latents(
     k_grid: Iterable[int] = probes.K_GRID,
     cv: int = 5,
     learning_curve_sizes: Sequence[int] = probes.LEARNING_CURVE_SIZES,
-    fixed_k: int = SEED_FIXED_K,
     *,
+    fixed_k: int,
     dataset_name: str | None = None,
     model_name: str | None = None,
     n_jobs: int | None = None,
 ) -> None:
     """What the codes hold, as JSON: regressions of the continuous factors on `z_mean` (test R^2), and when
     the dataset has a `df` factor, the notebook's KNN df classifier on the sampled codes `z` (the VAE's
-    seeded sample, the AE's code), refitted both at the grid search's best k (`knn_df.best`) and at the
-    notebook's fixed k = 13 (`knn_df.fixed_k`, its `cv_accuracy` read off the same grid search), with
+    seeded sample, the AE's code), refitted both at the grid search's best k (`knn_df.best`) and at
+    `fixed_k`, the config's `evaluation.fixed_k` (the source's 13: `knn_df.fixed_k`, its `cv_accuracy` read
+    off the same grid search), with
     its learning curve. Without `df`, `knn_df` and `learning_curve` are null. `seed` seeds the regression
     folds and the learning curve's subsets; the df grid search, like the notebook's, has unshuffled folds.
     """

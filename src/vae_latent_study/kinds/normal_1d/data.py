@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: The seed's settings: `np.random.normal(100, 10, 100)`, then `data[:-33], data[-33:]`.
-SEED_SETTINGS: dict[str, Any] = {"mean": 100.0, "std": 10.0, "n": 100, "test_share": 0.33, "seed": 0}
+SOURCE_SETTINGS: dict[str, Any] = {"mean": 100.0, "std": 10.0, "n": 100, "test_share": 0.33, "seed": 0}
 #: The answer's printed numbers (one draw of 15,000 decoded codes).
 ANSWER_SAMPLE_MEAN = 97.27115
 ANSWER_SAMPLE_STD = 10.09742
@@ -346,7 +346,7 @@ def keras2_mse_broadcast_loss(data: np.ndarray, reconstruction: np.ndarray) -> f
     return float(np.sum(np.mean(np.square(reconstruction - data), axis=-1)))
 
 
-def keras2_seed_objective(data: np.ndarray, reconstruction: np.ndarray, kl_per_sample: np.ndarray) -> float:
+def keras2_source_objective(data: np.ndarray, reconstruction: np.ndarray, kl_per_sample: np.ndarray) -> float:
     """What the seed's gradients descended: b * broadcast loss + sum_i KL_i.
 
     Its `total_loss` is the scalar reconstruction loss plus the (b,) KL vector, so (b,); `tape.gradient` of a

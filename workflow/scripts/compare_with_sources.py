@@ -1,4 +1,4 @@
-"""Glue: rule compare_with_seed -> vae_latent_study.kinds.heatmaps.evaluate.compare_with_expected."""
+"""Glue: rule compare_with_sources -> vae_latent_study.aggregate.compare.compare_with_expected."""
 
 from vae_latent_study.jobs import job
 
