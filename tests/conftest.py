@@ -61,6 +61,37 @@ TINY_CONFIG = {
 }
 
 
+def run_evaluation(
+    name, json_path, *, inputs, outputs=None, settings=None, dataset="d", model="m", seed=0, model_kind="vae",
+    threads=1,
+):
+    """Run the declared evaluation `name` as its workflow rule does (`evaluation.runner.run`), its identity
+    from the arguments and the dataset's manifest; returns the JSON it wrote."""
+    from vae_latent_study.datasets import read_manifest
+    from vae_latent_study.evaluation.runner import Context, run
+    from vae_latent_study.kinds.registry import kinds
+
+    spec = next(k for k in kinds() if name in {e.name for e in k.evaluations})
+    manifest = read_manifest(inputs["dataset"])
+    identity = {
+        "dataset": dataset,
+        "dataset_kind": spec.name,
+        "model": model,
+        "model_kind": model_kind,
+        "seed": int(seed),
+        "family": spec.family(manifest.get("config", {})),
+    }
+    ctx = Context(
+        name=name,
+        identity=identity,
+        inputs={role: str(path) if path else "" for role, path in inputs.items()},
+        outputs={key: str(path) for key, path in (outputs or {}).items()},
+        settings=dict(settings or {}),
+        threads=threads,
+    )
+    return run(ctx, spec.evaluation(name).module, json_path)
+
+
 @pytest.fixture
 def tiny_config():
     """The tiny study config, validated (defaults filled)."""

@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator, validators
 
 from vae_latent_study.errors import ConfigError
 from vae_latent_study.kinds.heatmaps.data import GRID_FACTORS, grid_values
-from vae_latent_study.kinds.registry import KINDS, condition_messages
+from vae_latent_study.kinds.registry import condition_messages, kind, kinds
 
 _VAE_ONLY = {"kl_reduction", "beta", "sampler"}
 #: The keys each likelihood type reads (see models.check_likelihood).
@@ -189,27 +189,16 @@ def _normal_1d_option_messages(name: str, model: Mapping[str, Any], given: Mappi
 
 
 def _kind_messages(config: Mapping[str, Any]) -> list[str]:
-    """The checks of the simulated kinds a schema cannot say (a split that leaves too few rows, a reversed
-    range), from their own modules."""
+    """The checks of a kind's dataset configs a schema cannot say (a split that leaves too few rows, a
+    reversed range), from its data module (the spec's `config_messages`), imported only when a dataset of
+    the kind exists: every Snakemake start, dry runs too, pays for it."""
     messages = []
     for name, ds in config["datasets"].items():
-        settings = {k: v for k, v in ds.items() if k != "kind"}
-        # Imported only when a dataset of the kind exists: every Snakemake start, dry runs too, pays for it.
-        if ds["kind"] == "normal_1d":
-            from vae_latent_study.kinds.normal_1d import data as normal_1d
-
-            messages += normal_1d.normal_1d_messages(settings, prefix=f"datasets.{name}.")
-        elif ds["kind"] == "factor_model":
-            from vae_latent_study.kinds.factor_model import data as factor_model
-
-            try:
-                factor_model.validate_config(settings)
-            except ValueError as error:
-                messages += [
-                    line.strip().replace("config key '", f"config key 'datasets.{name}.", 1)
-                    for line in str(error).splitlines()
-                    if line.strip().startswith("config key '")
-                ]
+        spec = kind(ds["kind"])
+        check = spec.data_hook(spec.config_messages)
+        if check is not None:
+            settings = {k: v for k, v in ds.items() if k != "kind"}
+            messages += check(settings, prefix=f"datasets.{name}.")
     return messages
 
 
@@ -223,13 +212,13 @@ def _study_messages(config: Mapping[str, Any]) -> list[str]:
                     messages.append(f"config key '{key}': no {part[:-1]} named {member!r}")
         for i, (dataset, model) in enumerate(_pairs(study)):
             if dataset in config["datasets"] and model in config["models"]:
-                kind = KINDS[config["datasets"][dataset]["kind"]]
+                spec = kind(config["datasets"][dataset]["kind"])
                 architecture = config["models"][model]["architecture"]
-                if architecture not in kind.architectures:
+                if architecture not in spec.architectures:
                     where = f"pairs.{i}" if study["pairs"] else f"models.{study['models'].index(model)}"
                     messages.append(
                         f"config key 'studies.{name}.{where}': {model} ({architecture}) cannot train on "
-                        f"{dataset}, of kind {kind.name} (its models are {', '.join(kind.architectures)})"
+                        f"{dataset}, of kind {spec.name} (its models are {', '.join(spec.architectures)})"
                     )
         messages += _conditional_messages(name, study, config)
         for i, (dataset, model) in enumerate(study["pairs"]):
@@ -253,13 +242,13 @@ def _conditional_messages(name: str, study: Mapping[str, Any], config: Mapping[s
             continue
         settings = config["datasets"][dataset]
         found = condition_messages(model, conditional, dataset, settings)
-        kind = KINDS[settings["kind"]]
-        if not found and not kind.conditional:
+        spec = kind(settings["kind"])
+        if not found and not spec.conditional:
             where = f"pairs.{i}" if study["pairs"] else f"models.{study['models'].index(model)}"
-            able = ", ".join(k.name for k in KINDS.values() if k.conditional) or "none yet"
+            able = ", ".join(k.name for k in kinds() if k.conditional) or "none yet"
             found = [
                 f"config key 'studies.{name}.{where}': {model} is conditional, and the evaluations of "
-                f"{dataset}'s kind {kind.name} do not feed a model its label yet (the kinds whose do: {able})"
+                f"{dataset}'s kind {spec.name} do not feed a model its label yet (the kinds whose do: {able})"
             ]
         messages += found
     return list(dict.fromkeys(messages))

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vae_latent_study.io import read_json, read_table
 from vae_latent_study.aggregate.compare import mean_t_interval
+from vae_latent_study.io import read_json, read_table
 
 #: The metrics the study judges: reconstruction, the probes, the disentanglement scores, the code's
 #: geometry, and the final training and test losses.
