@@ -61,14 +61,13 @@ TINY_CONFIG = {
 }
 
 
-def run_evaluation(
-    name, json_path, *, inputs, outputs=None, settings=None, dataset="d", model="m", seed=0, model_kind="vae",
-    threads=1,
+def evaluation_context(
+    name, *, inputs, outputs=None, settings=None, dataset="d", model="m", seed=0, model_kind="vae", threads=1
 ):
-    """Run the declared evaluation `name` as its workflow rule does (`evaluation.runner.run`), its identity
-    from the arguments and the dataset's manifest; returns the JSON it wrote."""
+    """(context, module) of the declared evaluation `name` of one run, as its workflow rule passes them, its
+    identity from the arguments and the dataset's manifest."""
     from vae_latent_study.datasets import read_manifest
-    from vae_latent_study.evaluation.runner import Context, run
+    from vae_latent_study.evaluation.runner import Context
     from vae_latent_study.kinds.registry import kinds
 
     spec = next(k for k in kinds() if name in {e.name for e in k.evaluations})
@@ -89,7 +88,15 @@ def run_evaluation(
         settings=dict(settings or {}),
         threads=threads,
     )
-    return run(ctx, spec.evaluation(name).module, json_path)
+    return ctx, spec.evaluation(name).module
+
+
+def run_evaluation(name, json_path, **run):
+    """Run the declared evaluation `name` as its workflow rule does (`evaluation.runner.run`; `run` as
+    `evaluation_context` takes); returns the JSON it wrote."""
+    from vae_latent_study.evaluation import runner
+
+    return runner.run(*evaluation_context(name, **run), json_path)
 
 
 @pytest.fixture

@@ -116,7 +116,10 @@ def study(tmp_path_factory):
             "model_kind": kind,
         }
         run_evaluation(
-            "reconstruction", f"{prefix}_reconstruction.json", outputs={"per_image": f"{prefix}_errors.tsv"}, **run
+            "reconstruction",
+            f"{prefix}_reconstruction.json",
+            outputs={"per_image": f"{prefix}_errors.tsv"},
+            **run,
         )
         out["json"].append(f"{prefix}_reconstruction.json")
         if seed == 1:
@@ -369,7 +372,8 @@ def test_collect_metrics(study, tmp_path):
         "factor_vae.eval_accuracy",
         "total_correlation",
     } <= metrics_of
-    assert not any(m.startswith(("identity", "provenance", "inputs", "versions", "settings")) or "cv_results" in m for m in metrics_of)
+    described = ("identity", "provenance", "inputs", "versions", "settings")
+    assert not any(m.startswith(described) or "cv_results" in m for m in metrics_of)
     value = tidy.query("dataset == 'tiny_t' and model == 'my_vae' and metric == 'frobenius_sample.p95'")
     assert (
         value["value"].item()

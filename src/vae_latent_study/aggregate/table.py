@@ -22,7 +22,13 @@ _IDENTITY_KEYS = frozenset({"identity", "provenance", "evaluation_seed", "latent
 _NON_METRIC_KEYS = frozenset({"settings", "notes", "source"})
 
 #: The tidy table's identity columns, from the keys of a run JSON's identity block (`evaluation.runner`).
-_IDENTITY_COLUMNS = {"dataset": "dataset", "family": "family", "model": "model", "kind": "model_kind", "seed": "seed"}
+_IDENTITY_COLUMNS = {
+    "dataset": "dataset",
+    "family": "family",
+    "model": "model",
+    "kind": "model_kind",
+    "seed": "seed",
+}
 
 
 def _numeric_leaves(node: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, float]]:

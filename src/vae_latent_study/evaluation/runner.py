@@ -107,11 +107,17 @@ def run_record(inputs: Mapping[str, str | None], dataset_checksum: str | None) -
 def run(ctx: Context, module: str, json_path: str | Path) -> dict[str, Any]:
     """Run evaluation `ctx.name` of `module` (`evaluate_<name>(ctx)`), write its JSON at `json_path` in the
     one layout (see the module docstring) and return what was written."""
+    function = getattr(importlib.import_module(module), f"evaluate_{ctx.name}")
+    return write(ctx, function(ctx), json_path)
+
+
+def write(ctx: Context, numbers: Mapping[str, Any], json_path: str | Path) -> dict[str, Any]:
+    """Write the numbers of evaluation `ctx.name` at `json_path` in the one layout; return what was
+    written."""
     from vae_latent_study.datasets import read_manifest
     from vae_latent_study.provenance import write_strict_json
 
-    function = getattr(importlib.import_module(module), f"evaluate_{ctx.name}")
-    numbers = dict(function(ctx))
+    numbers = dict(numbers)
     clash = RESERVED_KEYS & set(numbers)
     if clash:
         raise ValueError(f"evaluation {ctx.name} returned the runner's own keys {sorted(clash)}")
