@@ -7,8 +7,6 @@
 for _evaluation in EVALUATIONS:
 
     rule:
-        name:
-            _evaluation.rule
         input:
             **evaluation_inputs(_evaluation),
         output:
@@ -28,6 +26,8 @@ for _evaluation in EVALUATIONS:
             **_evaluation.resources,
         conda:
             "../../envs/study.yaml"
+        name:
+            _evaluation.rule
         script:
             "../scripts/evaluate.py"
 
@@ -134,5 +134,3 @@ rule compare_with_seed:
         "../../envs/study.yaml"
     script:
         "../scripts/compare_with_seed.py"
-
-
