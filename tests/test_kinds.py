@@ -68,7 +68,7 @@ def test_every_kind_declares_what_the_workflow_needs(spec):
     assert [e.name for e in spec.evaluations_of_run(False)] == list(spec.run_evaluations)
     data = importlib.import_module(spec.data_module)
     assert callable(data.build_dataset)
-    for hook in (spec.config_messages, spec.build_params):
+    for hook in (spec.config_messages, spec.build_params, spec.drop_unused):
         assert hook is None or callable(spec.data_hook(hook)), hook
     for figure in spec.report_figures:
         assert (REPORT / figure.caption).is_file(), figure.caption

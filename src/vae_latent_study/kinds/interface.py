@@ -119,9 +119,13 @@ class KindSpec:
     #: The HTML report's figures of per-dataset rules, in order, before the evaluations' figures (after them
     #: where `last`).
     report_figures: tuple[ReportFigure, ...] = ()
-    #: A function of its data module, `f(settings, prefix) -> [message]`: the checks of a dataset config a
-    #: schema cannot say, each message naming its key (`prefix` + key).
+    #: A function of its data module, `f(settings, *, prefix, given) -> [message]`: the checks of a
+    #: validated dataset config (`given`: as written) a schema cannot say, each naming its key
+    #: (`prefix` + key).
     config_messages: str | None = None
+    #: A function of its data module, `f(settings)`, removing in place the defaults that do not apply (so
+    #: they neither reach rule params nor trigger reruns).
+    drop_unused: str | None = None
     #: A function of its data module, `f(settings) -> dict`: what the build rule's params add to the
     #: dataset's config (where an images dataset's files are, and their SHA-256).
     build_params: str | None = None

@@ -823,7 +823,7 @@ def build_dataset(name: str, config: Mapping[str, Any], threads: int = 1) -> dat
     return dataset
 
 
-def config_messages(config: Mapping[str, Any], prefix: str = "") -> list[str]:
+def config_messages(config: Mapping[str, Any], prefix: str = "", given: Mapping[str, Any] = {}) -> list[str]:
     """The problems `validate_config` finds in a factor-model config, each naming its key (`prefix` + key,
     e.g. 'datasets.factors.'): the spec's `config_messages`."""
     try:

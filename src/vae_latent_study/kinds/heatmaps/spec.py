@@ -61,6 +61,8 @@ SPEC = KindSpec(
             resources={"gpu": 1},
         ),
     ),
+    config_messages="config_messages",
+    drop_unused="drop_unused",
     run_evaluations=("reconstruction", "probes", "scores"),
     conditional_evaluations=("reconstruction", "probes", "scores", "transfer"),
     # The exploration's figures (`explore_latents`) and the per-dataset figures.

@@ -76,4 +76,5 @@ SPEC = KindSpec(
     conditional_evaluations=("cvae",),
     report_figures=(TRAINING_CURVES,),
     build_params="build_params",
+    drop_unused="drop_unused",
 )

@@ -48,5 +48,5 @@ SPEC = KindSpec(
             last=True,
         ),
     ),
-    config_messages="normal_1d_messages",
+    config_messages="config_messages",
 )
