@@ -15,11 +15,12 @@ if TYPE_CHECKING:
 
 #: The one place that lists the dataset kinds: name -> the module whose `SPEC` declares it (imported lazily,
 #: by name). A new kind adds its line here, its `kinds/<kind>/` package (spec, data, evaluate) and its schema.
+#: Their order is the HTML report's order of the kinds' figures.
 KIND_MODULES: dict[str, str] = {
     "heatmaps": "vae_latent_study.kinds.heatmaps.spec",
     "normal_1d": "vae_latent_study.kinds.normal_1d.spec",
-    "factor_model": "vae_latent_study.kinds.factor_model.spec",
     "images": "vae_latent_study.kinds.images.spec",
+    "factor_model": "vae_latent_study.kinds.factor_model.spec",
     "toy_manifold": "vae_latent_study.kinds.toy_manifold.spec",
 }
 
