@@ -188,15 +188,17 @@ def evaluation_outputs(evaluation):
 
 
 def evaluation_settings(evaluation):
-    """A param function: the `evaluation` settings `evaluation` reads with the global seed, and the model
-    settings it reads (`model`)."""
+    """A param function: the `evaluation` settings `evaluation` reads, the global seed where it reads it,
+    and the model settings it reads (`model`): editing one reruns only the evaluations that read it."""
 
     def params(wildcards):
         settings = {key: config["evaluation"][key] for key in evaluation.settings}
+        if evaluation.seeded:
+            settings["seed"] = config["seed"]
         if evaluation.model_settings:
             model = config["models"][wildcards.model]
             settings["model"] = {key: model.get(key) for key in evaluation.model_settings}
-        return {**settings, "seed": config["seed"]}
+        return settings
 
     return params
 

@@ -69,6 +69,8 @@ class Evaluation:
     #: The `evaluation` config settings it reads: each evaluation gets only its own (and the global seed),
     #: so editing one reruns only the evaluations that read it.
     settings: tuple[str, ...] = ()
+    #: Whether it reads the study's global `seed` (its random draws' seed): a param only where it does.
+    seeded: bool = False
     #: The model config settings it reads (a model's `generation`), unset ones as None.
     model_settings: tuple[str, ...] = ()
     #: Outputs beside its JSON, by key: file names under `RUN_EVALUATION`.

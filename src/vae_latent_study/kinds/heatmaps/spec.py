@@ -35,6 +35,7 @@ SPEC = KindSpec(
             module="vae_latent_study.kinds.heatmaps.evaluate",
             inputs=("latents", "dataset"),
             settings=("knn_k", "cv_folds", "fixed_k", "learning_curve_sizes"),
+            seeded=True,
             threads=2,
         ),
         Evaluation(
@@ -42,6 +43,7 @@ SPEC = KindSpec(
             module="vae_latent_study.kinds.heatmaps.evaluate",
             inputs=("latents", "dataset"),
             settings=("dci_num_train",),
+            seeded=True,
             threads=2,
         ),
         Evaluation(
