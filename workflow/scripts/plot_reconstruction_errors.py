@@ -1,4 +1,5 @@
-"""Glue: rule plot_reconstruction_errors -> vae_latent_study.kinds.heatmaps.plots.plot_reconstruction_errors."""
+"""Glue: rule plot_reconstruction_errors ->
+vae_latent_study.kinds.heatmaps.plots.plot_reconstruction_errors."""
 
 from vae_latent_study.jobs import job
 
