@@ -5,8 +5,8 @@ Run from the repository root, in the project's environment:
     python bench/bench_heatmaps.py [--threads N] [--repeat K]
 
 It draws the full default grid (11,875 images of 36x36) once with the notebook's algorithm
-(`vae_latent_study.kinds.heatmaps.reference`, slow: about 10 s) and K times with `heatmaps.heatmaps`
-(best time kept), for the Gaussian and the Student-t family; checks that both agree; times writing the same
+(`vae_latent_study.kinds.heatmaps.reference`, slow: about 10 s) and K times with `heatmaps.heatmaps` (best
+time kept), for the Gaussian and the Student-t family; checks that both agree; times writing the same
 float32 array (into memory and to HDF5) as the floor any generator pays; and prints one table. Not a test:
 it asserts nothing, it reports. The timings are wall-clock and only as quiet as the machine.
 """

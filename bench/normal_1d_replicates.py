@@ -1,6 +1,7 @@
 """Seed 002's 20-replicate measurement, in one process: for each model and training seed, the replicate's
 dataset, its training and its evaluation, with the workflow's own functions (`datasets.make_dataset`,
-`training.train_model`, `normal_1d_generation.evaluate_generation`), then `summarise_replicates` per model.
+`training.train_model`, the `generation` evaluation through `evaluation.runner`), then
+`summarise_replicates` per model.
 
     python bench/normal_1d_replicates.py --out docs/measurements/normal_1d [--models vae_1d ...]
 
@@ -98,7 +99,9 @@ def main() -> None:
         callbacks._AtomicBackup = _NoBackup
 
     from vae_latent_study.datasets import make_dataset
-    from vae_latent_study.kinds.normal_1d.evaluate import evaluate_generation, summarise_replicates
+    from vae_latent_study.evaluation.runner import Context
+    from vae_latent_study.evaluation.runner import run as run_evaluation
+    from vae_latent_study.kinds.normal_1d.evaluate import summarise_replicates
     from vae_latent_study.training.train import train_model
 
     config = validate_config(
@@ -136,16 +139,22 @@ def main() -> None:
                     threads=args.threads,
                     label=f"{name} seed {seed}",
                 )
-                evaluate_generation(
-                    run / "model.keras",
-                    dataset,
-                    evaluation,
-                    {k: run / f"{k}.png" for k in ("histogram", "qq", "decoder_curve")},
-                    dataset_name="normal_1d",
-                    model_name=name,
-                    seed=seed,
-                    protocol=protocol,
+                # As the workflow's evaluate_generation rule runs it (evaluation.runner).
+                context = Context(
+                    name="generation",
+                    identity={
+                        "dataset": "normal_1d",
+                        "dataset_kind": "normal_1d",
+                        "model": name,
+                        "model_kind": hparams["kind"],
+                        "seed": seed,
+                        "family": "normal_1d",
+                    },
+                    inputs={"model": str(run / "model.keras"), "dataset": str(dataset)},
+                    outputs={k: str(run / f"{k}.png") for k in ("histogram", "qq", "decoder_curve")},
+                    settings={"model": {"generation": protocol}},
                 )
+                run_evaluation(context, "vae_latent_study.kinds.normal_1d.evaluate", evaluation)
                 print(f"{name} seed {seed}: {time.perf_counter() - start:.1f} s", flush=True)
             evaluations.append(evaluation)
             histories.append(run / "history.csv")

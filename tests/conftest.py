@@ -61,6 +61,44 @@ TINY_CONFIG = {
 }
 
 
+def evaluation_context(
+    name, *, inputs, outputs=None, settings=None, dataset="d", model="m", seed=0, model_kind="vae", threads=1
+):
+    """(context, module) of the declared evaluation `name` of one run, as its workflow rule passes them, its
+    identity from the arguments and the dataset's manifest."""
+    from vae_latent_study.datasets import read_manifest
+    from vae_latent_study.evaluation.runner import Context
+    from vae_latent_study.kinds.registry import kinds
+
+    spec = next(k for k in kinds() if name in {e.name for e in k.evaluations})
+    manifest = read_manifest(inputs["dataset"])
+    identity = {
+        "dataset": dataset,
+        "dataset_kind": spec.name,
+        "model": model,
+        "model_kind": model_kind,
+        "seed": int(seed),
+        "family": spec.family(manifest.get("config", {})),
+    }
+    ctx = Context(
+        name=name,
+        identity=identity,
+        inputs={role: str(path) if path else "" for role, path in inputs.items()},
+        outputs={key: str(path) for key, path in (outputs or {}).items()},
+        settings=dict(settings or {}),
+        threads=threads,
+    )
+    return ctx, spec.evaluation(name).module
+
+
+def run_evaluation(name, json_path, **run):
+    """Run the declared evaluation `name` as its workflow rule does (`evaluation.runner.run`; `run` as
+    `evaluation_context` takes); returns the JSON it wrote."""
+    from vae_latent_study.evaluation import runner
+
+    return runner.run(*evaluation_context(name, **run), json_path)
+
+
 @pytest.fixture
 def tiny_config():
     """The tiny study config, validated (defaults filled)."""

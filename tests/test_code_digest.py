@@ -5,6 +5,7 @@ import shutil
 import pytest
 
 from vae_latent_study import provenance
+from vae_latent_study.kinds.registry import evaluations
 
 from .conftest import REPO
 
@@ -29,8 +30,13 @@ def package(tmp_path, monkeypatch):
 
 
 def digests(scripts):
+    """The code digest of every rule: each script's, and each declared evaluation's (`evaluate_<name>`: the
+    one evaluation script with its own module, as the workflow's rule template computes it)."""
     clear_caches()
-    return {path.name: provenance.code_digest(path) for path in sorted(scripts.glob("*.py"))}
+    out = {path.name: provenance.code_digest(path) for path in sorted(scripts.glob("*.py"))}
+    for evaluation in evaluations():
+        out[evaluation.rule] = provenance.code_digest(scripts / "evaluate.py", evaluation.module)
+    return out
 
 
 def test_the_digest_is_stable_and_names_the_code_of_each_rule():
@@ -44,6 +50,7 @@ def test_the_digest_is_stable_and_names_the_code_of_each_rule():
 def test_the_copy_gives_the_real_digests(package):
     _, scripts = package
     real = {path.name: provenance.code_digest(path) for path in sorted(SCRIPTS.glob("*.py"))}
+    real |= {e.rule: provenance.code_digest(SCRIPTS / "evaluate.py", e.module) for e in evaluations()}
     assert digests(scripts) == real
 
 
@@ -56,7 +63,37 @@ def test_a_code_edit_changes_the_digests_of_the_rules_that_import_it_only(packag
     changed = {name for name in before if before[name] != after[name]}
     # The disentanglement metrics are imported by the heatmap evaluations (kinds/heatmaps/evaluate.py) only;
     # not by training, the data, the figures or the aggregation.
-    assert changed == {"evaluate_reconstruction.py", "probe_latents.py", "score_latents.py"}
+    assert changed == {"evaluate_reconstruction", "evaluate_probes", "evaluate_scores"}
+
+
+@pytest.mark.parametrize(
+    ("module", "rules"),
+    [
+        ("kinds/factor_model/evaluate.py", {"evaluate_recovery"}),
+        ("kinds/images/cvae.py", {"evaluate_cvae"}),
+        ("kinds/heatmaps/transfer.py", {"evaluate_transfer"}),
+        ("kinds/toy_manifold/evaluate.py", {"evaluate_manifold"}),
+    ],
+)
+def test_editing_one_evaluations_module_changes_that_evaluations_digest_only(package, module, rules):
+    """The rule template digests the one evaluation script with each evaluation's own module: an edit of
+    one kind's evaluation reruns that evaluation, no other kind's and no other rule."""
+    copy, scripts = package
+    before = digests(scripts)
+    path = copy / module
+    path.write_text(path.read_text() + "\n_AN_EDIT = 1\n")
+    after = digests(scripts)
+    assert {name for name in before if before[name] != after[name]} == rules
+
+
+def test_the_evaluation_runner_loads_no_kind(package):
+    """The runner imports its evaluation's module by name: the one script's own digest covers no kind, and
+    editing a kind's spec (which the workflow reads) reruns no job."""
+    copy, scripts = package
+    before = digests(scripts)
+    for spec in sorted(copy.glob("kinds/*/spec.py")) + [copy / "kinds" / "interface.py"]:
+        spec.write_text(spec.read_text() + "\n_AN_EDIT = 1\n")
+    assert digests(scripts) == before
 
 
 def test_an_import_inside_a_function_counts(package):

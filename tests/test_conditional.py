@@ -11,7 +11,7 @@ import pytest
 
 from vae_latent_study.config import ConfigError, validate_config
 from vae_latent_study.datasets import build_dataset, write_dataset
-from vae_latent_study.kinds.registry import KINDS
+from vae_latent_study.kinds.registry import kind
 from vae_latent_study.models import autoencoders, build, inference
 
 from .conftest import CONV32_AE, CONV32_VAE, SCHEMA, TINY_CONFIG
@@ -255,11 +255,10 @@ def test_a_bad_condition_is_refused_before_any_job_naming_the_key(model, dataset
 def test_a_kind_whose_evaluations_take_no_label_refuses_a_conditional_model(monkeypatch):
     # Every kind with a categorical factor feeds a conditional model its label now; one that did not
     # (the heatmaps kind before its df bridge) would be refused naming the study's entry.
-    from vae_latent_study.kinds import registry as kinds
+    from vae_latent_study.kinds.heatmaps import spec
 
-    monkeypatch.setitem(
-        kinds.KINDS, "heatmaps", dataclasses.replace(kinds.KINDS["heatmaps"], conditional=False)
-    )
+    monkeypatch.setattr(spec, "SPEC", dataclasses.replace(spec.SPEC, conditional=False))
+    kind.cache_clear()
     with pytest.raises(
         ConfigError,
         match=re.escape(
@@ -269,6 +268,7 @@ def test_a_kind_whose_evaluations_take_no_label_refuses_a_conditional_model(monk
     ):
         validate_config(_config({"kind": "vae", "conditional": "df"}, {"family": "student_t"}), SCHEMA)
     monkeypatch.undo()
+    kind.cache_clear()
     validate_config(_config({"kind": "vae", "conditional": "df"}, {"family": "student_t"}), SCHEMA)
 
 
@@ -296,8 +296,8 @@ def test_every_kind_declares_the_factors_its_datasets_have(tmp_path):
     given["studies"] = {"s": {"datasets": ["tiny_t"], "models": ["vae"]}}
     config = validate_config(given, SCHEMA)
     for name, settings in config["datasets"].items():
-        kind = KINDS[settings["kind"]]
+        spec = kind(settings["kind"])
         dataset = build_dataset(name, settings)
-        assert kind.factors(settings) == dataset.factor_types, name
-        assert kind.label == dataset.label, name
-    assert KINDS["images"].factors({}) == {"class": "categorical"} and KINDS["images"].label == "class"
+        assert spec.factors(settings) == dataset.factor_types, name
+        assert spec.label == dataset.label, name
+    assert kind("images").factors({}) == {"class": "categorical"} and kind("images").label == "class"

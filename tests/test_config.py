@@ -11,13 +11,12 @@ from vae_latent_study.config import (
     ConfigError,
     Run,
     by_value,
-    dataset_size,
     plan,
     study_runs,
     training_hparams,
     validate_config,
 )
-from vae_latent_study.kinds.heatmaps.data import grid_values
+from vae_latent_study.kinds.heatmaps.data import dataset_size, grid_values
 
 from .conftest import REPO, SCHEMA, TINY_CONFIG
 

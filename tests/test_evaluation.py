@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import REPO, SCHEMA, TINY_CONFIG
+from tests.conftest import REPO, SCHEMA, TINY_CONFIG, run_evaluation
 from vae_latent_study.aggregate import claims as aggregate_claims
 from vae_latent_study.aggregate import compare as aggregate_compare
 from vae_latent_study.aggregate import expected as aggregate_expected
@@ -113,27 +113,33 @@ def study(tmp_path_factory):
         write_store(store, dataset, data_path, kind, seed, sample_scale, mean_scale)
         out["stores"][name, kind, seed] = store
         prefix = root / "results" / name / kind / f"seed{seed}"
-        names = {"dataset_name": name, "model_name": f"my_{kind}"}
-        evaluation.evaluate_reconstruction(
-            store, data_path, f"{prefix}_errors.tsv", f"{prefix}_reconstruction.json", **names
+        run = {
+            "inputs": {"latents": store, "dataset": data_path},
+            "dataset": name,
+            "model": f"my_{kind}",
+            "seed": seed,
+            "model_kind": kind,
+        }
+        run_evaluation(
+            "reconstruction",
+            f"{prefix}_reconstruction.json",
+            outputs={"per_image": f"{prefix}_errors.tsv"},
+            **run,
         )
         out["json"].append(f"{prefix}_reconstruction.json")
         if seed == 1:
-            evaluation.probe_latents(
-                store,
-                data_path,
-                f"{prefix}_probes.json",
-                seed=0,
-                k_grid=K_GRID,
-                learning_curve_sizes=CURVE_SIZES,
-                fixed_k=FIXED_K,
-                **names,
-            )
+            settings = {
+                "seed": 0,
+                "knn_k": [K_GRID[0], K_GRID[-1]],
+                "cv_folds": 5,
+                "fixed_k": FIXED_K,
+                "learning_curve_sizes": CURVE_SIZES,
+            }
+            run_evaluation("probes", f"{prefix}_probes.json", settings=settings, **run)
             out["json"].append(f"{prefix}_probes.json")
         if seed == 1 and kind == "vae":
-            evaluation.score_latents(
-                store, data_path, f"{prefix}_scores.json", seed=0, dci_num_train=120, **names
-            )
+            settings = {"seed": 0, "dci_num_train": 120}
+            run_evaluation("scores", f"{prefix}_scores.json", settings=settings, **run)
             out["json"].append(f"{prefix}_scores.json")
     return out
 
@@ -175,15 +181,15 @@ def test_per_image_errors_and_summary(study):
     np.testing.assert_allclose(table["frobenius_mean"], SIZE * offsets(n, 0.005), rtol=1e-5)
 
     summary = read_json(study, "tiny_t", "vae", 1, "reconstruction")
-    ident = {k: summary[k] for k in ("dataset", "family", "model", "kind", "seed", "n_test")}
-    assert ident == {
+    assert summary["identity"] == {
         "dataset": "tiny_t",
+        "dataset_kind": "heatmaps",
         "family": "student_t",
         "model": "my_vae",
-        "kind": "vae",
+        "model_kind": "vae",
         "seed": 1,
-        "n_test": n,
     }
+    assert summary["n_test"] == n
     errors = table["frobenius_sample"].to_numpy()
     stats = summary["frobenius_sample"]
     assert set(stats) == {"mean", "median", "p95", "max", "std"}
@@ -192,11 +198,12 @@ def test_per_image_errors_and_summary(study):
     assert stats["p95"] == pytest.approx(np.percentile(errors, 95), rel=1e-12)
     assert stats["max"] == pytest.approx(errors.max(), rel=1e-12)
     assert summary["frobenius_mean"]["mean"] < stats["mean"]
-    inputs = summary["inputs"]
-    assert inputs["dataset"] == {"path": str(data_path), "checksum": dataset.manifest["checksum"]["sha256"]}
+    inputs = summary["provenance"]["inputs"]
+    assert inputs["dataset"]["path"] == str(data_path)
+    assert inputs["dataset"]["checksum"] == dataset.manifest["checksum"]["sha256"]
     assert inputs["latents"]["path"] == str(study["stores"]["tiny_t", "vae", 1])
     assert len(inputs["latents"]["sha256"]) == 64
-    assert summary["versions"]["numpy"] == np.__version__
+    assert summary["provenance"]["versions"]["numpy"] == np.__version__
 
 
 def test_ae_sample_and_mean_errors_coincide(study):
@@ -208,8 +215,11 @@ def test_ae_sample_and_mean_errors_coincide(study):
 def test_store_of_another_dataset_is_refused(study, tmp_path):
     _, t_path = study["data"]["tiny_t"]
     with pytest.raises(ValueError, match="checksum"):
-        evaluation.evaluate_reconstruction(
-            study["stores"]["tiny_gauss", "vae", 1], t_path, tmp_path / "e.tsv", tmp_path / "e.json"
+        run_evaluation(
+            "reconstruction",
+            tmp_path / "e.json",
+            inputs={"latents": study["stores"]["tiny_gauss", "vae", 1], "dataset": t_path},
+            outputs={"per_image": tmp_path / "e.tsv"},
         )
     assert not (tmp_path / "e.tsv").exists() and not (tmp_path / "e.json").exists()
 
@@ -219,7 +229,7 @@ def test_store_of_another_dataset_is_refused(study, tmp_path):
 
 def test_probes_on_a_df_dataset(study):
     vae = read_json(study, "tiny_t", "vae", 1, "probes")
-    assert {"regression", "knn_df", "learning_curve", "inputs", "versions", "evaluation_seed"} <= set(vae)
+    assert {"regression", "knn_df", "learning_curve", "provenance", "evaluation_seed"} <= set(vae)
     for factor in ("var_x", "var_y", "cor"):
         assert vae["regression"][f"{factor}_linear_r2"] == pytest.approx(1.0, abs=1e-9)  # identity codes
         assert vae["regression"][f"{factor}_knn_r2"] > 0.5
@@ -236,7 +246,7 @@ def test_probes_on_a_df_dataset(study):
     assert knn["test_positive_rate"] == pytest.approx(np.mean(dataset.factors[dataset.test, 3] == 2))
     assert [row["train_size"] for row in vae["learning_curve"]["rows"]] == [40, 120, len(dataset.train)]
     ae = read_json(study, "tiny_t", "ae", 1, "probes")
-    assert ae["model"] == "my_ae" and ae["knn_df"]["fixed_k"]["test_accuracy"] < 1.0
+    assert ae["identity"]["model"] == "my_ae" and ae["knn_df"]["fixed_k"]["test_accuracy"] < 1.0
 
 
 def test_probes_on_a_df_dataset_state_what_the_true_factors_make_knowable(study):
@@ -318,8 +328,9 @@ def test_scores(study):
     store = latents.read_latents(study["stores"]["tiny_t", "vae", 1])
     want = metrics.mig(store.test.z_mean, dataset.factor_indices[dataset.test])
     assert scores["mig"] == want["mig"]
-    assert list(scores["mig_per_factor"]) == ["var_x", "var_y", "cor", "df"]
-    assert list(scores["sap_per_factor"]) == ["var_x", "var_y", "cor", "df"]
+    # Strict JSON sorts its keys; the factors' order is `settings.factors`.
+    assert scores["settings"]["factors"] == ["var_x", "var_y", "cor", "df"]
+    assert set(scores["mig_per_factor"]) == set(scores["sap_per_factor"]) == {"var_x", "var_y", "cor", "df"}
     assert scores["settings"]["sap_continuous"] == {"var_x": True, "var_y": True, "cor": True, "df": False}
     assert set(scores["dci"]) == {
         "disentanglement",
@@ -366,7 +377,8 @@ def test_collect_metrics(study, tmp_path):
         "factor_vae.eval_accuracy",
         "total_correlation",
     } <= metrics_of
-    assert not any(m.startswith(("inputs", "versions", "settings")) or "cv_results" in m for m in metrics_of)
+    described = ("identity", "provenance", "inputs", "versions", "settings")
+    assert not any(m.startswith(described) or "cv_results" in m for m in metrics_of)
     value = tidy.query("dataset == 'tiny_t' and model == 'my_vae' and metric == 'frobenius_sample.p95'")
     assert (
         value["value"].item()

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from tests.conftest import run_evaluation
 from vae_latent_study.aggregate.table import collect_metrics
 from vae_latent_study.datasets import read_dataset
 from vae_latent_study.kinds.factor_model import data as fm
@@ -379,28 +380,38 @@ def trained(tmp_path_factory):
         )
         output = root / variance / "evaluation.json"
         figures = _figures(root / variance)
-        payload = fme.evaluate_model(model, data, output, figures, "fm_small", f"vae_{variance}", 1)
+        payload = run_evaluation(
+            "recovery",
+            output,
+            inputs={"model": model, "dataset": data},
+            outputs=figures,
+            dataset="fm_small",
+            model=f"vae_{variance}",
+            seed=1,
+        )
         runs[variance] = {"model": model, "json": output, "figures": figures, "payload": payload}
     return data, runs
 
 
 @pytest.mark.parametrize("variance", ["per_feature", "decoder_mean"])
-def test_evaluate_model_writes_identity_numbers_and_figures(trained, variance):
+def test_evaluate_recovery_writes_identity_numbers_and_figures(trained, variance):
     data, runs = trained
     run = runs[variance]
     payload = json.loads(run["json"].read_text())
     assert payload == run["payload"]
-    assert {k: payload[k] for k in ("dataset", "family", "model", "kind", "seed")} == {
+    assert payload["identity"] == {
         "dataset": "fm_small",
+        "dataset_kind": "factor_model",
         "family": "factor_model",
         "model": f"vae_{variance}",
-        "kind": "vae",
+        "model_kind": "vae",
         "seed": 1,
     }
     for key in ("latent", "functions", "noise", "heldout_nll", "reconstruction", "targets"):
         assert isinstance(payload[key], dict), key
-    assert payload["inputs"]["dataset"]["path"] == str(data) and payload["inputs"]["model"]["path"]
-    assert "keras" in payload["versions"]
+    inputs = payload["provenance"]["inputs"]
+    assert inputs["dataset"]["path"] == str(data) and inputs["model"]["path"] == str(run["model"])
+    assert "keras" in payload["provenance"]["versions"]
     assert len(payload["functions"]["per_feature"]) == 8 and payload["functions"]["median"] >= 0
     assert payload["heldout_nll"]["nll_gap"] == pytest.approx(
         payload["heldout_nll"]["nll_learned"] - payload["heldout_nll"]["nll_true"]
@@ -418,11 +429,19 @@ def test_evaluate_model_writes_identity_numbers_and_figures(trained, variance):
     assert np.isfinite(tidy["value"]).all()
 
 
-def test_evaluate_model_is_deterministic(trained, tmp_path):
+def test_evaluate_recovery_is_deterministic(trained, tmp_path):
     data, runs = trained
     run = runs["decoder_mean"]
     again = tmp_path / "again.json"
-    fme.evaluate_model(run["model"], data, again, _figures(tmp_path), "fm_small", "vae_decoder_mean", 1)
+    run_evaluation(
+        "recovery",
+        again,
+        inputs={"model": run["model"], "dataset": data},
+        outputs=_figures(tmp_path),
+        dataset="fm_small",
+        model="vae_decoder_mean",
+        seed=1,
+    )
     assert again.read_bytes() == run["json"].read_bytes()
 
 

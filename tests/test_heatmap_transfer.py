@@ -43,10 +43,9 @@ def test_evaluate_transfer_writes_both_directions_and_the_figure(tmp_path):
 
     import matplotlib.image as mpimg
 
-    from tests.conftest import SCHEMA, TINY_CONFIG
+    from tests.conftest import SCHEMA, TINY_CONFIG, run_evaluation
     from vae_latent_study.config import validate_config
     from vae_latent_study.datasets import build_dataset, write_dataset
-    from vae_latent_study.kinds.heatmaps.transfer import evaluate_transfer
     from vae_latent_study.models import build
 
     config = validate_config(TINY_CONFIG, SCHEMA)
@@ -55,8 +54,10 @@ def test_evaluate_transfer_writes_both_directions_and_the_figure(tmp_path):
     model_path = tmp_path / "cvae.keras"
     build.build_model("vae", seed=1, condition={"factor": "df", "values": [2.0, 200.0]}).save(model_path)
     out, figure = tmp_path / "transfer.json", tmp_path / "transfer.png"
-    evaluate_transfer(model_path, data, out, figure, "tiny_t", "cvae", 7)
+    run = {"outputs": {"figure": figure}, "dataset": "tiny_t", "seed": 7}
+    run_evaluation("transfer", out, inputs={"model": model_path, "dataset": data}, model="cvae", **run)
     got = json.loads(out.read_text())
+    assert got["identity"]["family"] == "student_t" and got["identity"]["dataset_kind"] == "heatmaps"
     assert set(got["transfer"]) == {"heavy_to_light", "light_to_heavy"}
     heavy = got["transfer"]["heavy_to_light"]
     assert heavy["source_df"] == 2.0 and heavy["target_df"] == 200.0 and heavy["n"] > 0
@@ -67,4 +68,4 @@ def test_evaluate_transfer_writes_both_directions_and_the_figure(tmp_path):
     unconditional = tmp_path / "vae.keras"
     build.build_model("vae", seed=1).save(unconditional)
     with pytest.raises(ValueError, match="not conditioned on the two df values"):
-        evaluate_transfer(unconditional, data, out, figure, "tiny_t", "vae", 7)
+        run_evaluation("transfer", out, inputs={"model": unconditional, "dataset": data}, model="vae", **run)

@@ -42,7 +42,7 @@ def study(tmp_path_factory):
     paths["metrics_json"] = results / "evaluation" / RUN / "scores.json"
     paths["metrics_json"].parent.mkdir(parents=True)
     paths["metrics_json"].write_text(
-        json.dumps({"dataset": "tiny_gauss", "seed": 7, "mig": 0.5}, indent=2) + "\n"
+        json.dumps({"identity": {"dataset": "tiny_gauss", "seed": 7}, "mig": 0.5}, indent=2) + "\n"
     )
     paths["metrics_tsv"] = results / "metrics" / "summary.tsv"
     paths["metrics_tsv"].parent.mkdir(parents=True)
@@ -60,8 +60,8 @@ READERS = {
     "manifest": (datasets.read_manifest, "build_dataset"),
     "latents": (latents.read_latents, "encode_dataset"),
     "model": (inference.load_model, "train_model"),
-    "metrics_json": (lambda path: aggregate_table.collect_metrics([path]), "score_latents"),
-    "read_json": (read_json, "score_latents"),
+    "metrics_json": (lambda path: aggregate_table.collect_metrics([path]), "evaluate_scores"),
+    "read_json": (read_json, "evaluate_scores"),
     "metrics_tsv": (read_table, "aggregate_metrics"),
     "history": (history.read_history, "train_model"),
     "history_plot": (plots._history_rows, "train_model"),
@@ -153,8 +153,10 @@ def test_a_damaged_report_input_names_itself(study, tmp_path):
         ("results/latents/tiny_t/vae/seed7.h5", "encode_dataset"),
         ("results/evaluation/tiny_t/vae/seed7/reconstruction.tsv", "evaluate_reconstruction"),
         ("results/evaluation/tiny_t/vae/seed7/reconstruction.json", "evaluate_reconstruction"),
-        ("results/evaluation/tiny_t/vae/seed7/probes.json", "probe_latents"),
-        ("results/evaluation/tiny_t/vae/seed7/scores.json", "score_latents"),
+        ("results/evaluation/tiny_t/vae/seed7/probes.json", "evaluate_probes"),
+        ("results/evaluation/tiny_t/vae/seed7/scores.json", "evaluate_scores"),
+        ("results/evaluation/fm/vae/seed7/recovery.json", "evaluate_recovery"),
+        ("results/evaluation/fashion/cvae/seed7/cvae.json", "evaluate_cvae"),
         ("results/evaluation/tiny_t/vae/seed7/exploration.json", "explore_latents"),
         ("results/figures/tiny_t/vae/seed7/latent_3d.json", "explore_latents"),
         ("results/metrics/metrics.tsv", "aggregate_metrics"),

@@ -13,6 +13,8 @@ from vae_latent_study.io import read_json
 from vae_latent_study.kinds.normal_1d import data as normal_1d
 from vae_latent_study.kinds.normal_1d import evaluate as normal_1d_generation
 
+from .conftest import evaluation_context
+
 MEAN, STD = 100.0, 10.0
 
 #: A tiny dense VAE with seed 002's options (corrected loss), BatchNorm in both networks so that training
@@ -42,17 +44,29 @@ def _figures(root, name):
 
 
 def _evaluate(paths, name, **changes):
+    """The generation evaluation of N_SAMPLES draws (fewer than the workflow's), written by the runner."""
+    from vae_latent_study.evaluation import runner
+
     arguments = {
         "model_path": paths["model"],
         "dataset_path": paths["data"],
-        "output_json": paths["root"] / f"{name}.json",
         "figure_paths": _figures(paths["root"], name),
         "dataset_name": "normal_r0",
         "model_name": "tiny_vae",
         "seed": 5,
         "n_samples": N_SAMPLES,
     }
-    return normal_1d_generation.evaluate_generation(**{**arguments, **changes})
+    arguments.update(changes)
+    numbers = normal_1d_generation.generation_evaluation(**arguments)
+    ctx, _ = evaluation_context(
+        "generation",
+        inputs={"model": arguments["model_path"], "dataset": arguments["dataset_path"]},
+        dataset=arguments["dataset_name"],
+        model=arguments["model_name"],
+        seed=arguments["seed"],
+        model_kind="ae" if arguments["model_name"] == "tiny_ae" else "vae",
+    )
+    return runner.write(ctx, numbers, paths["root"] / f"{name}.json")
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +89,12 @@ def trained(tmp_path_factory):
 def test_evaluation_json_has_the_identity_and_every_section(trained):
     result = trained["result"]
     assert read_json(trained["root"] / "first.json") == result
-    identity = {key: result[key] for key in ("dataset", "family", "model", "kind", "seed")}
-    assert identity == {
+    assert result["identity"] == {
         "dataset": "normal_r0",
+        "dataset_kind": "normal_1d",
         "family": "normal_1d",
         "model": "tiny_vae",
-        "kind": "vae",
+        "model_kind": "vae",
         "seed": 5,
     }
     assert (result["latent_dim"], result["n_train"], result["n_test"]) == (1, 45, 15)
@@ -165,7 +179,8 @@ def test_an_autoencoder_has_no_prior_and_a_per_dimension_code_fit(trained):
     ae = build.build_model_from_options(options, (), seed=2)
     ae.save(trained["root"] / "ae.keras")
     result = _evaluate(trained, "ae", model_path=trained["root"] / "ae.keras", model_name="tiny_ae")
-    assert result["kind"] == "ae" and "prior" not in result and "no prior" in result["notes"]["prior"]
+    assert result["identity"]["model_kind"] == "ae" and "prior" not in result
+    assert "no prior" in result["notes"]["prior"]
     assert set(result["codes"]["std"]) == {"z0", "z1", "z2"}
     assert 0 <= result["codes"]["n_constant_dims"] <= 3
 
@@ -193,7 +208,8 @@ def test_replicate_summary_over_two_copies(trained, tmp_path):
     assert set(summary["generated_std"]) == {"median", "q25", "q75", "iqr"}
     assert {"generated", "training_mode", "prior", "answer", "replicates"} <= set(summary)
     assert read_json(tmp_path / "summary.json") == summary
-    other = read_json(copies[1]) | {"model": "another"}
+    other = read_json(copies[1])
+    other["identity"]["model"] = "another"
     copies[1].write_text(json.dumps(other))
     with pytest.raises(ValueError, match="one model"):
         normal_1d_generation.summarise_replicates(copies)

@@ -19,7 +19,7 @@ from vae_latent_study.models import inference as models_inference
 from vae_latent_study.training import callbacks, train
 from vae_latent_study.training import history as training_history
 
-from .conftest import REPO, SCHEMA, TINY_CONFIG
+from .conftest import REPO, SCHEMA, TINY_CONFIG, evaluation_context
 
 #: A small dense VAE with BatchNorm and Dropout in its encoder and BatchNorm in its decoder.
 BN_VAE = {
@@ -215,10 +215,12 @@ def test_the_trace_is_the_answers_protocol_by_hand(traced_runs):
 
 
 def _evaluate(data, run, protocol, name):
-    return normal_1d_generation.evaluate_generation(
+    """The generation evaluation of 4,000 draws (fewer than the workflow's), written by the runner."""
+    from vae_latent_study.evaluation import runner
+
+    numbers = normal_1d_generation.generation_evaluation(
         run / "model.keras",
         data,
-        run / f"{name}.json",
         {key: run / f"{name}_{key}.png" for key in normal_1d_generation.FIGURE_KEYS},
         dataset_name="normal",
         model_name="m",
@@ -226,6 +228,14 @@ def _evaluate(data, run, protocol, name):
         n_samples=4000,
         protocol=protocol,
     )
+    ctx, _ = evaluation_context(
+        "generation",
+        inputs={"model": run / "model.keras", "dataset": data},
+        dataset="normal",
+        model="m",
+        seed=3,
+    )
+    return runner.write(ctx, numbers, run / f"{name}.json")
 
 
 def test_the_protocol_changes_what_is_sampled(traced_runs):

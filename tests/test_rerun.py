@@ -30,8 +30,8 @@ PER_RUN = (  # one dataset x model x seed
     "train_model",
     "encode_dataset",
     "evaluate_reconstruction",
-    "probe_latents",
-    "score_latents",
+    "evaluate_probes",
+    "evaluate_scores",
     "explore_latents",
 )
 PER_DATASET = ("build_dataset", "plot_sample_heatmaps")
@@ -167,11 +167,11 @@ def test_conditional_written_out_as_null_reruns_nothing(study_copy, tmp_path):
 # Each `evaluation` setting, a new value for it, and the one per-run rule that reads it (None: only
 # aggregate_metrics reads it, downstream of every run).
 EVALUATION_CHANGES = {
-    "knn_k": ([3, 5], "probe_latents"),
-    "cv_folds": (3, "probe_latents"),
-    "fixed_k": (4, "probe_latents"),
-    "learning_curve_sizes": ([10, 20], "probe_latents"),
-    "dci_num_train": (150, "score_latents"),
+    "knn_k": ([3, 5], "evaluate_probes"),
+    "cv_folds": (3, "evaluate_probes"),
+    "fixed_k": (4, "evaluate_probes"),
+    "learning_curve_sizes": ([10, 20], "evaluate_probes"),
+    "dci_num_train": (150, "evaluate_scores"),
     "bootstrap_samples": (200, None),
     # The images kind's (the tiny study has no images run: only the report reruns; tests/test_studies.py
     # checks that they rerun the images evaluation only).
@@ -220,17 +220,20 @@ def test_changing_the_global_seed_reruns_the_evaluation_not_the_training(study_c
     changed["seed"] += 1
     jobs, outputs = plan(study_copy, tmp_path, changed)
     runs = len(DATASETS) * len(MODELS)
-    assert jobs == expected_jobs(study_copy[3], runs=runs, only=("probe_latents", "score_latents"))
+    assert jobs == expected_jobs(study_copy[3], runs=runs, only=("evaluate_probes", "evaluate_scores"))
     assert not [path for path in outputs if "results/models/" in path or "results/data/" in path]
 
 
 def test_editing_a_script_reruns_its_rule_and_what_depends_on_it(study_copy):
     workflow, study, config, rules = study_copy
-    script = workflow / "workflow" / "scripts" / "probe_latents.py"
+    # The one script of every declared evaluation: each evaluation rule reruns, nothing upstream.
+    script = workflow / "workflow" / "scripts" / "evaluate.py"
     with edited(script, script.read_text() + "# an edit that changes nothing but the file\n"):
         proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
         jobs = planned_jobs(proc)
-        assert jobs == expected_jobs(rules, runs=len(DATASETS) * len(MODELS), only=("probe_latents",))
+        evaluations = ("evaluate_reconstruction", "evaluate_probes", "evaluate_scores")
+        expected = expected_jobs(rules, runs=len(DATASETS) * len(MODELS), only=evaluations)
+        assert jobs == expected | {"plot_reconstruction_errors": len(DATASETS)}
         # Snakemake tells a script's edit by its modification time.
         assert "reason: Code has changed since last execution" in proc.stdout
     proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
@@ -239,19 +242,19 @@ def test_editing_a_script_reruns_its_rule_and_what_depends_on_it(study_copy):
 
 def test_editing_package_code_reruns_the_rules_that_run_it(study_copy):
     workflow, study, config, rules = study_copy
-    module = workflow / "src" / "vae_latent_study" / "metrics.py"
+    module = workflow / "src" / "vae_latent_study" / "evaluation" / "disentanglement.py"
     runs = len(DATASETS) * len(MODELS)
     # A comment is not code: nothing to do.
     with edited(module, module.read_text() + "\n# a comment\n"):
         proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
         assert "Nothing to be done" in proc.stdout + proc.stderr
 
-    # metrics.py is run by the evaluation rules, through vae_latent_study.kinds.heatmaps.evaluate; they
+    # disentanglement.py is run by the heatmap evaluation rules, through kinds/heatmaps/evaluate.py; they
     # rerun with what depends on them, and nothing upstream (data, training, encoding) or beside them
     # (figures of the latent space) does.
     with edited(module, module.read_text() + "\n_AN_EDIT = 1\n"):
         proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
-        expected = {rule: runs for rule in ("evaluate_reconstruction", "probe_latents", "score_latents")}
+        expected = {rule: runs for rule in ("evaluate_reconstruction", "evaluate_probes", "evaluate_scores")}
         expected |= {"plot_reconstruction_errors": len(DATASETS)} | DOWNSTREAM_OF_METRICS
         assert planned_jobs(proc) == expected, proc.stdout
         assert "reason: Params have changed since last execution" in proc.stdout

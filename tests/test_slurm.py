@@ -33,7 +33,7 @@ LOCAL_CLUSTER = {
     "slurm-keep-successful-logs": True,
     "latency-wait": 5,
     "default-resources": {"slurm_partition": PARTITION, "mem_mb": 1000, "runtime": 30},
-    "set-threads": {"build_dataset": 1, "encode_dataset": 1, "probe_latents": 1, "score_latents": 1},
+    "set-threads": {"build_dataset": 1, "encode_dataset": 1, "evaluate_probes": 1, "evaluate_scores": 1},
 }
 
 # The tiny study with one dataset (the Student-t one: it has the extra probe) and both models: every rule,
@@ -167,7 +167,7 @@ def test_the_tiny_study_runs_on_slurm_with_a_gpu_for_training(slurm_cluster, tmp
     for state, cpus, tres, comment in by_rule["train_model"]:
         assert state == "COMPLETED" and comment.startswith("rule_train_model_wildcards_tiny_t_")
         assert tres == "gres:gpu:1" and cpus == "2", (state, cpus, tres, comment)
-    for rule in ("build_dataset", "probe_latents", "aggregate_metrics"):
+    for rule in ("build_dataset", "evaluate_probes", "aggregate_metrics"):
         for state, cpus, tres, _ in by_rule[rule]:
             assert state == "COMPLETED" and "gpu" not in tres and cpus == "1", (rule, cpus, tres)
     # The job logs were kept: each training job's log shows the job step that ran the rule.

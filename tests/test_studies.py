@@ -94,10 +94,10 @@ def test_each_kind_gets_its_own_data_and_evaluations(studies_run):
         generation = json.loads(
             (results / f"evaluation/normal/vae_1d/seed{seed}/generation.json").read_text()
         )
-        assert generation["dataset"] == "normal" and generation["seed"] == seed
+        assert generation["identity"]["dataset"] == "normal" and generation["identity"]["seed"] == seed
         assert 0 <= generation["generated"]["fresh_ks"] < 0.05  # a true sample of 15,000
     recovery = json.loads((results / "evaluation/factors/vae_fm/seed5/recovery.json").read_text())
-    assert recovery["dataset"] == "factors" and 0.99 < recovery["latent"]["oracle_corr_test"] <= 1
+    assert recovery["identity"]["dataset"] == "factors" and 0.99 < recovery["latent"]["oracle_corr_test"] <= 1
     # Heatmap evaluations only where they apply: "does not apply" is no file at all.
     assert not (results / "evaluation" / "normal" / "vae_1d" / "seed1" / "probes.json").exists()
     assert not (results / "latents" / "normal").exists() and (results / "latents" / "tiny_gauss").exists()
@@ -122,7 +122,9 @@ def test_the_images_study_trains_source_001s_models_on_real_fashion_mnist(studie
     results = workdir / "results"
     for model, kind in (("ae_conv32", "ae"), ("vae_conv32", "vae")):
         found = json.loads((results / f"evaluation/fashion/{model}/seed7/images.json").read_text())
-        assert found["kind"] == kind and found["source"]["origin"]  # where the images came from
+        assert (
+            found["identity"]["model_kind"] == kind and found["source"]["origin"]
+        )  # where the images came from
         limit = found["entropy_limit"]
         # The floor of every model's BCE: positive, and no reconstruction goes below it.
         assert 0 < limit["nats_per_pixel"] < limit["bce_mean_code"]
@@ -262,7 +264,7 @@ def test_the_toy_study_trains_a_plain_and_a_conditional_ae_and_measures_bridge_a
     assert (results / "data" / "toy.h5").exists() and not (results / "latents").exists()
     for model, conditional in (("ae_toy", None), ("cae_toy", "component")):
         found = json.loads((results / f"evaluation/toy/{model}/seed5/manifold.json").read_text())
-        assert found["family"] == "toy_manifold" and found["kind"] == "ae"
+        assert found["identity"]["family"] == "toy_manifold" and found["identity"]["model_kind"] == "ae"
         assert found["conditional"] == conditional and found["targets"]["targeted"] is (
             conditional is not None
         )

@@ -172,7 +172,13 @@ def test_changing_one_dataset_reruns_only_that_dataset(finished_run, tmp_path):
     config_file = tmp_path / "changed.yaml"
     config_file.write_text(yaml.safe_dump(changed))
     proc = snakemake(workdir, config_file, "--dry-run")
-    per_model = {"train_model", "encode_dataset", "evaluate_reconstruction", "probe_latents", "score_latents"}
+    per_model = {
+        "train_model",
+        "encode_dataset",
+        "evaluate_reconstruction",
+        "evaluate_probes",
+        "evaluate_scores",
+    }
     assert planned_jobs(proc) == {
         "all": 1,
         "build_dataset": 1,
@@ -197,7 +203,13 @@ def test_changing_one_model_retrains_only_that_model(finished_run, tmp_path):
     config_file = tmp_path / "changed.yaml"
     config_file.write_text(yaml.safe_dump(changed))
     proc = snakemake(workdir, config_file, "--dry-run")
-    per_model = {"train_model", "encode_dataset", "evaluate_reconstruction", "probe_latents", "score_latents"}
+    per_model = {
+        "train_model",
+        "encode_dataset",
+        "evaluate_reconstruction",
+        "evaluate_probes",
+        "evaluate_scores",
+    }
     assert planned_jobs(proc) == {
         "all": 1,
         **{rule: 2 for rule in per_model},

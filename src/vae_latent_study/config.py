@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 from jsonschema import Draft202012Validator, validators
 
 from vae_latent_study.errors import ConfigError
-from vae_latent_study.kinds.heatmaps.data import GRID_FACTORS, grid_values
-from vae_latent_study.kinds.registry import KINDS, condition_messages
+from vae_latent_study.kinds.registry import condition_messages, kind, kinds
 
 _VAE_ONLY = {"kl_reduction", "beta", "sampler"}
 #: The keys each likelihood type reads (see models.check_likelihood).
@@ -78,44 +75,8 @@ def _errors(instance: Any, schema: Mapping, prefix: list[str]) -> list[str]:
     return messages
 
 
-def _grid_messages(key: str, spec: Mapping[str, float], low: float | None, high: float | None) -> list[str]:
-    if spec["stop"] <= spec["start"]:
-        return [f"config key '{key}': empty or reversed grid (stop {spec['stop']} <= start {spec['start']})"]
-    values = grid_values(spec)
-    out = []
-    if low is not None and values.min() <= low:
-        out.append(f"config key '{key}': every value must be > {low}, the grid starts at {values.min():g}")
-    if high is not None and values.max() >= high:
-        out.append(f"config key '{key}': every value must be < {high}, the grid reaches {values.max():g}")
-    return out
-
-
 def _semantic_messages(config: dict, given: Mapping[str, Any]) -> list[str]:
-    bounds = {"var_x": (0.0, None), "var_y": (0.0, None), "cor": (-1.0, 1.0)}
-    messages = []
-    for name, ds in config["datasets"].items():
-        if ds["kind"] != "heatmaps":
-            continue
-        for factor in GRID_FACTORS:
-            messages += _grid_messages(f"datasets.{name}.grid.{factor}", ds["grid"][factor], *bounds[factor])
-        key = f"datasets.{name}.image_grid"
-        messages += _grid_messages(key, ds["image_grid"], None, None)
-        if not messages and len(grid_values(ds["image_grid"])) < 2:
-            messages.append(f"config key '{key}': an image needs at least 2 points per axis")
-        if not messages:
-            n_images = dataset_size(ds)
-            n_test = math.ceil(ds["split"]["test_size"] * n_images)
-            if n_test >= n_images:
-                messages.append(
-                    f"config key 'datasets.{name}.split.test_size': leaves no training image "
-                    f"({n_test} of {n_images} images held out)"
-                )
-        if ds["family"] == "gaussian" and "df_rule" in given.get("datasets", {}).get(name, {}):
-            messages.append(f"config key 'datasets.{name}.df_rule': applies to family student_t only")
-        rule = ds.get("df_rule", {})
-        if ds["family"] == "student_t" and rule["heavy_df"] == rule["light_df"]:
-            messages.append(f"config key 'datasets.{name}.df_rule': heavy_df and light_df must differ")
-    messages += _kind_messages(config)
+    messages = _kind_messages(config, given)
     messages += _study_messages(config)
     for name, model in config["models"].items():
         given_model = given.get("models", {}).get(name, {})
@@ -188,28 +149,18 @@ def _normal_1d_option_messages(name: str, model: Mapping[str, Any], given: Mappi
     return messages
 
 
-def _kind_messages(config: Mapping[str, Any]) -> list[str]:
-    """The checks of the simulated kinds a schema cannot say (a split that leaves too few rows, a reversed
-    range), from their own modules."""
+def _kind_messages(config: Mapping[str, Any], given: Mapping[str, Any]) -> list[str]:
+    """The checks of a kind's dataset configs a schema cannot say (a split that leaves too few rows, a
+    reversed range), from its data module (the spec's `config_messages`), imported only when a dataset of
+    the kind exists: every Snakemake start, dry runs too, pays for it."""
     messages = []
     for name, ds in config["datasets"].items():
-        settings = {k: v for k, v in ds.items() if k != "kind"}
-        # Imported only when a dataset of the kind exists: every Snakemake start, dry runs too, pays for it.
-        if ds["kind"] == "normal_1d":
-            from vae_latent_study.kinds.normal_1d import data as normal_1d
-
-            messages += normal_1d.normal_1d_messages(settings, prefix=f"datasets.{name}.")
-        elif ds["kind"] == "factor_model":
-            from vae_latent_study.kinds.factor_model import data as factor_model
-
-            try:
-                factor_model.validate_config(settings)
-            except ValueError as error:
-                messages += [
-                    line.strip().replace("config key '", f"config key 'datasets.{name}.", 1)
-                    for line in str(error).splitlines()
-                    if line.strip().startswith("config key '")
-                ]
+        spec = kind(ds["kind"])
+        check = spec.data_hook(spec.config_messages)
+        if check is not None:
+            settings = {k: v for k, v in ds.items() if k != "kind"}
+            given_settings = given.get("datasets", {}).get(name, {})
+            messages += check(settings, prefix=f"datasets.{name}.", given=given_settings)
     return messages
 
 
@@ -223,13 +174,13 @@ def _study_messages(config: Mapping[str, Any]) -> list[str]:
                     messages.append(f"config key '{key}': no {part[:-1]} named {member!r}")
         for i, (dataset, model) in enumerate(_pairs(study)):
             if dataset in config["datasets"] and model in config["models"]:
-                kind = KINDS[config["datasets"][dataset]["kind"]]
+                spec = kind(config["datasets"][dataset]["kind"])
                 architecture = config["models"][model]["architecture"]
-                if architecture not in kind.architectures:
+                if architecture not in spec.architectures:
                     where = f"pairs.{i}" if study["pairs"] else f"models.{study['models'].index(model)}"
                     messages.append(
                         f"config key 'studies.{name}.{where}': {model} ({architecture}) cannot train on "
-                        f"{dataset}, of kind {kind.name} (its models are {', '.join(kind.architectures)})"
+                        f"{dataset}, of kind {spec.name} (its models are {', '.join(spec.architectures)})"
                     )
         messages += _conditional_messages(name, study, config)
         for i, (dataset, model) in enumerate(study["pairs"]):
@@ -253,13 +204,13 @@ def _conditional_messages(name: str, study: Mapping[str, Any], config: Mapping[s
             continue
         settings = config["datasets"][dataset]
         found = condition_messages(model, conditional, dataset, settings)
-        kind = KINDS[settings["kind"]]
-        if not found and not kind.conditional:
+        spec = kind(settings["kind"])
+        if not found and not spec.conditional:
             where = f"pairs.{i}" if study["pairs"] else f"models.{study['models'].index(model)}"
-            able = ", ".join(k.name for k in KINDS.values() if k.conditional) or "none yet"
+            able = ", ".join(k.name for k in kinds() if k.conditional) or "none yet"
             found = [
                 f"config key 'studies.{name}.{where}': {model} is conditional, and the evaluations of "
-                f"{dataset}'s kind {kind.name} do not feed a model its label yet (the kinds whose do: {able})"
+                f"{dataset}'s kind {spec.name} do not feed a model its label yet (the kinds whose do: {able})"
             ]
         messages += found
     return list(dict.fromkeys(messages))
@@ -283,11 +234,11 @@ def _resolve_studies(config: dict, given: Mapping[str, Any]) -> None:
 def _drop_unused_keys(config: dict) -> None:
     """Remove defaults that do not apply (so they neither reach rule params nor trigger reruns)."""
     for ds in config["datasets"].values():
-        if ds["kind"] == "heatmaps" and ds["family"] != "student_t":
-            ds.pop("df_rule", None)
-        # Padded is what every images dataset was before the option existed: left out, none rebuilds.
-        if ds["kind"] == "images" and ds.get("pad") is True:
-            ds.pop("pad")
+        # The kind's own (the spec's `drop_unused`): a heatmaps dataset's df_rule where there is no df.
+        spec = kind(ds["kind"])
+        drop = spec.data_hook(spec.drop_unused)
+        if drop is not None:
+            drop(ds)
     for model in config["models"].values():
         # Defaults may name datasets this config does not have (the default VAE's student_t entry).
         model["epochs_per_dataset"] = {
@@ -363,11 +314,6 @@ def training_hparams(model: Mapping[str, Any], dataset: str) -> dict[str, Any]:
     hparams = {k: copy.deepcopy(v) for k, v in model.items() if k not in ("epochs_per_dataset", "generation")}
     hparams["epochs"] = model["epochs_per_dataset"].get(dataset, model["epochs"])
     return hparams
-
-
-def dataset_size(dataset: Mapping[str, Any]) -> int:
-    """Number of images a validated dataset config describes."""
-    return int(np.prod([len(grid_values(dataset["grid"][f])) for f in GRID_FACTORS]))
 
 
 @dataclass(frozen=True)

@@ -42,12 +42,9 @@ WRITERS: tuple[tuple[str, str], ...] = (
     ("results/models/*/*/seed*/*", "train_model"),
     ("results/latents/*/*/seed*.h5", "encode_dataset"),
     ("results/evaluation/*/*/seed*/reconstruction.*", "evaluate_reconstruction"),
-    ("results/evaluation/*/*/seed*/probes.json", "probe_latents"),
-    ("results/evaluation/*/*/seed*/scores.json", "score_latents"),
     ("results/evaluation/*/*/seed*/exploration.json", "explore_latents"),
-    ("results/evaluation/*/*/seed*/generation.json", "evaluate_generation"),
     ("results/evaluation/*/*/replicates.json", "summarise_replicates"),
-    ("results/evaluation/*/*/seed*/recovery.json", "evaluate_recovery"),
+    # A kind's evaluation `<name>` writes `<name>.json` (rule `evaluate_<name>`): see `writing_rule`.
     ("results/figures/*/*/seed*/generated_*.png", "evaluate_generation"),
     ("results/figures/*/*/seed*/decoder_curve.png", "evaluate_generation"),
     ("results/figures/*/*/seed*/factor_*.png", "evaluate_recovery"),
@@ -68,6 +65,8 @@ def writing_rule(path: str | Path) -> tuple[str, str] | None:
     for pattern, rule in WRITERS:
         if target.match(pattern):
             return rule, target.as_posix()
+    if target.match("results/evaluation/*/*/seed*/*.json"):
+        return f"evaluate_{target.stem}", target.as_posix()
     return None
 
 

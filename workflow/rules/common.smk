@@ -13,7 +13,8 @@ from vae_latent_study.config import (
 )
 from vae_latent_study.datasets import kind_module
 from vae_latent_study.kinds.heatmaps.data import GENERATOR_VERSION
-from vae_latent_study.kinds.registry import KINDS, dataset_file, replicate_seed
+from vae_latent_study.kinds.interface import RUN_EVALUATION, RUN_FIGURES
+from vae_latent_study.kinds.registry import dataset_file, evaluations, kind, kinds, replicate_seed
 from vae_latent_study.provenance import code_digest
 from vae_latent_study.report.chapter import chapter_modules
 from vae_latent_study.report.page import figure_list
@@ -72,8 +73,8 @@ def get_build_code(wildcards):
 
 
 def kind_of(dataset):
-    """The dataset kind (`kinds.KINDS`) of a dataset of the config."""
-    return KINDS[config["datasets"][dataset]["kind"]]
+    """The dataset kind's spec (`kinds/<kind>/spec.py`) of a dataset of the config."""
+    return kind(config["datasets"][dataset]["kind"])
 
 
 def runs_of_kind(*names, conditional=None):
@@ -93,8 +94,8 @@ def is_conditional(model):
 
 
 def run_evaluations(run):
-    """The metric JSONs of one run: its kind's, for a conditional model or not."""
-    return kind_of(run.dataset).run_evaluations(is_conditional(run.model))
+    """The evaluations of one run: its kind's, for a conditional model or not."""
+    return kind_of(run.dataset).evaluations_of_run(is_conditional(run.model))
 
 
 def get_twin_model(wildcards):
@@ -107,15 +108,13 @@ def get_twin_model(wildcards):
 
 
 def get_dataset_config(wildcards):
-    """The validated config of one dataset: a rule param, so editing it reruns that dataset only. An images
-    dataset adds where its files are and their SHA-256 (`images.source_fingerprint`): a changed file
-    rebuilds it."""
+    """The validated config of one dataset: a rule param, so editing it reruns that dataset only. A kind
+    may add to it (its spec's `build_params`: an images dataset's files and their SHA-256), so that a
+    changed file rebuilds it."""
     settings = config["datasets"][wildcards.dataset]
-    if settings["kind"] == "images":
-        from vae_latent_study.kinds.images.data import source_fingerprint
-
-        return {**settings, "source_files": source_fingerprint(settings)}
-    return settings
+    spec = kind(settings["kind"])
+    extra = spec.data_hook(spec.build_params)
+    return settings if extra is None else {**settings, **extra(settings)}
 
 
 def get_replicate_config(wildcards):
@@ -140,14 +139,11 @@ def get_backup_dir(wildcards):
     return f"results/models/{wildcards.dataset}/{wildcards.model}/seed{wildcards.seed}/backup"
 
 
-# Which `evaluation` settings each rule reads. Each rule gets only its own as a param, with the study's global
-# seed for its random draws, so editing one setting reruns only the rule that reads it.
+# Which `evaluation` settings each rule that is not a declared evaluation reads (the evaluations declare
+# theirs in their kind's spec). Each rule gets only its own as a param, with the study's global seed for its
+# random draws, so editing one setting reruns only the rule that reads it.
 EVALUATION_SETTINGS = {
-    "probe_latents": ("knn_k", "cv_folds", "fixed_k", "learning_curve_sizes"),
-    "score_latents": ("dci_num_train",),
     "aggregate_metrics": ("bootstrap_samples",),
-    "evaluate_images": ("knn_k", "cv_folds", "iwae_k", "iwae_images", "samples"),
-    "evaluate_cvae": ("iwae_k", "iwae_images", "samples"),
 }
 
 
@@ -159,6 +155,75 @@ def evaluation_params(rule_name):
         return {**settings, "seed": config["seed"]}
 
     return params
+
+
+# --- the per-run evaluations, one rule each from the template in evaluation.smk -------------------------
+
+#: Every evaluation the kinds declare.
+EVALUATIONS = evaluations()
+
+#: The one script of every evaluation rule.
+EVALUATE_SCRIPT = Path(workflow.basedir) / "workflow" / "scripts" / "evaluate.py"
+
+#: The inputs an evaluation may read, by role (`kinds.interface.INPUT_ROLES`).
+INPUT_PATHS = {
+    "model": "results/models/{dataset}/{model}/seed{seed}/model.keras",
+    "dataset": get_dataset_file,
+    "latents": "results/latents/{dataset}/{model}/seed{seed}.h5",
+    "history": "results/models/{dataset}/{model}/seed{seed}/history.csv",
+    "classifier": "results/classifiers/{dataset}/classifier.keras",
+    "twin": get_twin_model,
+}
+
+
+def evaluation_inputs(evaluation):
+    """The rule's inputs of `evaluation`, by role."""
+    return {role: INPUT_PATHS[role] for role in evaluation.inputs}
+
+
+def evaluation_outputs(evaluation):
+    """The rule's outputs of `evaluation`: its JSON (`metrics`), its extra outputs, and its figures with
+    their `snakemake --report` captions."""
+    outputs = {"metrics": evaluation.json}
+    outputs.update({key: f"{RUN_EVALUATION}/{file}" for key, file in evaluation.extra_outputs.items()})
+    for figure in evaluation.figures:
+        outputs[figure.key] = report(
+            figure.pattern,
+            caption=f"../report/{figure.caption}",
+            category=figure.category,
+            subcategory="{dataset}",
+            labels={"model": "{model}", "seed": "{seed}", "figure": figure.label},
+        )
+    return outputs
+
+
+def evaluation_settings(evaluation):
+    """A param function: the `evaluation` settings `evaluation` reads, the global seed where it reads it,
+    and the model settings it reads (`model`): editing one reruns only the evaluations that read it."""
+
+    def params(wildcards):
+        settings = {key: config["evaluation"][key] for key in evaluation.settings}
+        if evaluation.seeded:
+            settings["seed"] = config["seed"]
+        if evaluation.model_settings:
+            model = config["models"][wildcards.model]
+            settings["model"] = {key: model.get(key) for key in evaluation.model_settings}
+        return settings
+
+    return params
+
+
+def get_run_identity(wildcards):
+    """The identity block of a run's evaluation JSONs (`evaluation.runner`)."""
+    dataset = config["datasets"][wildcards.dataset]
+    return {
+        "dataset": wildcards.dataset,
+        "dataset_kind": dataset["kind"],
+        "model": wildcards.model,
+        "model_kind": config["models"][wildcards.model]["kind"],
+        "seed": int(wildcards.seed),
+        "family": kind(dataset["kind"]).family(dataset),
+    }
 
 
 def get_model_names(wildcards):
@@ -179,12 +244,11 @@ def get_reconstruction_tables(wildcards):
 def get_metric_files(wildcards):
     """Every metrics JSON of every run: the evaluations of its dataset's kind."""
     return [
-        f"results/evaluation/{r.dataset}/{r.model}/seed{r.seed}/{name}.json"
-        for name in dict.fromkeys(
-            e for kind in KINDS.values() for e in (*kind.evaluations, *(kind.conditional_evaluations or ()))
-        )
+        evaluation.json.format(dataset=r.dataset, model=r.model, seed=r.seed)
+        for evaluation in EVALUATIONS
+        if evaluation.metrics
         for r in RUNS
-        if name in run_evaluations(r)
+        if evaluation in run_evaluations(r)
     ]
 
 
@@ -272,111 +336,46 @@ def get_exploration_summaries(wildcards):
     ]
 
 
-# The HTML report's figures by dataset kind, in its order: (section, path pattern, caption shared with
-# `snakemake --report`).
-_RUN = "results/figures/{dataset}/{model}/seed{seed}"
-_TRAINING = ("Training", "results/figures/{dataset}/training_curves_seed{seed}.png", "training_curves.rst")
-REPORT_FIGURES = {
-    "heatmaps": [
-        ("Data", "results/figures/{dataset}/sample_heatmaps.png", "sample_heatmaps.rst"),
-        _TRAINING,
-        (
-            "Reconstruction",
-            "results/figures/{dataset}/reconstruction_errors_seed{seed}.png",
-            "reconstruction_errors.rst",
-        ),
-        ("Reconstruction", f"{_RUN}/reconstructions.png", "reconstructions.rst"),
-        ("Latent space", f"{_RUN}/projections.png", "projections.rst"),
-        ("Latent space", f"{_RUN}/latent_3d.png", "latent_3d.rst"),
-        ("Latent space", f"{_RUN}/latent_3d.json", "interactive_latent_3d.rst"),
-        ("Paths through the latent space", f"{_RUN}/trajectories.png", "trajectories.rst"),
-        ("Paths through the latent space", f"{_RUN}/traversals.png", "traversals.rst"),
-        ("Paths through the latent space", f"{_RUN}/empty_regions.png", "empty_regions.rst"),
-    ],
-    "normal_1d": [
-        _TRAINING,
-        (
-            "A 1-D normal learned from 67 draws (seed 002)",
-            f"{_RUN}/generated_histogram.png",
-            "generated_histogram.rst",
-        ),
-        ("A 1-D normal learned from 67 draws (seed 002)", f"{_RUN}/generated_qq.png", "generated_qq.rst"),
-        ("A 1-D normal learned from 67 draws (seed 002)", f"{_RUN}/decoder_curve.png", "decoder_curve.rst"),
-        (
-            "A 1-D normal learned from 67 draws (seed 002)",
-            "results/figures/{dataset}/{model}/generated_std_trace.png",
-            "generated_std_trace.rst",
-        ),
-    ],
-    "images": [
-        _TRAINING,
-        ("Images (seed 001)", f"{_RUN}/embedding.png", "images_embedding.rst"),
-        ("Images (seed 001)", f"{_RUN}/code_grid.png", "images_code_grid.rst"),
-        ("Images (seed 001)", f"{_RUN}/samples.png", "images_samples.rst"),
-        ("Images (seed 001)", f"{_RUN}/image_reconstructions.png", "images_reconstructions.rst"),
-    ],
-    # Drawn beside the heatmap figures of the same runs (see _report_runs).
-    "heatmaps_conditional": [
-        (
-            "Style transfer between tails (seed 003 on seed 000's data)",
-            f"{_RUN}/tail_transfer.png",
-            "tail_transfer.rst",
-        ),
-    ],
-    "images_conditional": [
-        _TRAINING,
-        ("A conditional VAE (seed 003)", f"{_RUN}/style_transfer.png", "cvae_style_transfer.rst"),
-        ("A conditional VAE (seed 003)", f"{_RUN}/label_manifolds.png", "cvae_label_manifolds.rst"),
-        ("A conditional VAE (seed 003)", f"{_RUN}/code_distribution.png", "cvae_code_distribution.rst"),
-        ("A conditional VAE (seed 003)", f"{_RUN}/cvae_reconstructions.png", "cvae_reconstructions.rst"),
-    ],
-    "factor_model": [
-        _TRAINING,
-        (
-            "A nonlinear factor model (seed 004)",
-            f"{_RUN}/factor_reconstruction.png",
-            "factor_reconstruction.rst",
-        ),
-        ("A nonlinear factor model (seed 004)", f"{_RUN}/factor_codes.png", "factor_codes.rst"),
-        ("A nonlinear factor model (seed 004)", f"{_RUN}/factor_g_curves.png", "factor_g_curves.rst"),
-        ("A nonlinear factor model (seed 004)", f"{_RUN}/factor_noise_sd.png", "factor_noise_sd.rst"),
-    ],
-    "toy_manifold": [
-        _TRAINING,
-        (
-            "A disconnected manifold, plain and conditional (seed 003)",
-            f"{_RUN}/manifold_reconstructions.png",
-            "manifold_reconstructions.rst",
-        ),
-    ],
-}
-
-
 def get_report_figures(wildcards):
-    """(path, caption, section, mode) of every figure of the HTML report: the figures of each run's kind,
-    drawn for the first training seed of each dataset and model and linked for the others (figure_list)."""
+    """(path, caption, section, mode) of every figure of the HTML report: the figures each kind's spec
+    declares (its per-dataset rules' and its evaluations'), drawn for the first training seed of each
+    dataset and model and linked for the others (figure_list)."""
     captions = Path(workflow.basedir) / "workflow" / "report"
     return [
         figure
-        for key, patterns in REPORT_FIGURES.items()
+        for patterns, runs in _report_groups()
         for figure in figure_list(
-            [(section, pattern, captions / caption) for section, pattern, caption in patterns],
-            _report_runs(key),
+            [(section, pattern, captions / caption) for section, pattern, caption in patterns], runs
         )
     ]
 
 
-def _report_runs(key):
-    """The runs a REPORT_FIGURES entry draws: a kind's, its conditional models' (`<kind>_conditional`)
-    apart where the kind evaluates them otherwise. Where a conditional run gets every evaluation of the
-    others and more (heatmaps), the kind's entry draws it too and `<kind>_conditional` adds the extras."""
-    kind = KINDS[key.removesuffix("_conditional")]
-    if kind.conditional_evaluations is None:
-        return runs_of_kind(kind.name) if key == kind.name else []
-    if key != kind.name:
-        return runs_of_kind(kind.name, conditional=True)
-    extends = set(kind.evaluations) <= set(kind.conditional_evaluations)
-    return runs_of_kind(kind.name, conditional=None if extends else False)
+def _report_groups():
+    """([(section, pattern, caption)], runs) per kind and evaluation set, in the kinds' order: the kind's
+    figures and its evaluations' for the runs that get those evaluations. Where a conditional run gets every
+    evaluation of the others and more (heatmaps), the first group draws it too and a second adds the
+    extras."""
+    groups = []
+    for spec in kinds():
+        before = [(f.section, f.pattern, f.caption) for f in spec.report_figures if not f.last]
+        after = [(f.section, f.pattern, f.caption) for f in spec.report_figures if f.last]
+
+        def figures(evaluations):
+            return [(f.section, f.pattern, f.caption) for e in evaluations for f in e.figures]
+
+        plain = spec.evaluations_of_run(False)
+        if spec.conditional_evaluations is None:
+            groups.append((before + figures(plain) + after, runs_of_kind(spec.name)))
+            continue
+        conditional = spec.evaluations_of_run(True)
+        if set(spec.run_evaluations) <= set(spec.conditional_evaluations):
+            extras = [e for e in conditional if e.name not in spec.run_evaluations]
+            groups.append((before + figures(plain) + after, runs_of_kind(spec.name)))
+            groups.append((figures(extras), runs_of_kind(spec.name, conditional=True)))
+        else:
+            groups.append((before + figures(plain) + after, runs_of_kind(spec.name, conditional=False)))
+            groups.append((before + figures(conditional) + after, runs_of_kind(spec.name, conditional=True)))
+    return groups
 
 
 def get_report_figure_files(wildcards):

@@ -1,90 +1,35 @@
-# Stage 3: reconstruction error, probes and disentanglement metrics of every latent store, then tables
-# over seeds and the comparison with each study's source's printed numbers.
+# Stage 3: every per-run evaluation that a kind's spec declares (`kinds/<kind>/spec.py`), one rule each
+# from one template, then tables over seeds and the comparison with each study's source's printed numbers.
 
+# One rule per declared evaluation: `evaluate_<name>` writes `<name>.json` (and its figures) by running
+# `<module>.evaluate_<name>` through `evaluation.runner`. Its code digest covers the script and its own
+# module's closure, and its params only the settings it reads, so an edit of one evaluation reruns it alone.
+for _evaluation in EVALUATIONS:
 
-rule evaluate_reconstruction:
-    input:
-        latents="results/latents/{dataset}/{model}/seed{seed}.h5",
-        dataset="results/data/{dataset}.h5",
-    output:
-        per_image="results/evaluation/{dataset}/{model}/seed{seed}/reconstruction.tsv",
-        summary="results/evaluation/{dataset}/{model}/seed{seed}/reconstruction.json",
-    params:
-        code=package_code("evaluate_reconstruction.py"),
-    log:
-        "logs/evaluate_reconstruction/{dataset}/{model}/seed{seed}.log",
-    conda:
-        "../../envs/study.yaml"
-    script:
-        "../scripts/evaluate_reconstruction.py"
-
-
-rule probe_latents:
-    input:
-        latents="results/latents/{dataset}/{model}/seed{seed}.h5",
-        dataset="results/data/{dataset}.h5",
-    output:
-        "results/evaluation/{dataset}/{model}/seed{seed}/probes.json",
-    params:
-        code=package_code("probe_latents.py"),
-        evaluation=evaluation_params("probe_latents"),
-    log:
-        "logs/probe_latents/{dataset}/{model}/seed{seed}.log",
-    benchmark:
-        "benchmarks/probe_latents/{dataset}/{model}/seed{seed}.tsv"
-    threads: 2
-    conda:
-        "../../envs/study.yaml"
-    script:
-        "../scripts/probe_latents.py"
-
-
-rule score_latents:
-    input:
-        latents="results/latents/{dataset}/{model}/seed{seed}.h5",
-        dataset="results/data/{dataset}.h5",
-    output:
-        "results/evaluation/{dataset}/{model}/seed{seed}/scores.json",
-    params:
-        code=package_code("score_latents.py"),
-        evaluation=evaluation_params("score_latents"),
-    log:
-        "logs/score_latents/{dataset}/{model}/seed{seed}.log",
-    benchmark:
-        "benchmarks/score_latents/{dataset}/{model}/seed{seed}.tsv"
-    threads: 2
-    conda:
-        "../../envs/study.yaml"
-    script:
-        "../scripts/score_latents.py"
-
-
-rule evaluate_generation:
-    input:
-        model="results/models/{dataset}/{model}/seed{seed}/model.keras",
-        dataset=get_dataset_file,
-    output:
-        metrics="results/evaluation/{dataset}/{model}/seed{seed}/generation.json",
-        histogram=report(
-            "results/figures/{dataset}/{model}/seed{seed}/generated_histogram.png",
-            caption="../report/generated_histogram.rst",
-            category="Generation",
-            subcategory="{dataset}",
-            labels={"model": "{model}", "seed": "{seed}", "figure": "histogram"},
-        ),
-        qq="results/figures/{dataset}/{model}/seed{seed}/generated_qq.png",
-        decoder_curve="results/figures/{dataset}/{model}/seed{seed}/decoder_curve.png",
-    params:
-        code=package_code("evaluate_generation.py"),
-        protocol=get_generation_protocol,
-    log:
-        "logs/evaluate_generation/{dataset}/{model}/seed{seed}.log",
-    resources:
-        gpu=1,
-    conda:
-        "../../envs/study.yaml"
-    script:
-        "../scripts/evaluate_generation.py"
+    rule:
+        input:
+            **evaluation_inputs(_evaluation),
+        output:
+            **evaluation_outputs(_evaluation),
+        params:
+            code=code_digest(EVALUATE_SCRIPT, _evaluation.module),
+            evaluation=_evaluation.name,
+            module=_evaluation.module,
+            identity=get_run_identity,
+            settings=evaluation_settings(_evaluation),
+        log:
+            f"logs/{_evaluation.rule}/{{dataset}}/{{model}}/seed{{seed}}.log",
+        benchmark:
+            f"benchmarks/{_evaluation.rule}/{{dataset}}/{{model}}/seed{{seed}}.tsv"
+        threads: _evaluation.threads
+        resources:
+            **_evaluation.resources,
+        conda:
+            "../../envs/study.yaml"
+        name:
+            _evaluation.rule
+        script:
+            "../scripts/evaluate.py"
 
 
 rule summarise_replicates:
@@ -110,59 +55,6 @@ rule summarise_replicates:
         "../scripts/summarise_replicates.py"
 
 
-rule evaluate_recovery:
-    input:
-        model="results/models/{dataset}/{model}/seed{seed}/model.keras",
-        dataset=get_dataset_file,
-    output:
-        metrics="results/evaluation/{dataset}/{model}/seed{seed}/recovery.json",
-        reconstruction=report(
-            "results/figures/{dataset}/{model}/seed{seed}/factor_reconstruction.png",
-            caption="../report/factor_reconstruction.rst",
-            category="Factor model",
-            subcategory="{dataset}",
-            labels={"model": "{model}", "seed": "{seed}", "figure": "reconstruction"},
-        ),
-        codes="results/figures/{dataset}/{model}/seed{seed}/factor_codes.png",
-        g_curves="results/figures/{dataset}/{model}/seed{seed}/factor_g_curves.png",
-        noise_sd="results/figures/{dataset}/{model}/seed{seed}/factor_noise_sd.png",
-    params:
-        code=package_code("evaluate_recovery.py"),
-    log:
-        "logs/evaluate_recovery/{dataset}/{model}/seed{seed}.log",
-    resources:
-        gpu=1,
-    conda:
-        "../../envs/study.yaml"
-    script:
-        "../scripts/evaluate_recovery.py"
-
-
-rule evaluate_manifold:
-    input:
-        model="results/models/{dataset}/{model}/seed{seed}/model.keras",
-        dataset=get_dataset_file,
-    output:
-        metrics="results/evaluation/{dataset}/{model}/seed{seed}/manifold.json",
-        figure=report(
-            "results/figures/{dataset}/{model}/seed{seed}/manifold_reconstructions.png",
-            caption="../report/manifold_reconstructions.rst",
-            category="Toy manifold",
-            subcategory="{dataset}",
-            labels={"model": "{model}", "seed": "{seed}", "figure": "reconstructions"},
-        ),
-    params:
-        code=package_code("evaluate_manifold.py"),
-    log:
-        "logs/evaluate_manifold/{dataset}/{model}/seed{seed}.log",
-    resources:
-        gpu=1,
-    conda:
-        "../../envs/study.yaml"
-    script:
-        "../scripts/evaluate_manifold.py"
-
-
 rule train_classifier:
     input:
         "results/data/{dataset}.h5",
@@ -183,76 +75,6 @@ rule train_classifier:
         "../../envs/study.yaml"
     script:
         "../scripts/train_classifier.py"
-
-
-rule evaluate_images:
-    input:
-        model="results/models/{dataset}/{model}/seed{seed}/model.keras",
-        dataset=get_dataset_file,
-        history="results/models/{dataset}/{model}/seed{seed}/history.csv",
-        classifier="results/classifiers/{dataset}/classifier.keras",
-    output:
-        metrics="results/evaluation/{dataset}/{model}/seed{seed}/images.json",
-        embedding=report(
-            "results/figures/{dataset}/{model}/seed{seed}/embedding.png",
-            caption="../report/images_embedding.rst",
-            category="Images",
-            subcategory="{dataset}",
-            labels={"model": "{model}", "seed": "{seed}", "figure": "embedding"},
-        ),
-        grid="results/figures/{dataset}/{model}/seed{seed}/code_grid.png",
-        samples="results/figures/{dataset}/{model}/seed{seed}/samples.png",
-        reconstructions="results/figures/{dataset}/{model}/seed{seed}/image_reconstructions.png",
-    params:
-        code=package_code("evaluate_images.py"),
-        evaluation=evaluation_params("evaluate_images"),
-    log:
-        "logs/evaluate_images/{dataset}/{model}/seed{seed}.log",
-    threads: 2
-    resources:
-        gpu=1,
-        mem_mb=4000,
-    conda:
-        "../../envs/study.yaml"
-    script:
-        "../scripts/evaluate_images.py"
-
-
-rule evaluate_cvae:
-    input:
-        model="results/models/{dataset}/{model}/seed{seed}/model.keras",
-        dataset=get_dataset_file,
-        history="results/models/{dataset}/{model}/seed{seed}/history.csv",
-        classifier="results/classifiers/{dataset}/classifier.keras",
-        # The same VAE without the label, for the ELBO and probe comparison; none where the plan has none.
-        twin=get_twin_model,
-    output:
-        metrics="results/evaluation/{dataset}/{model}/seed{seed}/cvae.json",
-        style_transfer=report(
-            "results/figures/{dataset}/{model}/seed{seed}/style_transfer.png",
-            caption="../report/cvae_style_transfer.rst",
-            category="Conditional VAE",
-            subcategory="{dataset}",
-            labels={"model": "{model}", "seed": "{seed}", "figure": "style transfer"},
-        ),
-        manifolds="results/figures/{dataset}/{model}/seed{seed}/label_manifolds.png",
-        code_distribution="results/figures/{dataset}/{model}/seed{seed}/code_distribution.png",
-        reconstructions="results/figures/{dataset}/{model}/seed{seed}/cvae_reconstructions.png",
-    params:
-        code=package_code("evaluate_cvae.py"),
-        evaluation=evaluation_params("evaluate_cvae"),
-    log:
-        "logs/evaluate_cvae/{dataset}/{model}/seed{seed}.log",
-    benchmark:
-        "benchmarks/evaluate_cvae/{dataset}/{model}/seed{seed}.tsv"
-    threads: 2
-    resources:
-        gpu=1,
-        mem_mb=4000,
-    conda:
-        "../../envs/study.yaml"
-    script:
-        "../scripts/evaluate_cvae.py"
 
 
 rule plot_reconstruction_errors:
@@ -314,28 +136,3 @@ rule compare_with_sources:
         "../../envs/study.yaml"
     script:
         "../scripts/compare_with_sources.py"
-
-
-rule evaluate_transfer:
-    input:
-        model="results/models/{dataset}/{model}/seed{seed}/model.keras",
-        dataset=get_dataset_file,
-    output:
-        metrics="results/evaluation/{dataset}/{model}/seed{seed}/transfer.json",
-        figure=report(
-            "results/figures/{dataset}/{model}/seed{seed}/tail_transfer.png",
-            caption="../report/tail_transfer.rst",
-            category="Style transfer between tails",
-            subcategory="{dataset}",
-            labels={"model": "{model}", "seed": "{seed}", "figure": "tail transfer"},
-        ),
-    params:
-        code=package_code("evaluate_transfer.py"),
-    log:
-        "logs/evaluate_transfer/{dataset}/{model}/seed{seed}.log",
-    resources:
-        gpu=1,
-    conda:
-        "../../envs/study.yaml"
-    script:
-        "../scripts/evaluate_transfer.py"

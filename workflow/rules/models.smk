@@ -34,7 +34,7 @@ rule train_model:
 rule encode_dataset:
     input:
         model="results/models/{dataset}/{model}/seed{seed}/model.keras",
-        dataset="results/data/{dataset}.h5",
+        dataset=get_dataset_file,
     output:
         "results/latents/{dataset}/{model}/seed{seed}.h5",
     params:

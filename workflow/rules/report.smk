@@ -6,7 +6,7 @@ rule explore_latents:
     input:
         model="results/models/{dataset}/{model}/seed{seed}/model.keras",
         latents="results/latents/{dataset}/{model}/seed{seed}.h5",
-        dataset="results/data/{dataset}.h5",
+        dataset=get_dataset_file,
     output:
         projections=report(
             "results/figures/{dataset}/{model}/seed{seed}/projections.png",

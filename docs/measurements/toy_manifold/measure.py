@@ -117,7 +117,9 @@ def train(check: bool) -> None:
 
 
 def evaluate() -> None:
+    from vae_latent_study.evaluation.runner import Context, finite
     from vae_latent_study.kinds.toy_manifold.evaluate import evaluate_manifold
+    from vae_latent_study.provenance import model_run_record
 
     dataset = WORK / "toy_manifold.h5"
     for epochs in (SHORT, LONG):
@@ -127,14 +129,16 @@ def evaluate() -> None:
                 print(f"missing {path}", file=sys.stderr)
                 continue
             out = HERE / f"cae_toy_e{epochs}_seed{seed}.json"
-            payload = evaluate_manifold(
-                path,
-                dataset,
-                out,
-                path.parent / "manifold_reconstructions.png",
-                "toy_manifold",
-                f"cae_toy_e{epochs}",
-                seed,
+            context = Context(
+                name="manifold",
+                identity={"dataset": "toy_manifold", "model": f"cae_toy_e{epochs}", "seed": seed},
+                inputs={"model": str(path), "dataset": str(dataset)},
+                outputs={"figure": str(path.parent / "manifold_reconstructions.png")},
+            )
+            numbers = evaluate_manifold(context)
+            checksum = context.dataset.manifest["checksum"]["sha256"]
+            payload = finite(
+                {"identity": context.identity, **numbers, **model_run_record(path, dataset, checksum)}
             )
             # Paths relative to the repository, so that the committed file does not name this machine.
             for entry in payload["inputs"].values():

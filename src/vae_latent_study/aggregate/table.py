@@ -16,11 +16,19 @@ logger = logging.getLogger(__name__)
 #: Columns of the tidy metric table.
 TIDY_COLUMNS = ("dataset", "family", "model", "kind", "seed", "metric", "value")
 
-# Top-level keys that identify a run rather than measure it, and keys that are never metrics at any level.
-_IDENTITY_KEYS = frozenset(
-    {"dataset", "family", "model", "kind", "seed", "evaluation_seed", "latent_dim", "n_train", "n_test"}
-)
-_NON_METRIC_KEYS = frozenset({"settings", "inputs", "versions", "notes", "source"})
+# Top-level keys that describe a run rather than measure it (the runner's identity and provenance blocks, and
+# the run's size beside its numbers), and keys that are never metrics at any level.
+_IDENTITY_KEYS = frozenset({"identity", "provenance", "evaluation_seed", "latent_dim", "n_train", "n_test"})
+_NON_METRIC_KEYS = frozenset({"settings", "notes", "source"})
+
+#: The tidy table's identity columns, from the keys of a run JSON's identity block (`evaluation.runner`).
+_IDENTITY_COLUMNS = {
+    "dataset": "dataset",
+    "family": "family",
+    "model": "model",
+    "kind": "model_kind",
+    "seed": "seed",
+}
 
 
 def _numeric_leaves(node: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, float]]:
@@ -35,13 +43,15 @@ def _numeric_leaves(node: Mapping[str, Any], prefix: str = "") -> Iterator[tuple
 
 
 def collect_metrics(paths: Sequence[str | Path], output_tsv: str | Path | None = None) -> pd.DataFrame:
-    """Every numeric leaf of the evaluation JSONs as one tidy table (`TIDY_COLUMNS`), metric names the dotted
-    key paths; identity, settings and provenance are not metrics, and lists (cross-validation results,
-    learning curves) stay in the JSONs. Written as TSV when `output_tsv` is given."""
+    """Every numeric leaf of the evaluation JSONs (the one layout of `evaluation.runner`) as one tidy table
+    (`TIDY_COLUMNS`, `kind` the identity's `model_kind`), metric names the dotted key paths; identity,
+    settings and provenance are not metrics, and lists (cross-validation results, learning curves) and
+    nulls stay in the JSONs. Written as TSV when `output_tsv` is given."""
     records = []
     for path in paths:
         payload = read_json(path)
-        ident = {key: payload.get(key) for key in ("dataset", "family", "model", "kind", "seed")}
+        identity = payload["identity"]
+        ident = {column: identity.get(key) for column, key in _IDENTITY_COLUMNS.items()}
         records.extend({**ident, "metric": name, "value": value} for name, value in _numeric_leaves(payload))
     tidy = pd.DataFrame.from_records(records, columns=list(TIDY_COLUMNS))
     tidy["seed"] = tidy["seed"].astype("int64")

@@ -5,104 +5,67 @@ The workflow plans only what applies to a run's kind, so that "does not apply" i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+import functools
+import importlib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from vae_latent_study.kinds.interface import Evaluation, KindSpec
 
-@dataclass(frozen=True)
-class Kind:
-    """A dataset kind as the workflow sees it."""
-
-    name: str
-    #: A fresh sample per training seed (a replicate is new data and a new training), not one file.
-    data_per_seed: bool
-    #: The metric JSONs of one run, `results/evaluation/{dataset}/{model}/seed{seed}/<name>.json`.
-    evaluations: tuple[str, ...]
-    #: Whether its runs are encoded into a latent store (the heatmap evaluations read it).
-    encoded: bool
-    #: The architectures its models may have.
-    architectures: tuple[str, ...]
-    #: The factors (name: `continuous` or `categorical`) a dataset of the kind has, from its validated
-    #: config: what a model's `conditional` can name, checked before anything is built.
-    factors: Callable[[Mapping[str, Any]], dict[str, str]]
-    #: The factor that is its datasets' label (the condition `conditional: label` names), if any.
-    label: str | None = None
-    #: Whether its evaluations feed a conditional model its label (else such a model cannot train on it).
-    conditional: bool = False
-    #: The metric JSONs of a conditional model's runs, where they differ from `evaluations` (None: the same).
-    conditional_evaluations: tuple[str, ...] | None = None
-
-    def run_evaluations(self, conditional: bool) -> tuple[str, ...]:
-        """The evaluations of one run of the kind, whose model is `conditional` or not."""
-        if conditional and self.conditional_evaluations is not None:
-            return self.conditional_evaluations
-        return self.evaluations
-
-
-def _heatmap_factors(config: Mapping[str, Any]) -> dict[str, str]:
-    factors = dict.fromkeys(("var_x", "var_y", "cor"), "continuous")
-    if config.get("family") == "student_t":
-        factors["df"] = "categorical"
-    return factors
-
-
-KINDS: dict[str, Kind] = {
-    # A df-conditioned model (seed 003's option on the Student-t data) gets every heatmap evaluation and
-    # the style transfer between tails (`heatmap_transfer`).
-    "heatmaps": Kind(
-        "heatmaps",
-        False,
-        ("reconstruction", "probes", "scores"),
-        True,
-        ("conv36",),
-        _heatmap_factors,
-        conditional=True,
-        conditional_evaluations=("reconstruction", "probes", "scores", "transfer"),
-    ),
-    "normal_1d": Kind("normal_1d", True, ("generation",), False, ("dense",), lambda config: {}),
-    "factor_model": Kind(
-        "factor_model", False, ("recovery",), False, ("dense",), lambda config: {"Z": "continuous"}
-    ),
-    # Seed 001's conv32 models and seed 003's dense (C)VAE; a conditional model gets seed 003's evaluation
-    # (style transfer, requested labels, ELBO against its unconditional twin) instead of seed 001's.
-    "images": Kind(
-        "images",
-        False,
-        ("images",),
-        False,
-        ("conv32", "dense"),
-        lambda config: {"class": "categorical"},
-        "class",
-        conditional=True,
-        conditional_evaluations=("cvae",),
-    ),
-    "toy_manifold": Kind(
-        "toy_manifold",
-        False,
-        ("manifold",),
-        False,
-        ("dense",),
-        lambda config: {"component": "categorical", "position": "continuous"},
-        "component",
-        conditional=True,
-    ),
+#: The one place that lists the dataset kinds: name -> the module whose `SPEC` declares it (imported lazily,
+#: by name). A new kind adds its line here, its `kinds/<kind>/` package (spec, data, evaluate) and its schema.
+#: Their order is the HTML report's order of the kinds' figures.
+KIND_MODULES: dict[str, str] = {
+    "heatmaps": "vae_latent_study.kinds.heatmaps.spec",
+    "normal_1d": "vae_latent_study.kinds.normal_1d.spec",
+    "images": "vae_latent_study.kinds.images.spec",
+    "factor_model": "vae_latent_study.kinds.factor_model.spec",
+    "toy_manifold": "vae_latent_study.kinds.toy_manifold.spec",
 }
+
+
+@functools.cache
+def kind(name: str) -> KindSpec:
+    """The spec of dataset kind `name`."""
+    try:
+        module = KIND_MODULES[name]
+    except KeyError:
+        raise KeyError(f"no dataset kind {name!r} (the kinds: {', '.join(KIND_MODULES)})") from None
+    spec = importlib.import_module(module).SPEC
+    if spec.name != name:
+        raise ValueError(f"{module} declares kind {spec.name!r}, listed as {name!r}")
+    return spec
+
+
+def kinds() -> list[KindSpec]:
+    """Every kind's spec, in `KIND_MODULES` order."""
+    return [kind(name) for name in KIND_MODULES]
+
+
+def evaluations() -> list[Evaluation]:
+    """Every evaluation of every kind, once each, in order: one workflow rule each."""
+    found: dict[str, Evaluation] = {}
+    for spec in kinds():
+        for evaluation in spec.evaluations:
+            if found.setdefault(evaluation.name, evaluation) is not evaluation:
+                raise ValueError(f"two kinds declare an evaluation {evaluation.name!r}")
+    return list(found.values())
 
 
 def condition_messages(model: str, conditional: str, dataset: str, config: Mapping[str, Any]) -> list[str]:
     """Why model `model` with `conditional` cannot condition on dataset `dataset` (validated config
     `config`), as config-key messages; empty when it can."""
-    kind = KINDS[config["kind"]]
+    spec = kind(config["kind"])
     key = f"config key 'models.{model}.conditional'"
-    factor = kind.label if conditional == "label" else conditional
+    factor = spec.label if conditional == "label" else conditional
     if factor is None:
-        return [f"{key}: dataset {dataset} (kind {kind.name}) has no label to condition on"]
-    factors = kind.factors(config)
+        return [f"{key}: dataset {dataset} (kind {spec.name}) has no label to condition on"]
+    factors = spec.factors(config)
     if factor not in factors:
         known = ", ".join(factors) or "none"
         return [
-            f"{key}: dataset {dataset} (kind {kind.name}) has no factor {factor!r} (its factors: {known})"
+            f"{key}: dataset {dataset} (kind {spec.name}) has no factor {factor!r} (its factors: {known})"
         ]
     if factors[factor] != "categorical":
         return [
@@ -112,9 +75,9 @@ def condition_messages(model: str, conditional: str, dataset: str, config: Mappi
     return []
 
 
-def dataset_file(dataset: str, kind: str, seed: int) -> str:
+def dataset_file(dataset: str, kind_name: str, seed: int) -> str:
     """The dataset file a run of `dataset` with training seed `seed` reads."""
-    if KINDS[kind].data_per_seed:
+    if kind(kind_name).data_per_seed:
         return f"results/data/{dataset}/seed{seed}.h5"
     return f"results/data/{dataset}.h5"
 

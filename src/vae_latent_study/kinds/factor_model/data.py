@@ -821,3 +821,17 @@ def build_dataset(name: str, config: Mapping[str, Any], threads: int = 1) -> dat
     )
     dataset.manifest = datasets.manifest(dataset, name, config, family_names=list(sim["family_names"]))
     return dataset
+
+
+def config_messages(config: Mapping[str, Any], prefix: str = "", given: Mapping[str, Any] = {}) -> list[str]:
+    """The problems `validate_config` finds in a factor-model config, each naming its key (`prefix` + key,
+    e.g. 'datasets.factors.'): the spec's `config_messages`."""
+    try:
+        validate_config(config)
+    except ValueError as error:
+        return [
+            line.strip().replace("config key '", f"config key '{prefix}", 1)
+            for line in str(error).splitlines()
+            if line.strip().startswith("config key '")
+        ]
+    return []

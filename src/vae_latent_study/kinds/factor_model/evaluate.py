@@ -1,7 +1,7 @@
 """Seed 004's evaluation of one trained model against the truth of its factor-model dataset.
 
-Apart from `vae_latent_study.kinds.factor_model.data`, so that the dataset's build digest (what rebuilds
-a dataset) holds the simulation only: `learned_model` and `evaluate_model` import the models and Keras.
+Apart from `vae_latent_study.kinds.factor_model.data`, so that the dataset's build digest (what rebuilds a
+dataset) holds the simulation only: `learned_model` and `evaluate_recovery` import the models and Keras.
 """
 
 from __future__ import annotations
@@ -11,9 +11,12 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from vae_latent_study.evaluation.runner import Context
 
 from vae_latent_study.kinds.factor_model.data import (
     FAMILIES,
@@ -318,18 +321,12 @@ def _draw_model_figures(
         plt.close(fig)
 
 
-def evaluate_model(
-    model_path: str | Path,
-    dataset_path: str | Path,
-    output_json: str | Path,
-    figure_paths: Mapping[str, str | Path],
-    dataset_name: str,
-    model_name: str,
-    seed: int,
-) -> dict[str, Any]:
-    """Evaluate one trained model (latent_dim 1) on its factor_model dataset; write the JSON and figures.
+def evaluate_recovery(ctx: Context) -> dict[str, Any]:
+    """Evaluate one trained model (latent_dim 1) on its factor_model dataset: its figures
+    (`ctx.outputs`: `reconstruction`, `codes`, `g_curves`, `noise_sd`) and its numbers, returned
+    (`evaluation.runner` writes them, `recovery.json`).
 
-    Numbers (nested under the identity `dataset`, `family`, `model`, `kind`, `seed`):
+    Numbers:
     - `latent`: `latent_recovery` of the code (z_mean) against Z, beside the oracle E[Z | x], and `fold`
       (`fold_check`: R^2 of Z and of |Z| on a cubic of the training codes; a folded code is U-shaped in Z);
     - `functions`: `function_error` (units of s_j) of the decoded mean at T(z), T the affine `code_map`
@@ -345,13 +342,11 @@ def evaluate_model(
     Values that do not apply (no likelihood variance: an AE, or a VAE without a Gaussian likelihood) are
     null. The same inputs give the same JSON bytes.
     """
-    from vae_latent_study.datasets import read_dataset
     from vae_latent_study.models import inference
-    from vae_latent_study.provenance import model_run_record, write_strict_json
 
-    dataset = read_dataset(dataset_path)
-    learned = learned_model(inference.load_model(model_path, compile=False))
-    numbers = model_evaluation(learned, dataset, figure_paths)
+    dataset = ctx.dataset
+    learned = learned_model(inference.load_model(ctx.input("model"), compile=False))
+    numbers = model_evaluation(learned, dataset, ctx.outputs)
     notes = {
         "functions": "sqrt(E_Z[(decoded mean at T(Z) - g_j(Z))^2]) / s_j, T the affine map of the training "
         "codes onto the true Z",
@@ -365,12 +360,7 @@ def evaluate_model(
         )
     elif learned.variance == "decoder":
         notes["noise"] = "learned_s[j] = sqrt(mean of exp(log_var_j) over the training codes)"
-    payload = {
-        "dataset": dataset_name,
-        "family": "factor_model",
-        "model": model_name,
-        "kind": learned.kind,
-        "seed": int(seed),
+    return {
         "latent_dim": 1,
         "n_train": int(len(dataset.train)),
         "n_test": int(len(dataset.test)),
@@ -381,8 +371,4 @@ def evaluate_model(
             "n_nodes": N_NODES,
         },
         "notes": notes,
-        **model_run_record(model_path, dataset_path, dataset.manifest["checksum"]["sha256"]),
     }
-    write_strict_json(payload, output_json)
-    logger.info("wrote %s", output_json)
-    return payload

@@ -392,3 +392,62 @@ def build_dataset(name: str, config: Mapping[str, Any], threads: int = 1) -> dat
     )
     dataset.manifest = datasets.manifest(dataset, name, config, generator_version=GENERATOR_VERSION)
     return dataset
+
+
+# --- the config checks a schema cannot say (the spec's `config_messages`, `drop_unused`) -----------------
+
+
+def dataset_size(config: Mapping[str, Any]) -> int:
+    """Number of images a validated heatmaps dataset config describes."""
+    return int(np.prod([len(grid_values(config["grid"][f])) for f in GRID_FACTORS]))
+
+
+def _grid_messages(key: str, spec: Mapping[str, float], low: float | None, high: float | None) -> list[str]:
+    if spec["stop"] <= spec["start"]:
+        return [f"config key '{key}': empty or reversed grid (stop {spec['stop']} <= start {spec['start']})"]
+    values = grid_values(spec)
+    out = []
+    if low is not None and values.min() <= low:
+        out.append(f"config key '{key}': every value must be > {low}, the grid starts at {values.min():g}")
+    if high is not None and values.max() >= high:
+        out.append(f"config key '{key}': every value must be < {high}, the grid reaches {values.max():g}")
+    return out
+
+
+#: The open bounds of each factor's grid.
+_BOUNDS = {"var_x": (0.0, None), "var_y": (0.0, None), "cor": (-1.0, 1.0)}
+
+
+def config_messages(config: Mapping[str, Any], prefix: str = "", given: Mapping[str, Any] = {}) -> list[str]:
+    """Every problem with a validated heatmaps dataset config a schema cannot say, each naming its key
+    (`prefix` + key, e.g. 'datasets.tiny_t.'): grids empty, reversed or out of their factor's range, an
+    image of fewer than 2 points per axis, a split that leaves no training image, a df rule where there is
+    no df (`given`: the dataset's config as written) or with equal df values."""
+    messages = []
+    for factor in GRID_FACTORS:
+        messages += _grid_messages(f"{prefix}grid.{factor}", config["grid"][factor], *_BOUNDS[factor])
+    key = f"{prefix}image_grid"
+    messages += _grid_messages(key, config["image_grid"], None, None)
+    if not messages and len(grid_values(config["image_grid"])) < 2:
+        messages.append(f"config key '{key}': an image needs at least 2 points per axis")
+    if not messages:
+        n_images = dataset_size(config)
+        n_test = math.ceil(config["split"]["test_size"] * n_images)
+        if n_test >= n_images:
+            messages.append(
+                f"config key '{prefix}split.test_size': leaves no training image "
+                f"({n_test} of {n_images} images held out)"
+            )
+    if config["family"] == "gaussian" and "df_rule" in given:
+        messages.append(f"config key '{prefix}df_rule': applies to family student_t only")
+    rule = config.get("df_rule", {})
+    if config["family"] == "student_t" and rule["heavy_df"] == rule["light_df"]:
+        messages.append(f"config key '{prefix}df_rule': heavy_df and light_df must differ")
+    return messages
+
+
+def drop_unused(config: dict[str, Any]) -> None:
+    """Remove the defaults of a validated heatmaps dataset config that do not apply: the df rule of a
+    family without df (so it neither reaches rule params nor triggers reruns)."""
+    if config["family"] != "student_t":
+        config.pop("df_rule", None)

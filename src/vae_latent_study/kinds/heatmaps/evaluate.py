@@ -1,33 +1,33 @@
 """Evaluation of the latent stores: reconstruction errors, probes and disentanglement scores, their tidy
 table, summaries over training seeds, and the comparison with the numbers the source notebook printed.
 
-Each of `evaluate_reconstruction`, `probe_latents` and `score_latents` is one workflow rule. Each writes a
-JSON file whose top level holds the identity of the run (`dataset`, `family`, `model`, `kind`, `seed`,
-...), its numbers (scalars or nested dicts of scalars; lists are details), and its provenance
-(`inputs`: the latent file's path and SHA-256 and the dataset's manifest checksum; `versions`).
-`collect_metrics` turns every numeric leaf of those files into one row of a tidy table, its metric named
-by the dotted path of keys (`frobenius_sample.mean`, `knn_df.fixed_k.test_f1`, `dci.completeness`).
+Each of `evaluate_reconstruction`, `evaluate_probes` and `evaluate_scores` is one evaluation of the kind's
+spec (one workflow rule, run by `evaluation.runner`): it returns the run's numbers (scalars or nested
+dicts of scalars; lists are details) beside the run's size (`latent_dim`, `n_train`, `n_test`), and the
+runner writes them with the run's identity and provenance. `collect_metrics` turns every numeric leaf of
+those files into one row of a tidy table, its metric named by the dotted path of keys
+(`frobenius_sample.mean`, `knn_df.fixed_k.test_f1`, `dci.completeness`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from vae_latent_study.datasets import Dataset, read_dataset
+from vae_latent_study.datasets import Dataset
 from vae_latent_study.evaluation import disentanglement as metrics
 from vae_latent_study.evaluation import probes
 from vae_latent_study.evaluation.latents import SPLITS, Latents, read_latents
-from vae_latent_study.io import atomic_path, write_table
+from vae_latent_study.io import write_table
 from vae_latent_study.kinds.heatmaps import data as heatmaps
-from vae_latent_study.provenance import file_sha256, library_versions
+
+if TYPE_CHECKING:
+    from vae_latent_study.evaluation.runner import Context
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +42,11 @@ DCI_NUM_TRAIN = 2000
 # --- shared helpers -------------------------------------------------------------------------------------
 
 
-def _load(latents_path: str | Path, dataset_path: str | Path) -> tuple[Latents, Dataset]:
-    """Read a latent store and its dataset, and check that the store was encoded from this dataset."""
+def _load(ctx: Context) -> tuple[Latents, Dataset]:
+    """Read a run's latent store and dataset, and check that the store was encoded from this dataset."""
+    latents_path, dataset_path = ctx.input("latents"), ctx.input("dataset")
     latents = read_latents(latents_path)
-    dataset = read_dataset(dataset_path)
+    dataset = ctx.dataset
     checksum = dataset.manifest["checksum"]["sha256"]
     if latents.attrs.get("dataset_checksum") != checksum:
         raise ValueError(
@@ -58,43 +59,13 @@ def _load(latents_path: str | Path, dataset_path: str | Path) -> tuple[Latents, 
     return latents, dataset
 
 
-def _identity(
-    latents: Latents, dataset: Dataset, dataset_name: str | None, model_name: str | None
-) -> dict[str, Any]:
+def _run_size(latents: Latents) -> dict[str, Any]:
+    """What describes the run beside its numbers (not metrics): its code size and its splits' sizes."""
     return {
-        "dataset": dataset_name if dataset_name is not None else dataset.manifest.get("dataset"),
-        "family": dataset.manifest.get("config", {}).get("family"),
-        "model": model_name if model_name is not None else latents.kind,
-        "kind": latents.kind,
-        "seed": latents.seed,
         "latent_dim": latents.latent_dim,
         "n_train": len(latents.train.rows),
         "n_test": len(latents.test.rows),
     }
-
-
-def _provenance(
-    latents: Latents, dataset: Dataset, latents_path: str | Path, dataset_path: str | Path
-) -> dict[str, Any]:
-    return {
-        "inputs": {
-            "latents": {
-                "path": str(latents_path),
-                "sha256": file_sha256(latents_path),
-                "model_path": latents.attrs.get("model_path"),
-                "dataset_checksum": latents.attrs.get("dataset_checksum"),
-            },
-            "dataset": {"path": str(dataset_path), "checksum": dataset.manifest["checksum"]["sha256"]},
-        },
-        "versions": library_versions(),
-    }
-
-
-def _write_json(payload: Mapping[str, Any], path: str | Path) -> None:
-    # Non-finite numbers (an infinite total correlation) are written as JSON's common extension Infinity/NaN.
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    logger.info("wrote %s", path)
 
 
 def _factor_columns(dataset: Dataset, rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -128,25 +99,17 @@ def error_summary(errors: np.ndarray) -> dict[str, float]:
     }
 
 
-def evaluate_reconstruction(
-    latents_path: str | Path,
-    dataset_path: str | Path,
-    per_image_path: str | Path,
-    summary_path: str | Path,
-    *,
-    dataset_name: str | None = None,
-    model_name: str | None = None,
-) -> None:
+def evaluate_reconstruction(ctx: Context) -> dict[str, Any]:
     """Per test image, the Frobenius error of the decoded sample (`frobenius_sample`, the notebook's
-    quantity) and of the decoded mean code (`frobenius_mean`); a TSV per image and a JSON summary.
+    quantity) and of the decoded mean code (`frobenius_mean`); a TSV per image (`ctx.outputs["per_image"]`)
+    and their summary, returned.
 
-    For the AE both reconstructions are the decoded code, so the two columns are equal. `dataset_name` and
-    `model_name` (the workflow's wildcards) default to the dataset manifest's name and the model's kind.
+    For the AE both reconstructions are the decoded code, so the two columns are equal.
     """
-    latents, dataset = _load(latents_path, dataset_path)
+    latents, dataset = _load(ctx)
     test = latents.test
     if test.reconstruction_mean is None or test.reconstruction_sample is None:
-        raise ValueError(f"{latents_path} holds no test reconstructions")
+        raise ValueError(f"{ctx.input('latents')} holds no test reconstructions")
     images = dataset.images[test.rows]
     sample = reconstruction_errors(images, test.reconstruction_sample)
     mean = reconstruction_errors(images, test.reconstruction_mean)
@@ -159,7 +122,7 @@ def evaluate_reconstruction(
         }
     )
     summary = {
-        **_identity(latents, dataset, dataset_name, model_name),
+        **_run_size(latents),
         "frobenius_sample": error_summary(sample),
         "frobenius_mean": error_summary(mean),
         "notes": {
@@ -168,30 +131,41 @@ def evaluate_reconstruction(
             "frobenius_mean": "||decoder(z_mean) - x||_F per test image",
             "p95": "95th percentile, linear interpolation",
         },
-        **_provenance(latents, dataset, latents_path, dataset_path),
     }
-    write_table(per_image, per_image_path)
-    _write_json(summary, summary_path)
+    write_table(per_image, ctx.outputs["per_image"])
+    return summary
 
 
 # --- 2. probes ------------------------------------------------------------------------------------------
 
 
+def evaluate_probes(ctx: Context) -> dict[str, Any]:
+    """`probe_latents` of a run with its `evaluation` settings (`knn_k`, `cv_folds`, `fixed_k`,
+    `learning_curve_sizes`, the global `seed`)."""
+    settings = ctx.settings
+    return probe_latents(
+        *_load(ctx),
+        seed=settings["seed"],
+        k_grid=range(settings["knn_k"][0], settings["knn_k"][1] + 1),
+        cv=settings["cv_folds"],
+        learning_curve_sizes=settings["learning_curve_sizes"],
+        fixed_k=settings["fixed_k"],
+        n_jobs=ctx.threads,
+    )
+
+
 def probe_latents(
-    latents_path: str | Path,
-    dataset_path: str | Path,
-    output_path: str | Path,
+    latents: Latents,
+    dataset: Dataset,
     seed: int,
     k_grid: Iterable[int] = probes.K_GRID,
     cv: int = 5,
     learning_curve_sizes: Sequence[int] = probes.LEARNING_CURVE_SIZES,
     *,
     fixed_k: int,
-    dataset_name: str | None = None,
-    model_name: str | None = None,
     n_jobs: int | None = None,
-) -> None:
-    """What the codes hold, as JSON: regressions of the continuous factors on `z_mean` (test R^2), and when
+) -> dict[str, Any]:
+    """What the codes hold: regressions of the continuous factors on `z_mean` (test R^2), and when
     the dataset has a `df` factor, the notebook's KNN df classifier on the sampled codes `z` (the VAE's
     seeded sample, the AE's code), refitted both at the grid search's best k (`knn_df.best`) and at
     `fixed_k`, the config's `evaluation.fixed_k` (the source's 13: `knn_df.fixed_k`, its `cv_accuracy` read
@@ -199,7 +173,6 @@ def probe_latents(
     its learning curve. Without `df`, `knn_df` and `learning_curve` are null. `seed` seeds the regression
     folds and the learning curve's subsets; the df grid search, like the notebook's, has unshuffled folds.
     """
-    latents, dataset = _load(latents_path, dataset_path)
     k_grid = [int(k) for k in k_grid]
     regression_rng, curve_rng = np.random.default_rng(seed).spawn(2)
     train, test = latents.train, latents.test
@@ -217,7 +190,7 @@ def probe_latents(
         n_jobs=n_jobs,
     )
     payload: dict[str, Any] = {
-        **_identity(latents, dataset, dataset_name, model_name),
+        **_run_size(latents),
         "evaluation_seed": int(seed),
         "regression": {"settings": {"codes": "z_mean", "factors": continuous, "k_grid": k_grid, "cv": cv}}
         | regression,
@@ -251,8 +224,7 @@ def probe_latents(
             "settings": {"codes": "z", "sizes": [int(s) for s in learning_curve_sizes]},
             "rows": curve,
         }
-    payload.update(_provenance(latents, dataset, latents_path, dataset_path))
-    _write_json(payload, output_path)
+    return payload
 
 
 def _knn_df_probe(
@@ -342,18 +314,23 @@ def _all_rows(latents: Latents, n_images: int) -> np.ndarray:
     return np.concatenate([latents.train.z_mean, latents.test.z_mean])[order]
 
 
+def evaluate_scores(ctx: Context) -> dict[str, Any]:
+    """`score_latents` of a run with its `evaluation` settings (`dci_num_train`, the global `seed`)."""
+    settings = ctx.settings
+    return score_latents(
+        *_load(ctx), seed=settings["seed"], dci_num_train=settings["dci_num_train"], n_jobs=ctx.threads
+    )
+
+
 def score_latents(
-    latents_path: str | Path,
-    dataset_path: str | Path,
-    output_path: str | Path,
+    latents: Latents,
+    dataset: Dataset,
     seed: int,
     *,
-    dataset_name: str | None = None,
-    model_name: str | None = None,
     dci_num_train: int | None = DCI_NUM_TRAIN,
     n_jobs: int | None = None,
-) -> None:
-    """Disentanglement metrics of the mean codes `z_mean`, as JSON (see `metrics` for the definitions).
+) -> dict[str, Any]:
+    """Disentanglement metrics of the mean codes `z_mean` (see `metrics` for the definitions).
 
     MIG, SAP and the Gaussian total correlation read the held-out test codes; DCI fits its boosted trees on
     (`dci_num_train` of) the training codes and reports informativeness on both. SAP treats var_x, var_y
@@ -362,7 +339,6 @@ def score_latents(
     order (80% of them images the encoder was trained on; its majority vote is fitted to votes, not to the
     codes). `seed` seeds every random choice (one independent stream per metric).
     """
-    latents, dataset = _load(latents_path, dataset_path)
     names = dataset.factor_names
     train, test = latents.train, latents.test
     dci_rng, sap_rng, factor_vae_rng = np.random.default_rng(seed).spawn(3)
@@ -388,8 +364,8 @@ def score_latents(
     factor_vae = metrics.factor_vae_score(
         _all_rows(latents, len(dataset.images)), dataset.factor_indices, random_state=factor_vae_rng
     )
-    payload = {
-        **_identity(latents, dataset, dataset_name, model_name),
+    return {
+        **_run_size(latents),
         "evaluation_seed": int(seed),
         "settings": {
             "codes": "z_mean",
@@ -405,6 +381,4 @@ def score_latents(
         "sap_per_factor": dict(zip(names, sap["sap_per_factor"], strict=True)),
         "factor_vae": {key.removeprefix("factor_vae_"): value for key, value in factor_vae.items()},
         "total_correlation": metrics.gaussian_total_correlation(test.z_mean)["total_correlation"],
-        **_provenance(latents, dataset, latents_path, dataset_path),
     }
-    _write_json(payload, output_path)

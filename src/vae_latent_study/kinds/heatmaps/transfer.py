@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vae_latent_study.kinds.heatmaps.data import _quadratic_form, heatmaps
+
+if TYPE_CHECKING:
+    from vae_latent_study.evaluation.runner import Context
 
 logger = logging.getLogger(__name__)
 
@@ -120,23 +123,20 @@ def plot_transfers(
     plt.close(fig)
 
 
-def evaluate_transfer(
-    model_path: str | Path,
-    dataset_path: str | Path,
-    output_json: str | Path,
-    figure_path: str | Path,
-    dataset_name: str,
-    model_name: str,
-    seed: int,
-) -> dict[str, Any]:
-    """Write the tail-transfer evaluation of one df-conditioned model on a Student-t heatmap dataset
-    (`transfer.json`) and its figure; return it. Every test image of each df is encoded with its own label
-    (the mean code) and decoded with the other df's: heavy to light and light to heavy."""
-    from vae_latent_study.datasets import read_dataset
+def evaluate_transfer(ctx: Context) -> dict[str, Any]:
+    """The tail-transfer evaluation of one df-conditioned model on a Student-t heatmap dataset
+    (`transfer.json`, written by `evaluation.runner`), and its figure (`ctx.outputs["figure"]`). Every
+    test image of each df is encoded with its own label (the mean code) and decoded with the other df's:
+    heavy to light and light to heavy."""
     from vae_latent_study.models import autoencoders, inference
-    from vae_latent_study.provenance import model_run_record, write_strict_json
 
-    dataset = read_dataset(dataset_path)
+    model_path, dataset_name, model_name, seed = (
+        ctx.input("model"),
+        ctx.dataset_name,
+        ctx.model_name,
+        ctx.seed,
+    )
+    dataset = ctx.dataset
     model = inference.load_model(model_path, compile=False)
     condition = model.condition
     if condition is None or condition["factor"] != "df" or len(condition["values"]) != 2:
@@ -171,13 +171,8 @@ def evaluate_transfer(
             (f"df {source:g} to {target:g}", x[k, ..., 0], reconstructions[k], transfers[k], targets[k])
         )
     title = f"Style transfer between tails: {model_name} on {dataset_name}, seed {seed}"
-    plot_transfers(panels, title, figure_path)
+    plot_transfers(panels, title, ctx.outputs["figure"])
     payload = {
-        "dataset": dataset_name,
-        "family": "student_t",
-        "model": model_name,
-        "kind": autoencoders.model_kind(model),
-        "seed": int(seed),
         "conditional": "df",
         "transfer": directions,
         "settings": {
@@ -187,9 +182,7 @@ def evaluate_transfer(
             "split": "test",
             "code": "z_mean under the source's own label",
         },
-        **model_run_record(model_path, dataset_path, dataset.manifest["checksum"]["sha256"]),
     }
-    write_strict_json(payload, output_json)
     for name, numbers in directions.items():
         logger.info(
             "%s, %s: tail mass source %.3f, transfer %.3f, target %.3f; moved as asked %.2f",

@@ -14,9 +14,12 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from vae_latent_study.evaluation.runner import Context
 
 logger = logging.getLogger(__name__)
 
@@ -292,27 +295,15 @@ def _bounds(model: Any, x: np.ndarray, labels: np.ndarray | None, k: int, seed: 
     return likelihood_bounds(model, x, k, seed, label=labels)
 
 
-def evaluate_cvae(
-    model_path: str | Path,
-    dataset_path: str | Path,
-    history_path: str | Path,
-    output_json: str | Path,
-    settings: Mapping[str, Any],
-    *,
-    classifier_path: str | Path,
-    twin_path: str | Path | None,
-    figures: Mapping[str, str | Path],
-    dataset_name: str,
-    model_name: str,
-    seed: int,
-) -> dict[str, Any]:
-    """Write seed 003's evaluation of one trained conditional VAE (`cvae.json`) and its figures; return it.
+def evaluate_cvae(ctx: Context) -> dict[str, Any]:
+    """Seed 003's evaluation of one trained conditional VAE (`cvae.json`, written by `evaluation.runner`)
+    and its figures, with its `evaluation` settings (`iwae_k`, `iwae_images`, `samples`).
 
     - `requested_label`: the share of decodes the classifier (`classifier.train_classifier`) labels as the
       label they were decoded with: `transfer`, every test image re-decoded (from z_mean) as every label;
       `prior`, `samples` draws of N(0, I) decoded with each label; with the targets;
     - `probe`: a linear probe (`linear_probe`) of the label from z_mean, the CVAE's and its unconditional
-      twin's (`twin_path`, the model with the same settings but no label; none: null);
+      twin's (input `twin`, the model with the same settings but no label; none: null);
     - `style`: Pearson's r of each test source's ink and slant (`image_moments`) with its transfers';
     - `elbo`: the beta = 1 ELBO and the IWAE bound (`images_evaluation.likelihood_bounds`, nats per image,
       `iwae_k` draws on the first `iwae_images` test images) of the CVAE's log p(x | y) and of the twin's
@@ -322,17 +313,19 @@ def evaluate_cvae(
     """
     import keras
 
-    from vae_latent_study.datasets import read_dataset
-    from vae_latent_study.io import atomic_path, reading
+    from vae_latent_study.io import reading
     from vae_latent_study.kinds.images.evaluate import _last_row
     from vae_latent_study.models import autoencoders, inference
-    from vae_latent_study.provenance import library_versions
     from vae_latent_study.training.inputs import model_inputs
 
+    settings, figures, seed = ctx.settings, ctx.outputs, ctx.seed
+    dataset_name, model_name = ctx.dataset_name, ctx.model_name
+    model_path, history_path = ctx.input("model"), ctx.input("history")
+    classifier_path, twin_path = ctx.input("classifier"), ctx.input("twin")
     model = inference.load_model(model_path, compile=False)
     if not isinstance(model, autoencoders.VAE) or model.condition is None:
         raise ValueError(f"{model_path}: evaluate_cvae takes a conditional VAE")
-    dataset = read_dataset(dataset_path)
+    dataset = ctx.dataset
     values = dataset.factor(model.condition["factor"])
     labels = autoencoders.label_indices(model, values)
     classes = len(model.condition["values"])
@@ -399,11 +392,6 @@ def evaluate_cvae(
         f"{model_name} on {dataset_name}, seed {seed}",
     )
     result = {
-        "dataset": dataset_name,
-        "family": dataset.manifest.get("source"),
-        "model": model_name,
-        "kind": "vae",
-        "seed": int(seed),
         "conditional": model.condition["factor"],
         "n_train": int(len(x_train)),
         "n_test": int(len(x_test)),
@@ -430,11 +418,7 @@ def evaluate_cvae(
             "log p(x | y) - log p(x) <= -log p(y)",
         },
         "source": {k: dataset.manifest.get(k) for k in ("source", "origin", "arrays_sha256")},
-        "inputs": {"model": str(model_path), "dataset": str(dataset_path), "history": str(history_path)},
-        "versions": library_versions(extra=("keras", "scikit-learn")),
     }
-    with atomic_path(output_json) as tmp:
-        tmp.write_text(json.dumps(result, indent=2, default=float) + "\n")
     logger.info(
         "%s on %s, seed %d: requested label %.3f (transfers), %.3f (prior); probe %.3f; ELBO gap %s",
         model_name,

@@ -529,3 +529,16 @@ def build_dataset(name: str, config: Mapping[str, Any], threads: int = 1) -> Any
     )
     dataset.manifest = datasets.manifest(dataset, name, config, **built["manifest"])
     return dataset
+
+
+def build_params(config: Mapping[str, Any]) -> dict[str, Any]:
+    """What the build rule's params add to an images dataset's config (the spec's `build_params`): where
+    its files are and their SHA-256 (`source_fingerprint`), so that a changed file rebuilds it."""
+    return {"source_files": source_fingerprint(config)}
+
+
+def drop_unused(config: dict[str, Any]) -> None:
+    """Remove the defaults of a validated images dataset config that change nothing: padded is what every
+    images dataset was before the option existed, so it is left out and none rebuilds."""
+    if config.get("pad") is True:
+        config.pop("pad")

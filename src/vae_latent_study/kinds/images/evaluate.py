@@ -7,18 +7,17 @@ seed{seed}/images.json`. Every number is in nats (Keras's binary cross-entropy u
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vae_latent_study.datasets import read_dataset
 from vae_latent_study.evaluation.probes import knn_probe
-from vae_latent_study.io import atomic_path
-from vae_latent_study.provenance import library_versions
+
+if TYPE_CHECKING:
+    from vae_latent_study.evaluation.runner import Context
 
 logger = logging.getLogger(__name__)
 
@@ -214,20 +213,9 @@ def _last_row(history_path: str | Path) -> dict[str, float | None]:
     return dict(rows[-1]) if rows else {}
 
 
-def evaluate_images(
-    model_path: str | Path,
-    dataset_path: str | Path,
-    history_path: str | Path,
-    output_json: str | Path,
-    settings: Mapping[str, Any],
-    *,
-    classifier_path: str | Path,
-    figures: Mapping[str, str | Path],
-    dataset_name: str,
-    model_name: str,
-    seed: int,
-) -> dict[str, Any]:
-    """Write the images evaluation of one trained model (`images.json`) and return it.
+def evaluate_images(ctx: Context) -> dict[str, Any]:
+    """The images evaluation of one trained model (`images.json`, written by `evaluation.runner`), with its
+    `evaluation` settings (`knn_k`, `cv_folds`, `iwae_k`, `iwae_images`, `samples`).
 
     - `final`: the last history row (the seed printed its last epoch's training losses; `val_*` are the
       test split's);
@@ -244,8 +232,11 @@ def evaluate_images(
     from vae_latent_study.models import autoencoders, inference
     from vae_latent_study.training.inputs import model_inputs
 
-    model = inference.load_model(model_path, compile=False)
-    dataset = read_dataset(dataset_path)
+    settings, figures, seed = ctx.settings, ctx.outputs, ctx.seed
+    dataset_name, model_name = ctx.dataset_name, ctx.model_name
+    classifier_path, history_path = ctx.input("classifier"), ctx.input("history")
+    model = inference.load_model(ctx.input("model"), compile=False)
+    dataset = ctx.dataset
     labels = dataset.factors[:, dataset.factor_names.index(dataset.label or "class")]
     x_train, x_test = model_inputs(dataset.x[dataset.train]), model_inputs(dataset.x[dataset.test])
     codes_train = inference.encode(model, x_train)
@@ -303,11 +294,6 @@ def evaluate_images(
     )
 
     result = {
-        "dataset": dataset_name,
-        "family": dataset.manifest.get("source"),
-        "model": model_name,
-        "kind": autoencoders.model_kind(model),
-        "seed": int(seed),
         "final": _last_row(history_path),
         "entropy_limit": {
             "nats_per_pixel": limit,
@@ -329,11 +315,7 @@ def evaluate_images(
             "classifier": str(classifier_path),
         },
         "source": {k: dataset.manifest.get(k) for k in ("source", "origin", "arrays_sha256")},
-        "inputs": {"model": str(model_path), "dataset": str(dataset_path), "history": str(history_path)},
-        "versions": library_versions(extra=("keras", "scikit-learn")),
     }
-    with atomic_path(output_json) as tmp:
-        tmp.write_text(json.dumps(result, indent=2, default=float) + "\n")
     logger.info(
         "%s on %s, seed %d: KNN class accuracy %.3f (PCA-2 %.3f); BCE excess %.4f nats per pixel",
         model_name,

@@ -501,3 +501,8 @@ def build_dataset(name: str, config: Mapping[str, Any], threads: int = 1) -> dat
     )
     dataset.manifest = datasets.manifest(dataset, name, config)
     return dataset
+
+
+def config_messages(config: Mapping[str, Any], prefix: str = "", given: Mapping[str, Any] = {}) -> list[str]:
+    """The spec's `config_messages`: `normal_1d_messages` (the config as written, `given`, is not needed)."""
+    return normal_1d_messages(config, prefix=prefix)

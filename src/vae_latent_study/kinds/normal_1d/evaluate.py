@@ -11,7 +11,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,8 +31,10 @@ from vae_latent_study.kinds.normal_1d.data import (
     reference_samples,
     replicate_summary,
 )
-from vae_latent_study.provenance import file_sha256, library_versions
 from vae_latent_study.training.history import TRACE_COLUMN, read_history
+
+if TYPE_CHECKING:
+    from vae_latent_study.evaluation.runner import Context
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +69,23 @@ def _per_dimension(values: np.ndarray) -> dict[str, float]:
     return {f"z{j}": float(v) for j, v in enumerate(np.asarray(values, dtype=np.float64).ravel())}
 
 
-def evaluate_generation(
+def evaluate_generation(ctx: Context) -> dict[str, Any]:
+    """`generation_evaluation` of a run: its figures `ctx.outputs` (`histogram`, `qq`, `decoder_curve`),
+    its protocol the model's `generation` (decoded_mean where unset)."""
+    return generation_evaluation(
+        ctx.input("model"),
+        ctx.input("dataset"),
+        ctx.outputs,
+        dataset_name=ctx.dataset_name,
+        model_name=ctx.model_name,
+        seed=ctx.seed,
+        protocol=ctx.settings.get("model", {}).get("generation") or "decoded_mean",
+    )
+
+
+def generation_evaluation(
     model_path: str | Path,
     dataset_path: str | Path,
-    output_json: str | Path,
     figure_paths: Mapping[str, str | Path],
     dataset_name: str,
     model_name: str,
@@ -78,8 +93,8 @@ def evaluate_generation(
     n_samples: int = ANSWER_SAMPLE_SIZE,
     protocol: str = "decoded_mean",
 ) -> dict[str, Any]:
-    """How well one trained model generates its replicate's N(mean, std), as the answer generated: JSON, three
-    figures, and the JSON's content returned.
+    """How well one trained model generates its replicate's N(mean, std), as the answer generated: three
+    figures, and the numbers returned (`evaluation.runner` writes them, `generation.json`).
 
     The codes: `z_mean` of the training rows (the AE's code), encoded in inference mode as the answer's
     `encoder.predict`; their per-dimension mean and std (1/n, numpy's, as the answer's `.std()`). Then:
@@ -216,11 +231,6 @@ def evaluate_generation(
 
     generated_scores = score(generated)
     payload: dict[str, Any] = {
-        "dataset": dataset_name,
-        "family": "normal_1d",
-        "model": model_name,
-        "kind": kind,
-        "seed": int(seed),
         "latent_dim": int(latent_dim),
         "n_train": int(len(dataset.train)),
         "n_test": int(len(dataset.test)),
@@ -278,13 +288,6 @@ def evaluate_generation(
             "train_step ran them in inference mode throughout (option layers_while_training)",
             "references": "fresh_* and fitted_* are the same samples in every section",
         },
-        "provenance": {
-            "inputs": {
-                "dataset": {"path": str(dataset_path), "checksum": dataset.manifest["checksum"]["sha256"]},
-                "model": {"path": str(model_path), "sha256": file_sha256(model_path)},
-            },
-            "versions": library_versions(extra=("keras", "tensorflow")),
-        },
     }
     if kind == "vae":
         prior_codes = np.random.default_rng(prior_stream).standard_normal((n_samples, latent_dim))
@@ -301,11 +304,8 @@ def evaluate_generation(
             "max": float(sd.max()),
         }
 
-    # allow_nan=False: a NaN or infinity anywhere is a bug here, not a value to write.
-    text = json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n"
-    with atomic_path(output_json) as tmp:
-        tmp.write_text(text)
-    log.info("wrote %s", output_json)
+    # A NaN or infinity anywhere is a bug here, not a value to write (as null).
+    json.dumps(payload, allow_nan=False)
 
     fresh, fitted = reference_samples(
         n_samples, true_mean, true_std, x_train, np.random.default_rng(reference_stream)
@@ -337,7 +337,7 @@ def evaluate_generation(
 
     for fig in figures:
         plt.close(fig)
-    return json.loads(text)
+    return payload
 
 
 def _replicate_summary(
@@ -469,12 +469,15 @@ def summarise_replicates(
         raise ValueError("need at least one evaluation JSON")
     payloads = [read_json(path) for path in paths]
     identity = {}
-    for key in ("family", "model", "kind"):
-        values = sorted({str(payload.get(key)) for payload in payloads})
+    # The runs' identity blocks (`evaluation.runner`); the summary names the model's kind `kind`.
+    for key, source in (("family", "family"), ("model", "model"), ("kind", "model_kind")):
+        values = sorted({str(payload["identity"].get(source)) for payload in payloads})
         if len(values) != 1:
             raise ValueError(f"summarise one model's replicates at a time: {key} takes the values {values}")
         identity[key] = values[0]
-    replicates = [(payload.get("dataset"), payload.get("seed")) for payload in payloads]
+    replicates = [
+        (payload["identity"].get("dataset"), payload["identity"].get("seed")) for payload in payloads
+    ]
     if len(set(replicates)) < len(replicates):
         log.warning("some (dataset, seed) pairs occur more than once: %s", replicates)
 

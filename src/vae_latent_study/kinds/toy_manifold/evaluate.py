@@ -19,9 +19,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from vae_latent_study.evaluation.runner import Context
 
 logger = logging.getLogger(__name__)
 
@@ -248,27 +251,19 @@ def plot_reconstructions(
     return fig
 
 
-def evaluate_manifold(
-    model_path: str | Path,
-    dataset_path: str | Path,
-    output_json: str | Path,
-    figure_path: str | Path,
-    dataset_name: str,
-    model_name: str,
-    seed: int,
-) -> dict[str, Any]:
-    """Write the toy evaluation of one trained model (`manifold.json`) and the seed's figure; return it.
+def evaluate_manifold(ctx: Context) -> dict[str, Any]:
+    """The toy evaluation of one trained model (`manifold.json`, written by `evaluation.runner`) and the
+    seed's figure (`ctx.outputs["figure"]`).
 
     The numbers of `manifold_metrics` on the training points (the seed's 2,000, the figure's) and on the
     held-out ones, reconstructed from the mean code (the AE's code) with each point's own label when the
     model is conditional; `targets` judges the issue's targets on the test split (they are the
     conditional AE's; `targeted` says whether this model is one)."""
-    from vae_latent_study.datasets import read_dataset
     from vae_latent_study.models import autoencoders, inference
-    from vae_latent_study.provenance import model_run_record, write_strict_json
 
-    dataset = read_dataset(dataset_path)
-    model = inference.load_model(model_path, compile=False)
+    dataset_name, model_name, seed = ctx.dataset_name, ctx.model_name, ctx.seed
+    dataset = ctx.dataset
+    model = inference.load_model(ctx.input("model"), compile=False)
     component = dataset.factor("component")
     curves = {k: dataset.truth[f"curve_{k}"] for k in range(len(dataset.categories("component")))}
     noise_sd = float(dataset.truth["noise_sd"][0])
@@ -299,14 +294,15 @@ def evaluate_manifold(
     )
     train = dataset.train
     plot_reconstructions(
-        dataset.x[train], component[train], reconstructions["train"], curves, title, figure_path, names
+        dataset.x[train],
+        component[train],
+        reconstructions["train"],
+        curves,
+        title,
+        ctx.outputs["figure"],
+        names,
     )
     payload = {
-        "dataset": dataset_name,
-        "family": "toy_manifold",
-        "model": model_name,
-        "kind": autoencoders.model_kind(model),
-        "seed": int(seed),
         "conditional": conditional,
         "n_train": int(len(dataset.train)),
         "n_test": int(len(dataset.test)),
@@ -345,9 +341,7 @@ def evaluate_manifold(
             "seam_share": "share of the circle's points (spread along it) reconstructed > 3 sd from where "
             "their input projects onto the circle",
         },
-        **model_run_record(model_path, dataset_path, dataset.manifest["checksum"]["sha256"]),
     }
-    write_strict_json(payload, output_json)
     logger.info(
         "%s on %s, seed %d: test MSE %.2f x the projection floor (%.2f x the clean floor), median distance "
         "%.4f, bridge %.3f, seam %.3f",
