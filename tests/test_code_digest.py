@@ -184,20 +184,20 @@ def test_no_rule_runs_the_config_layer(package):
 
 
 def _report_code(scripts):
-    from vae_latent_study.kinds.registry import KINDS
+    from vae_latent_study.kinds.registry import KIND_MODULES
     from vae_latent_study.report.chapter import chapter_modules
 
-    return provenance.code_digest(scripts / "build_report.py", *chapter_modules(KINDS))
+    return provenance.code_digest(scripts / "build_report.py", *chapter_modules(KIND_MODULES))
 
 
 def test_the_study_wide_rules_cover_no_model_training_or_per_run_code():
     """The aggregation, the comparison and the report read tables and JSONs: their digests cover no Keras
     model, no training, no dataset builder and no per-run evaluation (the report: the kinds' chapters, which
     the page runs by name, and nothing else of a kind)."""
-    from vae_latent_study.kinds.registry import KINDS
+    from vae_latent_study.kinds.registry import KIND_MODULES
     from vae_latent_study.report.chapter import chapter_modules
 
-    chapters = chapter_modules(KINDS)
+    chapters = chapter_modules(KIND_MODULES)
     assert "vae_latent_study.kinds.heatmaps.report" in chapters
     for script, modules in (
         ("aggregate_metrics.py", ()),
@@ -223,10 +223,27 @@ def test_the_report_digest_covers_the_chapters_and_the_aggregation_no_evaluation
     chapter.write_text(chapter.read_text() + "\n_AN_EDIT = 1\n")
     assert digests(scripts) == before and _report_code(scripts) != report
     report = _report_code(scripts)
+    heatmap_evaluation = (scripts / "evaluate.py", "vae_latent_study.kinds.heatmaps.evaluate")
+    evaluation_before = provenance.code_digest(*heatmap_evaluation)
     evaluation = copy / "kinds" / "heatmaps" / "evaluate.py"
     evaluation.write_text(evaluation.read_text() + "\n_AN_EDIT = 1\n")
     after = digests(scripts)
     assert _report_code(scripts) == report
     for script in ("aggregate_metrics.py", "compare_with_sources.py", "build_report.py"):
         assert after[script] == before[script], script
-    assert after["probe_latents.py"] != before["probe_latents.py"]
+    assert provenance.code_digest(*heatmap_evaluation) != evaluation_before
+
+
+def test_an_ancestor_packages_init_counts(package):
+    """Python runs every ancestor `__init__.py` of a module before it: an edit there is an edit of the code
+    the module's rules run (they are kept empty, so this never happens by accident)."""
+    copy, scripts = package
+    evaluate = scripts / "evaluate.py"
+    module = "vae_latent_study.kinds.heatmaps.evaluate"
+    before = (provenance.code_digest(evaluate, module), provenance.code_digest(scripts / "train_model.py"))
+    init = copy / "kinds" / "heatmaps" / "__init__.py"
+    init.write_text("_AN_EDIT = 1\n")
+    clear_caches()
+    after = (provenance.code_digest(evaluate, module), provenance.code_digest(scripts / "train_model.py"))
+    assert after[0] != before[0]
+    assert after[1] == before[1]

@@ -437,9 +437,9 @@ def test_a_large_png_is_embedded_in_a_palette_and_a_small_one_as_it_is(tmp_path)
 
 def test_each_kind_finds_its_chapter_by_name():
     """A kind's chapter is its `kinds/<kind>/report.py`, found by name; a kind without one has none."""
-    from vae_latent_study.kinds.registry import KINDS
+    from vae_latent_study.kinds.registry import KIND_MODULES
 
-    assert report_chapter.chapter_modules(KINDS) == [
+    assert report_chapter.chapter_modules(KIND_MODULES) == [
         f"vae_latent_study.kinds.{kind}.report" for kind in ("heatmaps", "normal_1d", "toy_manifold")
     ]
     assert report_chapter.load_chapter("heatmaps") is heatmaps_report

@@ -64,12 +64,9 @@ def edited(path, text):
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
-@pytest.fixture(scope="module")
-def study_copy(finished_run, tmp_path_factory):
-    """(workflow copy, study copy, its config file, the workflow's rules): the finished tiny study and the
-    workflow copied with their modification times, then brought up to date by the copy."""
-    finished, config_file = finished_run
-    root = tmp_path_factory.mktemp("rerun")
+def copy_workflow(finished, config_file, root):
+    """(workflow copy, study copy, its config file): the workflow (Snakefile, rules, config, package) and
+    the finished study `finished` copied under `root` with their modification times."""
     workflow = root / "workflow_copy"
     workflow.mkdir()
     for part in WORKFLOW_PARTS:
@@ -80,7 +77,15 @@ def study_copy(finished_run, tmp_path_factory):
             shutil.copy2(source, workflow / part)
     study = root / "study"
     shutil.copytree(finished, study, symlinks=True)
-    config = study / config_file.relative_to(finished)
+    return workflow, study, study / config_file.relative_to(finished)
+
+
+@pytest.fixture(scope="module")
+def study_copy(finished_run, tmp_path_factory):
+    """(workflow copy, study copy, its config file, the workflow's rules): the finished tiny study and the
+    workflow copied with their modification times, then brought up to date by the copy."""
+    finished, config_file = finished_run
+    workflow, study, config = copy_workflow(finished, config_file, tmp_path_factory.mktemp("rerun"))
 
     # Moving a finished study under another checkout recomputes nothing but what names the checkout's path:
     # the report (its provenance reads the checkout's git commit) and the comparison (its inputs are the
@@ -284,3 +289,27 @@ def test_the_same_config_with_its_keys_reordered_reruns_nothing(study_copy, tmp_
     reordered.write_text(yaml.safe_dump(changed, sort_keys=False))
     proc = snakemake(workflow, study, "--configfile", str(reordered), "--dry-run")
     assert planned_jobs(proc) == expected_jobs(rules, runs=1, dataset_seeds=1), proc.stdout
+
+
+def test_editing_the_inference_api_retrains_nothing(study_copy):
+    """models/inference.py (encode, decode, style transfer) is run by the encoding and the evaluations that
+    load a model, not by training: an edit reruns those and what depends on them, and no training."""
+    workflow, study, config, _ = study_copy
+    module = workflow / "src" / "vae_latent_study" / "models" / "inference.py"
+    with edited(module, module.read_text() + "\n_AN_EDIT = 1\n"):
+        proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
+    jobs = planned_jobs(proc)
+    assert jobs.get("encode_dataset") == len(DATASETS) * len(MODELS), proc.stdout
+    assert not {"build_dataset", "train_model", "plot_sample_heatmaps", "plot_training_curves"} & set(jobs)
+
+
+def test_editing_a_claim_reruns_the_aggregation_the_comparison_and_the_report_only(study_copy):
+    """The source's claims are data (config/expected/heatmaps.yaml): a changed margin is judged again from
+    the same metrics, and nothing per run reruns."""
+    workflow, study, config, _ = study_copy
+    expected = workflow / "config" / "expected" / "heatmaps.yaml"
+    text = expected.read_text()
+    assert "margin: 0.02" in text
+    with edited(expected, text.replace("margin: 0.02", "margin: 0.03", 1)):
+        proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
+    assert planned_jobs(proc) == DOWNSTREAM_OF_METRICS, proc.stdout

@@ -232,6 +232,22 @@ def test_naming_another_expected_file_reruns_the_comparison_and_the_report_only(
     assert jobs == {"compare_with_sources": 1, "build_report": 1, "all": 1}
 
 
+def test_editing_the_heatmap_generator_rebuilds_no_other_kinds_data(studies_run, tmp_path):
+    """A dataset's build covers its own kind's modules only: an edit of the heatmap generator rebuilds the
+    heatmap datasets (and what depends on them), never the images, normal_1d or factor_model data."""
+    from .test_rerun import copy_workflow
+    from .test_rerun import snakemake as copy_snakemake
+
+    workdir, config_file = studies_run
+    workflow, study, config = copy_workflow(workdir, config_file, tmp_path)
+    generator = workflow / "src" / "vae_latent_study" / "kinds" / "heatmaps" / "data.py"
+    generator.write_text(generator.read_text() + "\n_AN_EDIT = 1\n")
+    proc = copy_snakemake(workflow, study, "--configfile", str(config), "--dry-run")
+    built = {path for path in planned_outputs(proc) if path.startswith("results/data/")}
+    assert built == {"results/data/tiny_gauss.h5"}, proc.stdout
+    assert planned_jobs(proc)["train_model"] == 1  # the one heatmap run, ae on tiny_gauss
+
+
 def _shipped_model(name, **changes):
     from .conftest import REPO
 

@@ -12,9 +12,15 @@ from vae_latent_study.config import (
     validate_config,
 )
 from vae_latent_study.datasets import kind_module
-from vae_latent_study.kinds.heatmaps.data import GENERATOR_VERSION
 from vae_latent_study.kinds.interface import RUN_EVALUATION, RUN_FIGURES
-from vae_latent_study.kinds.registry import dataset_file, evaluations, kind, kinds, replicate_seed
+from vae_latent_study.kinds.registry import (
+    KIND_MODULES,
+    dataset_file,
+    evaluations,
+    kind,
+    kinds,
+    replicate_seed,
+)
 from vae_latent_study.provenance import code_digest
 from vae_latent_study.report.chapter import chapter_modules
 from vae_latent_study.report.page import figure_list

@@ -111,7 +111,7 @@ rule build_report:
         "results/report/report.html",
     params:
         # The kinds' chapters too: the page imports them by name.
-        code=package_code("build_report.py", *chapter_modules(KINDS)),
+        code=package_code("build_report.py", *chapter_modules(KIND_MODULES)),
         figures=get_report_figures,
         config=get_report_config,
         # The checkout whose git commit the provenance names (the Snakefile's directory).

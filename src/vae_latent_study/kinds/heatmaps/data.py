@@ -339,8 +339,8 @@ def heatmaps(
 
 def split_indices(n: int, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Train and test row indices as `train_test_split(..., test_size, random_state=seed)` orders them."""
-    # Imported here: scikit-learn takes ~1.4 s to import, and Snakemake imports this module (for
-    # GENERATOR_VERSION) every time it starts, dry runs included.
+    # Imported here: scikit-learn takes ~1.4 s to import, and the config checks import this module at every
+    # Snakemake start where a heatmap dataset exists, dry runs included.
     from sklearn.model_selection import train_test_split
 
     train, test = train_test_split(np.arange(n), test_size=test_size, random_state=seed)
