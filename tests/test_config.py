@@ -11,6 +11,7 @@ from vae_latent_study.config import (
     ConfigError,
     Run,
     by_value,
+    load_schema,
     plan,
     study_runs,
     training_hparams,
@@ -83,7 +84,7 @@ def test_the_heatmaps_study_of_the_config_file_is_the_schema_defaults():
 
 
 def test_every_schema_property_has_a_description_and_a_default():
-    schema = yaml.safe_load(SCHEMA.read_text())
+    schema = load_schema(SCHEMA)  # with the kinds' fragments
 
     def walk(node, path):
         for name, sub in node.get("properties", {}).items():

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
+from vae_latent_study.config import load_schema
 from vae_latent_study.datasets import build_dataset, read_manifest, write_dataset
 from vae_latent_study.evaluation import runner
 from vae_latent_study.kinds import interface, registry
@@ -35,10 +36,18 @@ def test_the_registry_lists_each_kind_once_under_its_own_name():
 
 
 def test_the_schema_knows_every_kind_and_nothing_else():
-    schema = yaml.safe_load(SCHEMA.read_text())
+    """A kind's config is its own file (kinds/<kind>/schema.yaml), and the kinds are listed once (the
+    registry): the shared schema names none; the loaded one has every kind's, from those two."""
+    shared = yaml.safe_load(SCHEMA.read_text())
+    assert not {f"{name}_dataset" for name in registry.KIND_MODULES} & set(shared["$defs"])
+    assert shared["properties"]["datasets"]["additionalProperties"]["properties"]["kind"]["enum"] == []
+    schema = load_schema(SCHEMA)
     enum = schema["properties"]["datasets"]["additionalProperties"]["properties"]["kind"]["enum"]
-    assert set(enum) == set(registry.KIND_MODULES)
-    assert {f"{name}_dataset" for name in registry.KIND_MODULES} <= set(schema["$defs"])
+    assert enum == list(registry.KIND_MODULES)
+    for name in registry.KIND_MODULES:
+        fragment = schema["$defs"][f"{name}_dataset"]
+        assert fragment["properties"]["kind"]["const"] == name
+        assert (REPO / "src" / "vae_latent_study" / "kinds" / name / "schema.yaml").is_file()
 
 
 def test_the_specs_are_light_enough_for_every_snakemake_start():

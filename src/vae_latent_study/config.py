@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import yaml
 from jsonschema import Draft202012Validator, validators
 
 from vae_latent_study.errors import ConfigError
-from vae_latent_study.kinds.registry import condition_messages, kind, kinds
+from vae_latent_study.kinds.registry import KIND_MODULES, condition_messages, kind, kinds
 
 _VAE_ONLY = {"kl_reduction", "beta", "sampler"}
 #: The keys each likelihood type reads (see models.check_likelihood).
@@ -43,9 +44,18 @@ _DefaultFillingValidator = _with_defaults(Draft202012Validator)
 
 
 def load_schema(path: str | Path) -> dict:
-    """Read the YAML JSON schema of the configuration."""
+    """Read the YAML JSON schema of the configuration, and stitch in each dataset kind's: the kinds of
+    `kinds.registry.KIND_MODULES` are the enum of a dataset's `kind`, and each kind's
+    `kinds/<kind>/schema.yaml` is `$defs/<kind>_dataset`."""
     with open(path) as fh:
-        return yaml.safe_load(fh)
+        schema = yaml.safe_load(fh)
+    names = list(KIND_MODULES)
+    kind = schema["properties"]["datasets"]["additionalProperties"]["properties"]["kind"]
+    kind["enum"] = names
+    for name in names:
+        fragment = resources.files("vae_latent_study.kinds").joinpath(name, "schema.yaml")
+        schema["$defs"][f"{name}_dataset"] = yaml.safe_load(fragment.read_text(encoding="utf-8"))
+    return schema
 
 
 def _key(path) -> str:
