@@ -681,7 +681,7 @@ def test_the_backup_cadence_comes_from_the_environment(monkeypatch):
 def test_the_history_module_loads_neither_keras_nor_tensorflow():
     """Readers of a finished run's history (the replicates' summary) import training.history alone."""
     code = (
-        "import sys; import vae_latent_study.training.history, vae_latent_study.normal_1d_generation; "
+        "import sys; import vae_latent_study.training.history, vae_latent_study.kinds.normal_1d.evaluate; "
         "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
