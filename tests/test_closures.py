@@ -86,3 +86,16 @@ def test_every_covered_package_init_is_empty():
     assert {init.relative_to(PACKAGE).as_posix() for init in inits if init.read_text().strip()} == {
         "__init__.py"
     }
+
+
+@pytest.mark.parametrize(
+    "evaluation",
+    [e for e in registry.evaluations() if "model" not in e.inputs and "twin" not in e.inputs],
+    ids=lambda e: e.name,
+)
+def test_an_evaluation_that_loads_no_model_covers_no_model_code(evaluation):
+    """The evaluations of a latent store (the heatmaps' reconstruction, probes and scores) read codes, not a
+    model: an edit of the models or of training reruns them only through a new store."""
+    files = covered("evaluate.py", evaluation.module)
+    assert {file for file in files if file.startswith(("models/", "training/"))} == set()
+    assert keras_modules(files) == set()

@@ -160,7 +160,7 @@ def test_labels_are_checked():
 
 def test_the_latent_store_records_each_rows_label(tmp_path):
     from vae_latent_study.config import validate_config
-    from vae_latent_study.evaluation import latents
+    from vae_latent_study.evaluation import encode, latents
 
     config = validate_config(TINY_CONFIG, SCHEMA)
     dataset = build_dataset("tiny_t", config["datasets"]["tiny_t"])
@@ -171,7 +171,7 @@ def test_the_latent_store_records_each_rows_label(tmp_path):
         {"kind": "vae", "conditional": "df"}, (36, 36, 1), seed=1, condition=condition
     )
     model.save(tmp_path / "model.keras")
-    latents.encode_dataset(tmp_path / "model.keras", tmp_path / "tiny_t.h5", tmp_path / "latents.h5", seed=2)
+    encode.encode_dataset(tmp_path / "model.keras", tmp_path / "tiny_t.h5", tmp_path / "latents.h5", seed=2)
     store = latents.read_latents(tmp_path / "latents.h5")
     assert store.attrs["conditional"] == "df" and store.attrs["condition_values"] == "[2.0, 200.0]"
     for split in ("train", "test"):

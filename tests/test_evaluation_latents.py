@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import SCHEMA, TINY_CONFIG
 from vae_latent_study.config import validate_config
 from vae_latent_study.datasets import build_dataset, read_dataset, write_dataset
-from vae_latent_study.evaluation import latents
+from vae_latent_study.evaluation import encode, latents
 from vae_latent_study.models import build, inference
 from vae_latent_study.training import train
 
@@ -42,7 +42,7 @@ def store(tmp_path_factory):
     paths = {"data": data, "vae_model": vae_path, "ae_model": ae_path}
     for kind in ("vae", "ae"):
         paths[kind] = root / f"{kind}_latents.h5"
-        latents.encode_dataset(paths[f"{kind}_model"], data, paths[kind], seed=SEED, batch_size=8)
+        encode.encode_dataset(paths[f"{kind}_model"], data, paths[kind], seed=SEED, batch_size=8)
     return paths
 
 
@@ -107,10 +107,10 @@ def test_ae_code_is_stored_as_z_mean_and_z(store):
 
 def test_encoding_is_reproducible_and_seeded(store, tmp_path):
     again = tmp_path / "again.h5"
-    latents.encode_dataset(store["vae_model"], store["data"], again, seed=SEED, batch_size=8)
+    encode.encode_dataset(store["vae_model"], store["data"], again, seed=SEED, batch_size=8)
     assert again.read_bytes() == store["vae"].read_bytes()
     other = tmp_path / "other.h5"
-    latents.encode_dataset(store["vae_model"], store["data"], other, seed=SEED + 1, batch_size=8)
+    encode.encode_dataset(store["vae_model"], store["data"], other, seed=SEED + 1, batch_size=8)
     first, second = latents.read_latents(store["vae"]), latents.read_latents(other)
     np.testing.assert_array_equal(first.test.z_mean, second.test.z_mean)
     assert not np.array_equal(first.test.z, second.test.z)

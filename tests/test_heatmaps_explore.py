@@ -11,7 +11,7 @@ from tests.conftest import SCHEMA, TINY_CONFIG
 from vae_latent_study import plots
 from vae_latent_study.config import validate_config
 from vae_latent_study.datasets import build_dataset, write_dataset
-from vae_latent_study.evaluation import latents
+from vae_latent_study.evaluation import encode
 from vae_latent_study.kinds.heatmaps import explore
 from vae_latent_study.models import build
 
@@ -97,7 +97,7 @@ def stores(tmp_path_factory):
             model_path
         )
         store = root / f"{kind}_latents.h5"
-        latents.encode_dataset(model_path, data, store, seed=5, batch_size=16)
+        encode.encode_dataset(model_path, data, store, seed=5, batch_size=16)
         out[kind] = {"model": model_path, "latents": store, "dataset": data, "name": dataset}
     return out
 

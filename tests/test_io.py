@@ -11,7 +11,7 @@ from tests.conftest import SCHEMA, TINY_CONFIG
 from vae_latent_study import datasets, plots
 from vae_latent_study.aggregate import table as aggregate_table
 from vae_latent_study.config import validate_config
-from vae_latent_study.evaluation import latents
+from vae_latent_study.evaluation import encode, latents
 from vae_latent_study.io import ProjectFileError, read_json, read_table, writing_rule
 from vae_latent_study.models import autoencoders, build, inference
 from vae_latent_study.report import page as report
@@ -38,7 +38,7 @@ def study(tmp_path_factory):
     paths["model"].parent.mkdir(parents=True)
     model.save(paths["model"])
     paths["latents"] = results / "latents" / f"{RUN}.h5"
-    latents.encode_dataset(paths["model"], paths["dataset"], paths["latents"], seed=7, batch_size=8)
+    encode.encode_dataset(paths["model"], paths["dataset"], paths["latents"], seed=7, batch_size=8)
     paths["metrics_json"] = results / "evaluation" / RUN / "scores.json"
     paths["metrics_json"].parent.mkdir(parents=True)
     paths["metrics_json"].write_text(
@@ -133,7 +133,7 @@ def test_encoding_a_damaged_dataset_writes_nothing(study, tmp_path):
     output = copy / "results" / "latents" / "tiny_gauss" / "ae" / "seed8.h5"
     before = tree(copy)
     with pytest.raises(ProjectFileError, match="tiny_gauss.h5"):
-        latents.encode_dataset(copy / paths["model"].relative_to(study[0]), path, output, seed=8)
+        encode.encode_dataset(copy / paths["model"].relative_to(study[0]), path, output, seed=8)
     assert tree(copy) == before
 
 
