@@ -17,6 +17,7 @@ import yaml
 from vae_latent_study.config import load_schema
 from vae_latent_study.datasets import build_dataset, read_manifest, write_dataset
 from vae_latent_study.evaluation import runner
+from vae_latent_study.io import writing_rule
 from vae_latent_study.kinds import interface, registry
 from vae_latent_study.provenance import file_sha256
 
@@ -101,6 +102,20 @@ def test_an_evaluations_name_json_rule_and_function_line_up(spec, evaluation):
         assert (REPORT / figure.caption).is_file(), figure.caption
         assert figure.pattern.startswith(interface.RUN_FIGURES) and figure.file.endswith(".png")
         assert figure.section and figure.category and figure.label
+
+
+@pytest.mark.parametrize(
+    ("spec", "evaluation"), EVALUATIONS, ids=lambda x: x.name if hasattr(x, "module") else None
+)
+def test_a_damaged_output_of_an_evaluation_names_its_rule(spec, evaluation):
+    """`io.writing_rule` turns a damaged file into the command that rebuilds it: for every file an
+    evaluation declares (its JSON, its extra outputs, its figures), that is the evaluation's own rule."""
+    run = {"dataset": "d", "model": "m", "seed": 3}
+    paths = [evaluation.json, *(f"{interface.RUN_EVALUATION}/{f}" for f in evaluation.extra_outputs.values())]
+    paths += [figure.pattern for figure in evaluation.figures]
+    for pattern in paths:
+        path = pattern.format(**run)
+        assert writing_rule(f"study/{path}") == (evaluation.rule, path), path
 
 
 def test_no_two_kinds_declare_one_evaluation_name():
