@@ -277,11 +277,6 @@ def get_replicate_histories(wildcards):
     ]
 
 
-def get_generation_protocol(wildcards):
-    """How the normal_1d evaluation makes values from codes: the model's `generation`, else decoded_mean."""
-    return config["models"][wildcards.model].get("generation") or "decoded_mean"
-
-
 def get_replicate_summaries(wildcards=None):
     """One replicate summary per (dataset, model) of the normal_1d runs."""
     pairs = sorted({(r.dataset, r.model) for r in runs_of_kind("normal_1d")})
