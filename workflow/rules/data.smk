@@ -43,7 +43,7 @@ rule build_dataset_replicate:
 
 rule plot_sample_heatmaps:
     input:
-        "results/data/{dataset}.h5",
+        get_whole_dataset_file,
     output:
         report(
             "results/figures/{dataset}/sample_heatmaps.png",

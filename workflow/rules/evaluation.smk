@@ -57,7 +57,7 @@ rule summarise_replicates:
 
 rule train_classifier:
     input:
-        "results/data/{dataset}.h5",
+        get_whole_dataset_file,
     output:
         model="results/classifiers/{dataset}/classifier.keras",
         metrics="results/classifiers/{dataset}/classifier.json",
