@@ -25,7 +25,7 @@ from .conftest import REPO, SCHEMA, TINY_CONFIG
 def test_the_spread_config_is_the_default_heatmap_study_at_five_seeds_in_bfloat16():
     spread = validate_config(yaml.safe_load((REPO / "config" / "spread.yaml").read_text()), SCHEMA)
     default = validate_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()), SCHEMA)
-    # The same datasets, and the same models but for their precision (README, "Precision").
+    # The same datasets, and the same models but for their precision (docs/precision.md).
     assert spread["datasets"] == {name: default["datasets"][name] for name in spread["datasets"]}
     for name, model in spread["models"].items():
         assert model["precision"] == "mixed_bfloat16"
