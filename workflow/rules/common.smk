@@ -135,15 +135,6 @@ def get_dataset_file(wildcards):
     return dataset_file(wildcards.dataset, config["datasets"][wildcards.dataset]["kind"], int(wildcards.seed))
 
 
-def get_whole_dataset_file(wildcards):
-    """The dataset file of a per-dataset rule (sample figures, the classifier): its kind's one file. Only
-    kinds that draw one file reach these rules (heatmaps, images), never a kind drawn per training seed."""
-    name = config["datasets"][wildcards.dataset]["kind"]
-    if kind(name).data_per_seed:
-        raise ValueError(f"dataset {wildcards.dataset}: kind {name} has one file per training seed")
-    return dataset_file(wildcards.dataset, name, seed=0)
-
-
 def get_model_hparams(wildcards):
     """One model's settings for one dataset: a rule param, so editing them retrains that model only."""
     return training_hparams(config["models"][wildcards.model], wildcards.dataset)

@@ -43,7 +43,7 @@ rule build_dataset_replicate:
 
 rule plot_sample_heatmaps:
     input:
-        get_whole_dataset_file,
+        "results/data/{dataset}.h5",
     output:
         report(
             "results/figures/{dataset}/sample_heatmaps.png",

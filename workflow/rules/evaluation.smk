@@ -57,7 +57,7 @@ rule summarise_replicates:
 
 rule train_classifier:
     input:
-        get_whole_dataset_file,
+        "results/data/{dataset}.h5",
     output:
         model="results/classifiers/{dataset}/classifier.keras",
         metrics="results/classifiers/{dataset}/classifier.json",
