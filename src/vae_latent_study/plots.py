@@ -23,7 +23,8 @@ def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 100) -> None:
         fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=dpi, bbox_inches="tight")
 
 
-def _finish(fig: plt.Figure, path: str | Path | None) -> plt.Figure:
+def finish_figure(fig: plt.Figure, path: str | Path | None) -> plt.Figure:
+    """`fig`, written atomically at `path` first where one is given (`save_figure`)."""
     if path is not None:
         save_figure(fig, path)
     return fig
@@ -85,7 +86,7 @@ def plot_training_curves(
         ax.legend(lines, [line.get_label() for line in lines])
         ax.set_title(f"{model}: loss terms")
     fig.tight_layout()
-    return _finish(fig, path)
+    return finish_figure(fig, path)
 
 
 def _history_rows(path: str | Path) -> list[dict[str, Any]]:

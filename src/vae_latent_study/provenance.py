@@ -198,20 +198,6 @@ def code_digest(script: str | Path, *modules: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def model_run_record(
-    model_path: str | Path, dataset_path: str | Path, dataset_checksum: str
-) -> dict[str, Any]:
-    """`inputs` (the dataset's path and checksum, the model file's path and SHA-256) and `versions` (with
-    Keras and TensorFlow) of a per-run evaluation that loads a model: the provenance its JSON records."""
-    return {
-        "inputs": {
-            "dataset": {"path": str(dataset_path), "checksum": dataset_checksum},
-            "model": {"path": str(model_path), "sha256": file_sha256(model_path)},
-        },
-        "versions": library_versions(extra=("keras", "tensorflow")),
-    }
-
-
 def write_strict_json(payload: Any, path: str | Path) -> None:
     """`payload` as sorted, indented JSON with no NaN or infinity (refused, not written), atomically."""
     from vae_latent_study.io import atomic_path

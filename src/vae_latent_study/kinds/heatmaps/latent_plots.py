@@ -19,7 +19,7 @@ import plotly.graph_objects as go  # noqa: E402
 from matplotlib.figure import SubFigure  # noqa: E402
 
 from vae_latent_study.io import atomic_path  # noqa: E402
-from vae_latent_study.plots import save_figure  # noqa: E402
+from vae_latent_study.plots import finish_figure  # noqa: E402
 
 #: Colour map of the notebook's latent scatter plots.
 SCATTER_CMAP = "cool"
@@ -39,12 +39,6 @@ def _images(images: np.ndarray) -> np.ndarray:
     if images.ndim != 3:
         raise ValueError(f"images must be (n, size, size[, 1]); got shape {images.shape}")
     return images
-
-
-def _finish(fig: plt.Figure, path: str | Path | None) -> plt.Figure:
-    if path is not None:
-        save_figure(fig, path)
-    return fig
 
 
 def _bare(ax: plt.Axes) -> None:
@@ -80,7 +74,7 @@ def plot_reconstructions(
         _bare(right)
     fig.suptitle("Test images and their reconstructions")
     fig.tight_layout()
-    return _finish(fig, path)
+    return finish_figure(fig, path)
 
 
 def _colour_columns(factor_names: Sequence[str]) -> list[int]:
@@ -124,7 +118,7 @@ def plot_latent_projections(
             ax.set_ylabel(f"z{b}")
             ax.set_title(f"z{a}-z{b} by {factor_names[j]}")
     fig.tight_layout()
-    return _finish(fig, path)
+    return finish_figure(fig, path)
 
 
 def plot_latent_3d(
@@ -166,7 +160,7 @@ def plot_latent_3d(
         ax.set_title(f"elevation {elev:g}, azimuth {azim:g}", fontsize=9)
     fig.colorbar(points, ax=fig.axes, label=colour_name, shrink=0.6)
     fig.suptitle(f"Latent space coloured by {colour_name}")
-    return _finish(fig, path)
+    return finish_figure(fig, path)
 
 
 def _colourings(factors: np.ndarray, factor_names: Sequence[str]) -> dict[str, np.ndarray]:
@@ -312,7 +306,7 @@ def plot_image_strip(
     _draw_images(_strip_axes(fig, fig.add_gridspec(1, 1)[0], len(images), ncols), images, labels)
     if title:
         fig.suptitle(title)
-    return _finish(fig, path)
+    return finish_figure(fig, path)
 
 
 def plot_trajectory(
@@ -364,4 +358,4 @@ def plot_trajectory(
     ax.set_title(title)
     numbered = [f"{i + 1}: {text}" for i, text in enumerate(labels)] if labels is not None else None
     _draw_images(_strip_axes(fig, outer[1], len(images), ncols), images, numbered)
-    return _finish(fig, path) if own else fig
+    return finish_figure(fig, path) if own else fig
