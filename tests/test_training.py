@@ -99,23 +99,39 @@ def test_shuffle_orders_differ_per_epoch_and_repeat():
     assert not np.array_equal(first[0], inputs.shuffle_order(8, 0, 50))
 
 
-@pytest.mark.parametrize("make_inputs", [inputs._tf_inputs, inputs._pydataset_inputs])
-def test_input_pipelines_follow_the_epoch_order(make_inputs):
+def _batches(data):
+    return [np.asarray(b[0] if isinstance(b, tuple) else b) for b in data]
+
+
+def test_the_pydataset_pipeline_follows_the_epoch_order():
     x_train = np.arange(11, dtype="float32").reshape(11, 1, 1, 1)
     x_test = -np.arange(5, dtype="float32").reshape(5, 1, 1, 1)
     orders = np.stack([inputs.shuffle_order(3, e, 11) for e in range(3)])
-    train, validation, counter = make_inputs(x_train, x_test, 4, orders)
-
-    def batches(data):
-        out = [np.asarray(b[0] if isinstance(b, tuple) else b) for b in data]
-        return out
-
+    train, validation, counter = inputs._pydataset_inputs(x_train, x_test, 4, orders)
     for epoch in (2, 0, 1):  # any order, as after a resume
         counter.on_epoch_begin(epoch)
-        got = batches(train)
+        got = _batches(train)
         assert [len(b) for b in got] == [4, 4, 3]
         np.testing.assert_array_equal(np.concatenate(got).ravel(), orders[epoch])
-        np.testing.assert_array_equal(np.concatenate(batches(validation)).ravel(), x_test.ravel())
+        np.testing.assert_array_equal(np.concatenate(_batches(validation)).ravel(), x_test.ravel())
+
+
+@pytest.mark.parametrize("first_epoch", [0, 1, 2])
+def test_the_tf_pipeline_holds_every_remaining_epoch_in_its_order(first_epoch):
+    """One pipeline from the (resumed) first epoch to the last, read through one iterator by `fit`; a fit
+    that starts at another epoch fails instead of training on the wrong orders."""
+    x_train = np.arange(11, dtype="float32").reshape(11, 1, 1, 1)
+    x_test = -np.arange(5, dtype="float32").reshape(5, 1, 1, 1)
+    orders = np.stack([inputs.shuffle_order(3, e, 11) for e in range(3)])
+    train, validation, check = inputs._tf_inputs(x_train, x_test, 4, orders, first_epoch)
+    got = _batches(train)
+    assert [len(b) for b in got] == [4, 4, 3] * (3 - first_epoch)
+    np.testing.assert_array_equal(np.concatenate(got).ravel(), orders[first_epoch:].ravel())
+    np.testing.assert_array_equal(np.concatenate(_batches(validation)).ravel(), x_test.ravel())
+    check.on_epoch_begin(first_epoch)
+    check.on_epoch_begin(first_epoch + 1)  # checked once, at fit's first epoch
+    with pytest.raises(RuntimeError, match="batches begin at epoch"):
+        inputs._tf_inputs(x_train, x_test, 4, orders, first_epoch)[2].on_epoch_begin(first_epoch + 1)
 
 
 def test_training_writes_model_history_and_sidecar(study, reference):

@@ -55,40 +55,66 @@ def _rows(inputs: Inputs) -> int:
     return len(inputs[0] if isinstance(inputs, tuple) else inputs)
 
 
+class _EpochCheck(keras.callbacks.Callback):
+    """Fails the run if `fit` starts at another epoch than the one the pipeline's batches begin with (the
+    backup's, `first_epoch`): its batches would then follow the wrong epochs' orders."""
+
+    def __init__(self, first_epoch: int) -> None:
+        super().__init__()
+        self._first_epoch: int | None = int(first_epoch)
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if self._first_epoch is not None and epoch != self._first_epoch:
+            raise RuntimeError(
+                f"the training resumed at epoch {epoch + 1}, but its batches begin at epoch {self._first_epoch + 1}"
+            )
+        self._first_epoch = None
+
+
 def _tf_inputs(
-    x_train: Inputs, x_test: Inputs, batch_size: int, orders: np.ndarray
+    x_train: Inputs, x_test: Inputs, batch_size: int, orders: np.ndarray, first_epoch: int = 0
 ) -> tuple[Any, Any, keras.callbacks.Callback]:
-    """(train, validation) `tf.data` pipelines and the callback that selects each epoch's order. A batch of
-    a conditional model's inputs is ((x, label),): one element, so that Keras takes the pair as its x."""
+    """(train, validation) `tf.data` pipelines and the callback that checks where `fit` starts. A batch of a
+    conditional model's inputs is ((x, label),): one element, so that Keras takes the pair as its x.
+
+    The training pipeline holds every batch from epoch `first_epoch` (0, or the backup's epoch on a resume)
+    to the last, in each epoch's order (`orders[epoch]`): batch i is a function of i alone, so `fit` (given
+    `steps_per_epoch`) reads it through one iterator instead of making one per epoch (about 8 ms each), and
+    no prefetch can run ahead into the wrong epoch's order. The batches, and so the bits, are those of one
+    pipeline per epoch."""
     import tensorflow as tf
 
     options = tf.data.Options()
     options.autotune.enabled = False
     options.deterministic = True
+    steps = math.ceil(_rows(x_train) / batch_size)
 
-    def batches(images: Inputs, order: Any) -> Any:
-        n = _rows(images)
+    def batches(images: Inputs, count: int, rows_of: Any) -> Any:
         if isinstance(images, tuple):
             data, labels = tf.constant(images[0]), tf.constant(images[1])
         else:
             data, labels = tf.constant(images), None
 
         def batch(i: Any) -> Any:
-            start = i * batch_size
-            rows = order()[start : tf.minimum(start + batch_size, n)]
+            rows = rows_of(i)
             if labels is None:
                 return tf.gather(data, rows)
             return ((tf.gather(data, rows), tf.gather(labels, rows)),)
 
-        count = math.ceil(n / batch_size)
         return tf.data.Dataset.range(count).map(batch).prefetch(1).with_options(options)
 
-    # The map function reads the variable when the epoch's iterator runs, i.e. after `on_epoch_begin`.
-    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="shuffle_epoch")
-    table = tf.constant(orders.astype(np.int32))
-    train = batches(x_train, lambda: table[epoch])
-    validation = batches(x_test, lambda: tf.range(_rows(x_test)))
-    return train, validation, _EpochCounter(lambda e: epoch.assign(e))
+    def rows_in(order: Any, step: Any, n: int) -> Any:
+        start = step * batch_size
+        return order[start : tf.minimum(start + batch_size, n)]
+
+    n_train, n_test = _rows(x_train), _rows(x_test)
+    table = tf.constant(orders[int(first_epoch) :].astype(np.int32))
+    train = batches(
+        x_train, len(table) * steps, lambda i: rows_in(tf.gather(table, i // steps), i % steps, n_train)
+    )
+    test_order = tf.range(n_test, dtype=tf.int64)
+    validation = batches(x_test, math.ceil(n_test / batch_size), lambda i: rows_in(test_order, i, n_test))
+    return train, validation, _EpochCheck(first_epoch)
 
 
 class _Batches(keras.utils.PyDataset):
@@ -115,8 +141,10 @@ class _Batches(keras.utils.PyDataset):
 
 
 def _pydataset_inputs(
-    x_train: Inputs, x_test: Inputs, batch_size: int, orders: np.ndarray
+    x_train: Inputs, x_test: Inputs, batch_size: int, orders: np.ndarray, first_epoch: int = 0
 ) -> tuple[Any, Any, keras.callbacks.Callback]:
+    """(train, validation) `PyDataset`s and the callback that selects each epoch's order as it begins
+    (`first_epoch` needs no use here)."""
     train = _Batches(x_train, batch_size, orders)
     validation = _Batches(x_test, batch_size)
 

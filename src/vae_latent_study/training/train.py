@@ -300,7 +300,11 @@ def train_model(
                 (x, condition_labels(dataset, condition, rows))
                 for x, rows in ((x_train, dataset.train), (x_test, dataset.test))
             )
-        train, validation, epoch_counter = make_inputs(inputs_train, inputs_test, batch_size, orders)
+        # The epoch fit starts from: the backup's (BackupAndRestore restores it), else 0.
+        first_epoch = _backed_up_epoch(run_backup)
+        train, validation, epoch_counter = make_inputs(
+            inputs_train, inputs_test, batch_size, orders, first_epoch
+        )
         history = _History(run_backup, epochs, steps_per_epoch, trace)
         stopping = hparams.get("early_stopping")
         stop_callbacks: list[keras.callbacks.Callback] = []
@@ -334,6 +338,8 @@ def train_model(
             model.fit(
                 train,
                 epochs=fit_epochs,
+                # One pipeline of every remaining epoch's batches (`training.inputs`) on TensorFlow.
+                steps_per_epoch=steps_per_epoch if _tensorflow_backend() else None,
                 validation_data=validation,
                 shuffle=False,  # the pipeline shuffles, per epoch
                 verbose=0,
