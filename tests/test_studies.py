@@ -115,6 +115,11 @@ def test_each_kind_gets_its_own_data_and_evaluations(studies_run):
     summary = json.loads((results / "evaluation" / "normal" / "vae_1d" / "replicates.json").read_text())
     assert summary["n_replicates"] == 2 and summary["enough_replicates"] is False
     assert isinstance(summary["meets_target"], bool) and summary["ks_ratio"] > 0
+    # Each training ran on its kind's threads (`train_threads`): one for the small kinds' networks.
+    for sidecar in (results / "models").glob("*/*/seed*/model.json"):
+        dataset = sidecar.relative_to(results / "models").parts[0]
+        threads = json.loads(sidecar.read_text())["threads"]["intra_op"]
+        assert threads == (1 if dataset in ("normal", "factors") else 2), (sidecar, threads)
 
 
 def test_the_images_study_trains_source_001s_models_on_real_fashion_mnist(studies_run):

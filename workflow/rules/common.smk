@@ -24,6 +24,7 @@ from vae_latent_study.kinds.registry import (
 from vae_latent_study.provenance import code_digest
 from vae_latent_study.report.chapter import chapter_modules
 from vae_latent_study.report.page import figure_list
+from vae_latent_study.resources import gpu_per_job, job_resources
 
 # A wrong config stops here, before any job is planned, with a message naming the key. The validated config
 # replaces the given one whole: its mappings are key-sorted, so that params compare by value, and every
@@ -34,6 +35,10 @@ config.update(_validated)
 
 # Every (dataset, model, seed) that some study trains, each once: all the rules below expand these.
 RUNS = plan(config)
+
+# The `gpu` a job that loads a Keras model declares (`resources.gpu_per_job`): 1 on a cluster or a machine
+# with a GPU, 0 on one without, where jobs are then scheduled by cores alone.
+GPU_JOB = gpu_per_job(workflow.local_exec)
 
 
 def expected_file(name):
@@ -133,6 +138,13 @@ def get_replicate_config(wildcards):
 def get_dataset_file(wildcards):
     """The dataset file a run reads: one per dataset, or one per training seed for replicate kinds."""
     return dataset_file(wildcards.dataset, config["datasets"][wildcards.dataset]["kind"], int(wildcards.seed))
+
+
+def get_train_threads(wildcards):
+    """A training's TensorFlow threads and Snakemake `threads`: its dataset kind's (`train_threads`). A param
+    too, fixed by the kind instead of taken from the cores Snakemake grants (`--cores 1` would scale it
+    down), since another thread count may change the weights' last bits."""
+    return kind_of(wildcards.dataset).train_threads
 
 
 def get_model_hparams(wildcards):

@@ -23,7 +23,7 @@ for _evaluation in EVALUATIONS:
             f"benchmarks/{_evaluation.rule}/{{dataset}}/{{model}}/seed{{seed}}.tsv"
         threads: _evaluation.threads
         resources:
-            **_evaluation.resources,
+            **job_resources(_evaluation.resources, GPU_JOB),
         conda:
             "../../envs/study.yaml"
         name:
@@ -69,7 +69,7 @@ rule train_classifier:
         "logs/train_classifier/{dataset}.log",
     threads: 2
     resources:
-        gpu=1,
+        gpu=GPU_JOB,
         mem_mb=4000,
     conda:
         "../../envs/study.yaml"

@@ -13,16 +13,14 @@ rule train_model:
         code=package_code("train_model.py"),
         hparams=get_model_hparams,
         backup_dir=get_backup_dir,
-        # The weights' bits depend on TensorFlow's thread count, so it is fixed here instead of taken
-        # from the cores Snakemake grants (which `--cores 1` would scale down).
-        compute_threads=2,
+        compute_threads=get_train_threads,
     log:
         "logs/train_model/{dataset}/{model}/seed{seed}.log",
     benchmark:
         "benchmarks/train_model/{dataset}/{model}/seed{seed}.tsv"
-    threads: 2
+    threads: get_train_threads
     resources:
-        gpu=1,
+        gpu=GPU_JOB,
         mem_mb=6000,
         runtime=240,
     conda:
@@ -45,7 +43,7 @@ rule encode_dataset:
         "benchmarks/encode_dataset/{dataset}/{model}/seed{seed}.tsv"
     threads: 2
     resources:
-        gpu=1,
+        gpu=GPU_JOB,
         mem_mb=4000,
     conda:
         "../../envs/study.yaml"

@@ -104,6 +104,10 @@ class KindSpec:
     data_per_seed: bool
     #: The architectures its models may have.
     architectures: tuple[str, ...]
+    #: TensorFlow threads of a training on it, also the training job's Snakemake `threads`. A network too
+    #: small to gain from a second thread trains with 1 (the same bits as with 2, measured for the small
+    #: kinds), so that two such trainings share two cores.
+    train_threads: int = 2
     #: The factors (name: `continuous` or `categorical`) a dataset of the kind has, from its validated
     #: config: what a model's `conditional` can name, checked before anything is built.
     factors: Callable[[Mapping[str, Any]], dict[str, str]]

@@ -138,13 +138,26 @@ class GeneratedStdTrace:
             (int(n_codes), latent_dim)
         )
 
+        # Traced once each on TensorFlow (an eager call of the two networks cost more than the epoch's steps).
+        self._encode = _compiled(lambda x: self.code(x, training=False))
+        self._decode = _compiled(lambda z: self.decoder(z, training=False))
+
     def __call__(self) -> float:
-        z = np.asarray(keras.ops.convert_to_numpy(self.code(self.x, training=False)), dtype=np.float64)
+        z = np.asarray(keras.ops.convert_to_numpy(self._encode(self.x)), dtype=np.float64)
         codes = (z.mean(axis=0) + z.std(axis=0) * self.noise).astype("float32")
-        decoded = self.decoder(codes, training=False)
+        decoded = self._decode(codes)
         if isinstance(decoded, list | tuple):  # [mean, log_var] of a Gaussian decoder: the mean
             decoded = decoded[0]
         return float(np.std(np.asarray(keras.ops.convert_to_numpy(decoded), dtype=np.float64)))
+
+
+def _compiled(function: Any) -> Any:
+    """`function` as a TensorFlow graph function (no XLA) on the TensorFlow backend; as it is on others."""
+    if keras.backend.backend() != "tensorflow":
+        return function
+    import tensorflow as tf
+
+    return tf.function(function, jit_compile=False)
 
 
 class _History(keras.callbacks.Callback):

@@ -66,7 +66,8 @@ class _EpochCheck(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         if self._first_epoch is not None and epoch != self._first_epoch:
             raise RuntimeError(
-                f"the training resumed at epoch {epoch + 1}, but its batches begin at epoch {self._first_epoch + 1}"
+                f"the training resumed at epoch {epoch + 1}, "
+                f"but its batches begin at epoch {self._first_epoch + 1}"
             )
         self._first_epoch = None
 

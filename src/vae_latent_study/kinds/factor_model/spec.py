@@ -21,6 +21,7 @@ SPEC = KindSpec(
     name="factor_model",
     data_per_seed=False,
     architectures=("dense",),
+    train_threads=1,
     factors=lambda config: {"Z": "continuous"},
     family=lambda config: "factor_model",
     evaluations=(

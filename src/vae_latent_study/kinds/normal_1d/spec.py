@@ -21,6 +21,7 @@ SPEC = KindSpec(
     name="normal_1d",
     data_per_seed=True,
     architectures=("dense",),
+    train_threads=1,
     factors=lambda config: {},
     family=lambda config: "normal_1d",
     evaluations=(

@@ -7,6 +7,7 @@ SPEC = KindSpec(
     name="toy_manifold",
     data_per_seed=False,
     architectures=("dense",),
+    train_threads=1,
     factors=lambda config: {"component": "categorical", "position": "continuous"},
     label="component",
     family=lambda config: "toy_manifold",
