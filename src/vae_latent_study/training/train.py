@@ -302,7 +302,7 @@ def train_model(
             )
         # The epoch fit starts from: the backup's (BackupAndRestore restores it), else 0.
         first_epoch = _backed_up_epoch(run_backup)
-        train, validation, epoch_counter = make_inputs(
+        train, validation, input_callbacks = make_inputs(
             inputs_train, inputs_test, batch_size, orders, first_epoch
         )
         history = _History(run_backup, epochs, steps_per_epoch, trace)
@@ -344,7 +344,7 @@ def train_model(
                 shuffle=False,  # the pipeline shuffles, per epoch
                 verbose=0,
                 callbacks=[
-                    epoch_counter,
+                    *input_callbacks,
                     _NaNGuard(),
                     history,
                     *stop_callbacks,
