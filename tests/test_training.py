@@ -128,7 +128,9 @@ def test_the_tf_pipeline_holds_every_remaining_epoch_in_its_order(first_epoch):
     assert [len(b) for b in got] == [4, 4, 3] * (3 - first_epoch)
     np.testing.assert_array_equal(np.concatenate(got).ravel(), orders[first_epoch:].ravel())
     # The validation batches, repeated: Keras keeps one iterator and reads 2 batches per validation.
-    np.testing.assert_array_equal(np.concatenate(_batches(validation.take(6))).ravel(), np.tile(x_test.ravel(), 3))
+    np.testing.assert_array_equal(
+        np.concatenate(_batches(validation.take(6))).ravel(), np.tile(x_test.ravel(), 3)
+    )
     check.on_epoch_begin(first_epoch)
     check.on_epoch_begin(first_epoch + 1)  # checked once, at fit's first epoch
     with pytest.raises(RuntimeError, match="batches begin at epoch"):
