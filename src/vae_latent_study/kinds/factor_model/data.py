@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 from scipy.special import logsumexp
-from scipy.stats import spearmanr
 
 if TYPE_CHECKING:
     from vae_latent_study import datasets
@@ -628,6 +627,8 @@ def fold_check(code: np.ndarray, Z: np.ndarray, degree: int = 3) -> dict[str, An
         return float(1.0 - np.sum((y - design @ coef) ** 2) / total) if total > 0 else 0.0
 
     r2_z, r2_abs = r2(Z), r2(np.abs(Z))
+    from scipy.stats import spearmanr  # here: scipy.stats takes longer to import than planning the study
+
     rank = abs(float(spearmanr(code, Z).statistic)) if sd > 0 else 0.0
     return {
         "degree": int(degree),
