@@ -422,9 +422,9 @@ BATCHES = {pair: tuple(seeds) for pair, seeds in BATCHES.items()}
 
 
 def batch_groups():
-    """(name, dataset, models, seeds): one batch rule per dataset and seed list (a rule's outputs are fixed:
-    a dataset whose models train with other seed lists gets a rule per list, `<dataset>_<k>`). Each rule's
-    wildcards match exactly its (dataset, model) pairs."""
+    """(name, dataset, models, seeds) of each batch group: one per dataset and seed list, since the outputs of
+    a Snakemake rule are fixed (a dataset whose models train with other seed lists gets a group per list,
+    `<dataset>_<k>`). The wildcards of each group's rules match exactly its (dataset, model) pairs."""
     by_dataset = {}
     for (dataset, model), seeds in BATCHES.items():
         by_dataset.setdefault(dataset, {}).setdefault(seeds, []).append(model)
