@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import zipfile
 
 import h5py
@@ -256,6 +257,71 @@ def test_a_batch_evaluates_each_seed_as_a_job_of_its_own(data, alone, tmp_path):
         for key in keys:
             assert os.path.getsize(spec["outputs"][key]) > 10_000
     assert not list((tmp_path / "batch").rglob(f"finished_{evaluation.name}"))
+
+
+# --- a real Snakemake run, killed mid-batch ---------------------------------------------------------------
+
+
+def test_after_snakemake_is_killed_mid_batch_unlock_then_the_same_command_resumes_bitwise(tmp_path):
+    """README, Recovering: the process group of a run killed while the batch trains its second seed; after
+    `--unlock` the same command keeps the first seed's files (bit for bit), resumes the second from its
+    epoch backup and trains the third, with the weights of a run that was never interrupted."""
+    from .test_studies import STUDIES_CONFIG
+
+    study = {
+        "seed": 3,
+        "datasets": {"normal": {"kind": "normal_1d"}},
+        "models": {"vae_1d": {**STUDIES_CONFIG["models"]["vae_1d"], "epochs": 60}},
+        "studies": {"normal_1d": {"datasets": ["normal"], "models": ["vae_1d"], "seeds": list(SEEDS)}},
+    }
+    run = "results/models/normal/vae_1d/seed{}"
+    targets = [f"{run.format(s)}/model.keras" for s in SEEDS]
+    env = {**os.environ, train.CHECKPOINT_ENV: "0"}
+    dirs = {}
+    for name in ("uninterrupted", "killed"):
+        dirs[name] = tmp_path / name
+        dirs[name].mkdir()
+        (dirs[name] / "study.yaml").write_text(yaml.safe_dump(study))
+    command = {
+        name: snakemake_command(path, "--configfile", str(path / "study.yaml"), "--cores", "2", *targets)
+        for name, path in dirs.items()
+    }
+    subprocess.run(command["uninterrupted"], capture_output=True, text=True, timeout=900, check=True, env=env)
+
+    killed = dirs["killed"]
+    first_done = killed / run.format(1) / "finished" / batch.FINISHED
+    second_state = killed / run.format(2) / "backup" / "training_metadata.json"
+    proc = subprocess.Popen(
+        command["killed"],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while not (first_done.exists() and second_state.exists()):
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, "the batch did not reach its second seed"
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not any((killed / target).exists() for target in targets)
+    kept = file_sha256(first_done.parent / "model.keras")
+
+    unlock = snakemake_command(killed, "--configfile", str(killed / "study.yaml"), "--unlock")
+    subprocess.run(unlock, capture_output=True, timeout=600, check=True)
+    resumed = subprocess.run(command["killed"], capture_output=True, text=True, timeout=900, env=env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    log = (killed / "logs" / "train_models" / "normal" / "vae_1d.log").read_text()
+    assert "seed1 was finished by an earlier process" in log
+    assert file_sha256(killed / targets[0]) == kept
+    for target in targets:
+        assert _weights_sha256(killed / target) == _weights_sha256(dirs["uninterrupted"] / target), target
+    sidecar = json.loads((killed / run.format(2) / "model.json").read_text())
+    assert sidecar["resumed_after_epoch"] >= 1
+    assert not list((killed / "results").rglob("finished"))
 
 
 # --- the keep folders, without TensorFlow ---------------------------------------------------------------
