@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from .conftest import REPO, TINY_CONFIG, run_snakemake
+from .test_studies import STUDIES_CONFIG
 from .test_workflow import planned_jobs, planned_outputs
 
 pytestmark = pytest.mark.workflow
@@ -313,3 +314,98 @@ def test_editing_a_claim_reruns_the_aggregation_the_comparison_and_the_report_on
     with edited(expected, text.replace("margin: 0.02", "margin: 0.03", 1)):
         proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
     assert planned_jobs(proc) == DOWNSTREAM_OF_METRICS, proc.stdout
+
+
+# --- a batched kind (`batch_seeds`): normal_1d's replicates train in one job per model, evaluate in one -----
+
+#: Seed 002's study, tiny: tests/test_studies.py's model, two replicates of two epochs.
+NORMAL_CONFIG = {
+    "seed": 3,
+    "datasets": {"normal": {"kind": "normal_1d"}},
+    "models": {"vae_1d": {**STUDIES_CONFIG["models"]["vae_1d"], "epochs": 2}},
+    "studies": {
+        "normal_1d": {"datasets": ["normal"], "models": ["vae_1d"], "seeds": [1, 2], "expected": "normal_1d"}
+    },
+}
+#: What one batched evaluation job's rerun brings after it.
+AFTER_GENERATION = {"summarise_replicates": 1, **DOWNSTREAM_OF_METRICS}
+
+
+@pytest.fixture(scope="module")
+def normal_copy(tmp_path_factory):
+    """(workflow copy, study, config file): the tiny normal_1d study run to its end by a workflow copy."""
+    root = tmp_path_factory.mktemp("rerun_normal")
+    empty = root / "empty"
+    empty.mkdir()
+    config = empty / "normal.yaml"
+    config.write_text(yaml.safe_dump(NORMAL_CONFIG))
+    workflow, study, config = copy_workflow(empty, config, root)
+    proc = snakemake(workflow, study, "--configfile", str(config))
+    assert "train_models_normal" in proc.stdout + proc.stderr
+    return workflow, study, config
+
+
+def test_a_batched_kind_trains_and_evaluates_one_job_per_model(normal_copy):
+    workflow, study, config = normal_copy
+    jobs = planned_jobs(snakemake(workflow, study, "--configfile", str(config), "--dry-run", "--forceall"))
+    assert jobs["train_models_normal"] == jobs["evaluate_generation_normal"] == 1
+    assert not {"train_model", "evaluate_generation"} & set(jobs)
+    for seed in (1, 2):
+        assert (study / f"results/models/normal/vae_1d/seed{seed}/model.keras").exists()
+        assert (study / f"results/evaluation/normal/vae_1d/seed{seed}/generation.json").exists()
+    assert not list((study / "results").rglob("finished*"))
+
+
+def test_editing_a_batched_evaluation_reruns_its_batch_not_the_training(normal_copy):
+    workflow, study, config = normal_copy
+    module = workflow / "src" / "vae_latent_study" / "kinds" / "normal_1d" / "evaluate.py"
+    with edited(module, module.read_text() + "\n_AN_EDIT = 1\n"):
+        proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
+    assert planned_jobs(proc) == {"evaluate_generation_normal": 1, **AFTER_GENERATION}, proc.stdout
+    outputs = planned_outputs(proc)
+    assert {f"results/evaluation/normal/vae_1d/seed{s}/generation.json" for s in (1, 2)} <= outputs
+    assert not [path for path in outputs if "results/models/" in path or "results/data/" in path]
+
+
+@pytest.mark.parametrize(
+    "module", ["kinds/factor_model/evaluate.py", "evaluation/disentanglement.py", "kinds/heatmaps/data.py"]
+)
+def test_editing_another_kinds_code_touches_nothing_batched(normal_copy, module):
+    workflow, study, config = normal_copy
+    path = workflow / "src" / "vae_latent_study" / module
+    with edited(path, path.read_text() + "\n_AN_EDIT = 1\n"):
+        proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout
+
+
+def test_editing_the_training_reruns_the_batched_training_and_what_reads_it(normal_copy):
+    workflow, study, config = normal_copy
+    module = workflow / "src" / "vae_latent_study" / "training" / "train.py"
+    with edited(module, module.read_text() + "\n_AN_EDIT = 1\n"):
+        proc = snakemake(workflow, study, "--configfile", str(config), "--dry-run")
+    jobs = planned_jobs(proc)
+    assert jobs == {
+        "train_models_normal": 1,
+        "evaluate_generation_normal": 1,
+        "plot_training_curves": 2,
+        **AFTER_GENERATION,
+    }, proc.stdout
+
+
+def test_a_new_seed_reruns_the_whole_batch_of_each_model(normal_copy, tmp_path):
+    """A rule's outputs are its seeds: another seed list is another job, which trains every seed of it
+    again (the same bits) and evaluates them; the other replicates' data are not rebuilt."""
+    workflow, study, _ = normal_copy
+    changed = copy.deepcopy(NORMAL_CONFIG)
+    changed["studies"]["normal_1d"]["seeds"] = [1, 2, 3]
+    config_file = tmp_path / "changed.yaml"
+    config_file.write_text(yaml.safe_dump(changed))
+    proc = snakemake(workflow, study, "--configfile", str(config_file), "--dry-run")
+    assert planned_jobs(proc) == {
+        "build_dataset_replicate": 1,
+        "train_models_normal": 1,
+        "evaluate_generation_normal": 1,
+        "plot_training_curves": 3,  # every seed's history is written again
+        **AFTER_GENERATION,
+    }, proc.stdout
+    assert "results/models/normal/vae_1d/seed1/model.keras" in planned_outputs(proc)

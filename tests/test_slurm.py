@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from .conftest import REPO, TINY_CONFIG, snakemake_command
+from .test_studies import STUDIES_CONFIG
 
 pytestmark = pytest.mark.slurm
 
@@ -40,6 +41,14 @@ LOCAL_CLUSTER = {
 # at half the jobs, since each SLURM job costs seconds of start-up and status polling.
 SLURM_STUDY = copy.deepcopy(TINY_CONFIG)
 del SLURM_STUDY["datasets"]["tiny_gauss"]
+# Beside it, a kind with `batch_seeds`: one job trains both replicates of its model, one evaluates them.
+SLURM_STUDY["datasets"]["normal"] = {"kind": "normal_1d"}
+SLURM_STUDY["models"]["vae_1d"] = {**STUDIES_CONFIG["models"]["vae_1d"], "epochs": 2}
+SLURM_STUDY["studies"] = {
+    "heatmaps": {"datasets": ["tiny_t"], "models": ["ae", "vae"], "expected": "heatmaps"},
+    "normal_1d": {"datasets": ["normal"], "models": ["vae_1d"], "seeds": [1, 2]},
+}
+HEATMAP_MODELS = SLURM_STUDY["studies"]["heatmaps"]["models"]
 
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: .*/rule_(\w+?)/")
 
@@ -163,16 +172,21 @@ def test_the_tiny_study_runs_on_slurm_with_a_gpu_for_training(slurm_cluster, tmp
     for jobid, rule in submitted:
         assert jobid in jobs, (jobid, rule, jobs)
         by_rule.setdefault(rule, []).append(jobs[jobid])
-    assert len(by_rule["train_model"]) == len(SLURM_STUDY["models"])
+    assert len(by_rule["train_model"]) == len(HEATMAP_MODELS)
     for state, cpus, tres, comment in by_rule["train_model"]:
         assert state == "COMPLETED" and comment.startswith("rule_train_model_wildcards_tiny_t_")
         assert tres == "gres:gpu:1" and cpus == "2", (state, cpus, tres, comment)
+    # The batch is a job like any other: one training job for both seeds, as train_model's request.
+    assert len(by_rule["train_models_normal"]) == len(by_rule["evaluate_generation_normal"]) == 1
+    for state, cpus, tres, _ in by_rule["train_models_normal"] + by_rule["evaluate_generation_normal"]:
+        assert state == "COMPLETED" and tres == "gres:gpu:1", (state, cpus, tres)
+    assert by_rule["train_models_normal"][0][1] == "2"
     for rule in ("build_dataset", "evaluate_probes", "aggregate_metrics"):
         for state, cpus, tres, _ in by_rule[rule]:
             assert state == "COMPLETED" and "gpu" not in tres and cpus == "1", (rule, cpus, tres)
     # The job logs were kept: each training job's log shows the job step that ran the rule.
     train_logs = re.findall(r"\(log: (\S+/rule_train_model/\S+?\.log)\)", log)
-    assert len(train_logs) == len(SLURM_STUDY["models"])
+    assert len(train_logs) == len(HEATMAP_MODELS)
     for train_log in train_logs:
         assert "rule train_model:" in open(train_log).read()
 

@@ -190,8 +190,9 @@ def test_editing_one_study_reruns_that_studys_chain_only(studies_run, tmp_path):
     jobs, outputs = _plan(studies_run, tmp_path, changed)
     assert jobs == {
         "build_dataset_replicate": 2,
-        "train_model": 2,
-        "evaluate_generation": 2,
+        # normal_1d has `batch_seeds`: one job trains both replicates, one evaluates them.
+        "train_models_normal": 1,
+        "evaluate_generation_normal": 1,
         "summarise_replicates": 1,
         "plot_training_curves": 2,  # every replicate's curves: the report draws the first, links the others
         "aggregate_metrics": 1,
@@ -205,8 +206,8 @@ def test_editing_one_study_reruns_that_studys_chain_only(studies_run, tmp_path):
     changed["models"]["vae_fm"]["epochs"] = 5
     jobs, outputs = _plan(studies_run, tmp_path, changed)
     assert jobs == {
-        "train_model": 1,
-        "evaluate_recovery": 1,
+        "train_models_factors": 1,
+        "evaluate_recovery_factors": 1,
         "plot_training_curves": 1,
         "aggregate_metrics": 1,
         "compare_with_sources": 1,
@@ -328,8 +329,8 @@ def test_a_finished_toy_study_has_nothing_to_do_and_conditioning_one_model_retra
     changed["models"]["ae_toy"]["conditional"] = "label"
     jobs, outputs = _plan(toy_run, tmp_path, changed)
     assert jobs == {
-        "train_model": 1,
-        "evaluate_manifold": 1,
+        "train_models_toy": 1,
+        "evaluate_manifold_toy": 1,
         "plot_training_curves": 1,
         "aggregate_metrics": 1,
         "compare_with_sources": 1,

@@ -412,3 +412,170 @@ def get_final_outputs():
             "results/report/report.html",
         ]
     )
+
+
+# --- batched kinds (`KindSpec.batch_seeds`): one job per (dataset, model) trains, and one per evaluation
+# evaluates, every training seed of the plan in one process (`vae_latent_study.batch`) --------------------
+
+
+class _Seed:
+    """The wildcards of one run of a batch (what the per-run input functions read)."""
+
+    def __init__(self, dataset, model, seed):
+        self.dataset, self.model, self.seed = dataset, model, str(seed)
+
+
+#: {(dataset, model): its training seeds, in order} of the runs whose kind has `batch_seeds`.
+BATCHES = {}
+for _run in RUNS:
+    if kind_of(_run.dataset).batch_seeds:
+        BATCHES.setdefault((_run.dataset, _run.model), []).append(_run.seed)
+BATCHES = {pair: tuple(seeds) for pair, seeds in BATCHES.items()}
+
+
+def batch_groups():
+    """(name, dataset, models, seeds) of each batch group: one per dataset and seed list, since the outputs of
+    a Snakemake rule are fixed (a dataset whose models train with other seed lists gets a group per list,
+    `<dataset>_<k>`). The wildcards of each group's rules match exactly its (dataset, model) pairs."""
+    by_dataset = {}
+    for (dataset, model), seeds in BATCHES.items():
+        by_dataset.setdefault(dataset, {}).setdefault(seeds, []).append(model)
+    groups = []
+    for dataset, lists in sorted(by_dataset.items()):
+        for k, seeds in enumerate(sorted(lists), start=1):
+            name = dataset if len(lists) == 1 else f"{dataset}_{k}"
+            groups.append((name, dataset, tuple(sorted(lists[seeds])), seeds))
+    return groups
+
+
+BATCH_GROUPS = batch_groups()
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly `names` (nothing when there are none)."""
+    names = list(names)
+    return "|".join(names) if names else "(?!)"
+
+
+#: The datasets whose runs train and evaluate one job per run (`train_model`, `evaluate_<name>`).
+UNBATCHED_DATASETS = one_of(
+    d for d in config["datasets"] if not kind(config["datasets"][d]["kind"]).batch_seeds
+)
+
+
+def batch_seeds(wildcards):
+    """The training seeds of one batch (a dataset and model)."""
+    return list(BATCHES[(wildcards.dataset, wildcards.model)])
+
+
+def batch_runs(wildcards):
+    """The wildcards of each run of one batch, in seed order."""
+    return [_Seed(wildcards.dataset, wildcards.model, seed) for seed in batch_seeds(wildcards)]
+
+
+def get_batch_dataset_files(wildcards):
+    """The dataset file of each seed of a batch (one file for all, or one per seed), in seed order."""
+    return [get_dataset_file(run) for run in batch_runs(wildcards)]
+
+
+def get_batch_backup_dirs(wildcards):
+    """Each seed's training backup (`get_backup_dir`), in seed order."""
+    return [get_backup_dir(run) for run in batch_runs(wildcards)]
+
+
+def batch_training_outputs(seeds):
+    """The per-run training files of every seed of a batch rule, by kind of file."""
+    run = "results/models/{{dataset}}/{{model}}/seed{seed}"
+    return {
+        name: expand(f"{run}/{file}", seed=seeds)
+        for name, file in (
+            ("models", "model.keras"),
+            ("metadata", "model.json"),
+            ("histories", "history.csv"),
+        )
+    }
+
+
+def batch_evaluation_inputs(evaluation):
+    """An input function: every input of `evaluation` for every seed of a batch (by role, in seed order)."""
+
+    def inputs(wildcards):
+        found = {}
+        for run in batch_runs(wildcards):
+            for role, path in evaluation_inputs(evaluation).items():
+                paths = path(run) if callable(path) else expand(path, **vars(run))
+                found.setdefault(role, []).extend([paths] if isinstance(paths, str) else paths)
+        return found
+
+    return inputs
+
+
+def batch_evaluation_outputs(evaluation, seeds):
+    """The outputs of `evaluation` (`evaluation_outputs`) for each of `seeds`, by key: lists in seed order,
+    the figures with their `snakemake --report` captions and the seed as label."""
+    outputs = {
+        "metrics": expand(evaluation.json, seed=seeds, allow_missing=True),
+        **{
+            key: expand(f"{RUN_EVALUATION}/{file}", seed=seeds, allow_missing=True)
+            for key, file in evaluation.extra_outputs.items()
+        },
+    }
+    for figure in evaluation.figures:
+        outputs[figure.key] = [_seed_figure(figure, seed) for seed in seeds]
+    return outputs
+
+
+def _seed_figure(figure, seed):
+    """One seed's file of a figure, as a `snakemake --report` output."""
+    return report(
+        figure.pattern.replace("{seed}", str(seed)),
+        caption=f"../report/{figure.caption}",
+        category=figure.category,
+        subcategory="{dataset}",
+        labels={"model": "{model}", "seed": str(seed), "figure": figure.label},
+    )
+
+
+def batch_evaluation_runs(evaluation):
+    """A param function: each run of a batch of `evaluation` (`evaluation.runner.run_batch_job`): its
+    identity, its inputs by role, its outputs by key and its JSON."""
+
+    def runs(wildcards):
+        found = []
+        for run in batch_runs(wildcards):
+            inputs = {}
+            for role, path in evaluation_inputs(evaluation).items():
+                paths = path(run) if callable(path) else path.format(**vars(run))
+                inputs[role] = paths if isinstance(paths, str) else list(paths)
+            fill = dict(vars(run))
+            found.append(
+                {
+                    "identity": get_run_identity(run),
+                    "inputs": inputs,
+                    "outputs": {
+                        **{
+                            key: f"{RUN_EVALUATION}/{file}".format(**fill)
+                            for key, file in evaluation.extra_outputs.items()
+                        },
+                        **{figure.key: figure.pattern.format(**fill) for figure in evaluation.figures},
+                    },
+                    "metrics": evaluation.json.format(**fill),
+                }
+            )
+        return found
+
+    return runs
+
+
+def batched_evaluations(groups):
+    """(evaluation, rule name, dataset, models, seeds) for each evaluation of each batch group's kind, with
+    the group's models whose runs get it (a conditional model's may differ)."""
+    found = []
+    for name, dataset, models, seeds in groups:
+        for evaluation in kind_of(dataset).evaluations:
+            getting = [
+                m for m in models if evaluation in kind_of(dataset).evaluations_of_run(is_conditional(m))
+            ]
+            if getting:
+                found.append((evaluation, f"{evaluation.rule}_{name}", dataset, tuple(getting), seeds))
+    return found

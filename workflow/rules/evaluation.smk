@@ -28,6 +28,43 @@ for _evaluation in EVALUATIONS:
             "../../envs/study.yaml"
         name:
             _evaluation.rule
+        # The kinds with `batch_seeds` evaluate in `evaluate_<name>_<dataset>` below.
+        wildcard_constraints:
+            dataset=UNBATCHED_DATASETS,
+        script:
+            "../scripts/evaluate.py"
+
+
+# The kinds with `batch_seeds`: one job per dataset and model runs the evaluation for every training seed in
+# one process (`evaluation.runner.run_batch_job`), with the same per-run files, code digest and settings as
+# `evaluate_<name>`.
+for _evaluation, _rule, _dataset, _models, _seeds in batched_evaluations(BATCH_GROUPS):
+
+    rule:
+        input:
+            unpack(batch_evaluation_inputs(_evaluation)),
+        output:
+            **batch_evaluation_outputs(_evaluation, _seeds),
+        params:
+            code=code_digest(EVALUATE_SCRIPT, _evaluation.module),
+            evaluation=_evaluation.name,
+            module=_evaluation.module,
+            runs=batch_evaluation_runs(_evaluation),
+            settings=evaluation_settings(_evaluation),
+        log:
+            f"logs/{_evaluation.rule}/{{dataset}}/{{model}}.log",
+        benchmark:
+            f"benchmarks/{_evaluation.rule}/{{dataset}}/{{model}}.tsv"
+        threads: _evaluation.threads
+        resources:
+            **_evaluation.resources,
+        conda:
+            "../../envs/study.yaml"
+        name:
+            _rule
+        wildcard_constraints:
+            dataset=_dataset,
+            model=one_of(_models),
         script:
             "../scripts/evaluate.py"
 

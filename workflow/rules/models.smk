@@ -25,8 +25,48 @@ rule train_model:
         runtime=240,
     conda:
         "../../envs/study.yaml"
+    # The kinds with `batch_seeds` train in `train_models_<dataset>` below.
+    wildcard_constraints:
+        dataset=UNBATCHED_DATASETS,
     script:
         "../scripts/train_model.py"
+
+
+# The kinds with `batch_seeds` (runs of seconds): one job per dataset and model trains every seed of the
+# plan in one process (`training.batch.train_seeds`), writing the same per-run files as `train_model`. A
+# rule per dataset (and seed list), since a rule's outputs are fixed; its wildcards match its pairs only.
+for _name, _dataset, _models, _seeds in BATCH_GROUPS:
+
+    rule:
+        input:
+            datasets=get_batch_dataset_files,
+        output:
+            **batch_training_outputs(_seeds),
+        params:
+            code=package_code("train_models.py"),
+            hparams=get_model_hparams,
+            seeds=batch_seeds,
+            backup_dirs=get_batch_backup_dirs,
+            # As train_model's: the weights' bits depend on TensorFlow's thread count.
+            compute_threads=2,
+        log:
+            "logs/train_models/{dataset}/{model}.log",
+        benchmark:
+            "benchmarks/train_models/{dataset}/{model}.tsv"
+        threads: 2
+        resources:
+            gpu=1,
+            mem_mb=6000,
+            runtime=240,
+        conda:
+            "../../envs/study.yaml"
+        name:
+            f"train_models_{_name}"
+        wildcard_constraints:
+            dataset=_dataset,
+            model=one_of(_models),
+        script:
+            "../scripts/train_models.py"
 
 
 rule encode_dataset:

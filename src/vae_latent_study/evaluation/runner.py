@@ -136,9 +136,13 @@ def write(ctx: Context, numbers: Mapping[str, Any], json_path: str | Path) -> di
     return payload
 
 
-def run_job(snakemake: Any) -> dict[str, Any]:
-    """`run` from a Snakemake job of an `evaluate_<name>` rule (`workflow/scripts/evaluate.py`)."""
+def run_job(snakemake: Any) -> dict[str, Any] | list[str]:
+    """`run` from a Snakemake job of an `evaluate_<name>` rule (`workflow/scripts/evaluate.py`); of an
+    `evaluate_<name>_<dataset>` rule (a kind with `batch_seeds`: its `runs` param lists the seeds' runs),
+    `run_batch_job`."""
     params = snakemake.params
+    if "runs" in params.keys():
+        return run_batch_job(params, int(snakemake.threads))
     outputs = {key: str(value) for key, value in snakemake.output.items() if key != "metrics"}
     ctx = Context(
         name=params.evaluation,
@@ -159,3 +163,54 @@ def _one_path(value: Any) -> str:
     if len(paths) > 1:
         raise ValueError(f"one input file expected, got {paths}")
     return str(paths[0]) if paths else ""
+
+
+def run_batch_job(params: Any, threads: int) -> list[str]:
+    """Run evaluation `params.evaluation` for each run of `params.runs` (one dict per training seed: its
+    `identity`, `inputs` by role, `outputs` by key, `metrics` JSON path) in this process, each as a job of
+    its own would (the same settings, and Keras's global state cleared before each run), with the kill
+    safety of `vae_latent_study.batch`. Returns the runs evaluated now."""
+    import sys
+
+    from vae_latent_study.batch import Item, run_batch
+    from vae_latent_study.provenance import file_sha256
+
+    contexts: dict[str, tuple[Context, str]] = {}
+    items = []
+    for spec in params.runs:
+        inputs = {role: _one_path(value) for role, value in spec["inputs"].items()}
+        ctx = Context(
+            name=params.evaluation,
+            identity=spec["identity"],
+            inputs=inputs,
+            settings=params.settings,
+            threads=threads,
+        )
+        name = f"seed{ctx.seed}"
+        outputs = {"metrics": spec["metrics"], **spec["outputs"]}
+        fingerprint = {
+            "identity": dict(spec["identity"]),
+            "settings": dict(params.settings),
+            "module": params.module,
+            "code": params.code,
+            "inputs": {role: file_sha256(path) for role, path in sorted(inputs.items()) if path},
+        }
+        keep = Path(spec["metrics"]).with_name(f"finished_{params.evaluation}")
+        items.append(Item(name, outputs, keep, fingerprint))
+        contexts[name] = (ctx, spec["metrics"])
+
+    def work(item: Item, staged: dict[str, Path]) -> None:
+        ctx, _ = contexts[item.name]
+        if "keras" in sys.modules:  # each run as in a process of its own
+            sys.modules["keras"].backend.clear_session()
+        ctx = Context(
+            name=ctx.name,
+            identity=ctx.identity,
+            inputs=ctx.inputs,
+            outputs={key: str(path) for key, path in staged.items() if key != "metrics"},
+            settings=ctx.settings,
+            threads=ctx.threads,
+        )
+        run(ctx, params.module, staged["metrics"])
+
+    return run_batch(items, work)

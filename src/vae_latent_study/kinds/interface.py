@@ -119,6 +119,10 @@ class KindSpec:
     conditional: bool = False
     #: Every evaluation it declares, once each.
     evaluations: tuple[Evaluation, ...]
+    #: One job trains every training seed of one (dataset, model) in one process, and one job runs each of
+    #: its evaluations for all those seeds (`batch.run_batch`): for kinds whose runs take seconds, so that
+    #: they pay one TensorFlow start per model, not per run. The per-run files are the same either way.
+    batch_seeds: bool = False
     #: The evaluations (by name) of a run of an unconditional model, and of a conditional model's runs.
     run_evaluations: tuple[str, ...]
     conditional_evaluations: tuple[str, ...] | None = None

@@ -38,6 +38,8 @@ SPEC = KindSpec(
             resources={"gpu": 1},
         ),
     ),
+    # Runs of seconds each: one job per model trains (and one evaluates) all its seeds.
+    batch_seeds=True,
     run_evaluations=("generation",),
     report_figures=(
         TRAINING_CURVES,
