@@ -176,11 +176,11 @@ def test_the_tiny_study_runs_on_slurm_with_a_gpu_for_training(slurm_cluster, tmp
     for state, cpus, tres, comment in by_rule["train_model"]:
         assert state == "COMPLETED" and comment.startswith("rule_train_model_wildcards_tiny_t_")
         assert tres == "gres:gpu:1" and cpus == "2", (state, cpus, tres, comment)
-    # The batch is a job like any other: one training job for both seeds, as train_model's request.
+    # The batch is a job like any other: one training job for both seeds, with a GPU like train_model's.
     assert len(by_rule["train_models_normal"]) == len(by_rule["evaluate_generation_normal"]) == 1
     for state, cpus, tres, _ in by_rule["train_models_normal"] + by_rule["evaluate_generation_normal"]:
         assert state == "COMPLETED" and tres == "gres:gpu:1", (state, cpus, tres)
-    assert by_rule["train_models_normal"][0][1] == "2"
+    assert by_rule["train_models_normal"][0][1] == "1"  # the small kind's `train_threads`
     for rule in ("build_dataset", "evaluate_probes", "aggregate_metrics"):
         for state, cpus, tres, _ in by_rule[rule]:
             assert state == "COMPLETED" and "gpu" not in tres and cpus == "1", (rule, cpus, tres)

@@ -57,7 +57,7 @@ for _evaluation, _rule, _dataset, _models, _seeds in batched_evaluations(BATCH_G
             f"benchmarks/{_evaluation.rule}/{{dataset}}/{{model}}.tsv"
         threads: _evaluation.threads
         resources:
-            **_evaluation.resources,
+            **job_resources(_evaluation.resources, GPU_JOB),
         conda:
             "../../envs/study.yaml"
         name:

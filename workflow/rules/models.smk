@@ -48,14 +48,14 @@ for _name, _dataset, _models, _seeds in BATCH_GROUPS:
             seeds=batch_seeds,
             backup_dirs=get_batch_backup_dirs,
             # As train_model's: the weights' bits depend on TensorFlow's thread count.
-            compute_threads=2,
+            compute_threads=get_train_threads,
         log:
             "logs/train_models/{dataset}/{model}.log",
         benchmark:
             "benchmarks/train_models/{dataset}/{model}.tsv"
-        threads: 2
+        threads: get_train_threads
         resources:
-            gpu=1,
+            gpu=GPU_JOB,
             mem_mb=6000,
             runtime=240,
         conda:
