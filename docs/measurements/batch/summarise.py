@@ -1,6 +1,7 @@
 """Tables of measure.sh's runs: per rule, the jobs (= Python processes started), the wall and CPU seconds of
-the jobs (Snakemake's benchmark files: `s`, `cpu_time`), the CPU their process start took (each job's log:
-`jobs.job`'s "process start" line), and the whole command's wall and CPU (/usr/bin/time, Snakemake included).
+the jobs (Snakemake's benchmark files: `s`, `cpu_time`, which samples and undercounts a long job), each
+job's own CPU and the CPU its process start took (its log: `jobs.job`'s "process start" line, the process's
+CPU time over all its threads), and the whole command's wall and CPU (/usr/bin/time, Snakemake included).
 Usage: python summarise.py NAME=DIR [NAME=DIR ...]"""
 
 import json
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-START = re.compile(r"process start \(before the job, and its imports\): ([\d.]+) s CPU")
+START = re.compile(r"process start \(before the job, and its imports\): ([\d.]+) s CPU, .*; ([\d.]+) s CPU in all")
 
 rows, totals = [], {}
 for arg in sys.argv[1:]:
@@ -24,14 +25,16 @@ for arg in sys.argv[1:]:
             continue
         bench = pd.concat([pd.read_csv(f, sep="\t") for f in files])
         logs = sorted((root / "logs" / rule).rglob("*.log"))
-        start = sum(float(m[1]) for log in logs for m in START.finditer(log.read_text()))
+        found = [m for log in logs for m in START.finditer(log.read_text())]
+        start, cpu = sum(float(m[1]) for m in found), sum(float(m[2]) for m in found)
         rows.append(
             {
                 "run": name,
                 "rule": rule,
                 "jobs (processes)": len(files),
                 "job wall s": round(bench["s"].sum(), 1),
-                "job CPU s": round(bench["cpu_time"].sum(), 1),
+                "job CPU s (benchmark)": round(bench["cpu_time"].sum(), 1),
+                "job CPU s (process)": round(cpu, 1),
                 "process start CPU s": round(start, 1),
             }
         )
