@@ -397,3 +397,32 @@ def test_the_shipped_study_plans_one_training_and_one_evaluation_job_per_batched
         for evaluation in kind(config["datasets"][dataset]["kind"]).run_evaluations:
             assert jobs[f"evaluate_{evaluation}_{dataset}"] == len(models)
             assert f"evaluate_{evaluation}" not in jobs
+
+
+def test_models_of_one_dataset_with_other_seed_lists_get_a_rule_each_and_match_only_their_pairs(tmp_path):
+    """A rule's outputs are fixed, so a dataset whose models train with other seed lists gets one batch rule
+    per list (`<dataset>_<k>`), each matching its own (dataset, model) pairs; a heatmap run beside them
+    still trains in `train_model`."""
+    from .conftest import TINY_CONFIG
+    from .test_studies import STUDIES_CONFIG
+
+    vae_1d = STUDIES_CONFIG["models"]["vae_1d"]
+    study = {
+        "seed": 3,
+        "datasets": {"normal": {"kind": "normal_1d"}, "tiny_gauss": TINY_CONFIG["datasets"]["tiny_gauss"]},
+        "models": {"one": vae_1d, "two": vae_1d, "ae": TINY_CONFIG["models"]["ae"]},
+        "studies": {
+            "a": {"datasets": ["normal"], "models": ["one"], "seeds": [1, 2]},
+            "b": {"datasets": ["normal"], "models": ["two"], "seeds": [3]},
+            "c": {"datasets": ["tiny_gauss"], "models": ["ae"], "seeds": [7]},
+        },
+    }
+    config_file = tmp_path / "study.yaml"
+    config_file.write_text(yaml.safe_dump(study))
+    command = snakemake_command(tmp_path, "-n", "--configfile", str(config_file))
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True)
+    jobs = planned_jobs(proc)
+    assert jobs["train_models_normal_1"] == jobs["train_models_normal_2"] == jobs["train_model"] == 1
+    assert jobs["evaluate_generation_normal_1"] == jobs["evaluate_generation_normal_2"] == 1
+    assert "results/models/normal/two/seed3/model.keras" in proc.stdout
+    assert "results/models/normal/two/seed1/model.keras" not in proc.stdout

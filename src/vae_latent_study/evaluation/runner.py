@@ -16,6 +16,7 @@ spread of one value) is written as null.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import logging
@@ -175,7 +176,7 @@ def run_batch_job(params: Any, threads: int) -> list[str]:
     from vae_latent_study.batch import Item, run_batch
     from vae_latent_study.provenance import file_sha256
 
-    contexts: dict[str, tuple[Context, str]] = {}
+    contexts: dict[str, Context] = {}
     items = []
     for spec in params.runs:
         inputs = {role: _one_path(value) for role, value in spec["inputs"].items()}
@@ -197,20 +198,12 @@ def run_batch_job(params: Any, threads: int) -> list[str]:
         }
         keep = Path(spec["metrics"]).with_name(f"finished_{params.evaluation}")
         items.append(Item(name, outputs, keep, fingerprint))
-        contexts[name] = (ctx, spec["metrics"])
+        contexts[name] = ctx
 
     def work(item: Item, staged: dict[str, Path]) -> None:
-        ctx, _ = contexts[item.name]
         if "keras" in sys.modules:  # each run as in a process of its own
             sys.modules["keras"].backend.clear_session()
-        ctx = Context(
-            name=ctx.name,
-            identity=ctx.identity,
-            inputs=ctx.inputs,
-            outputs={key: str(path) for key, path in staged.items() if key != "metrics"},
-            settings=ctx.settings,
-            threads=ctx.threads,
-        )
-        run(ctx, params.module, staged["metrics"])
+        outputs = {key: str(path) for key, path in staged.items() if key != "metrics"}
+        run(dataclasses.replace(contexts[item.name], outputs=outputs), params.module, staged["metrics"])
 
     return run_batch(items, work)
