@@ -62,7 +62,7 @@ def test_the_plan_gives_model_jobs_the_gpu_the_machine_has(tmp_path, gpu_jobs, m
     proc = run_snakemake(tmp_path / "run", "--configfile", str(config_file), "-n", "--cores", "2")
     jobs = re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", proc.stdout, re.M)
     gpu_rules = {rule for rule, res in jobs if "gpu=" in res}
-    # The batched kinds' rules carry their dataset's name (`train_models_normal`, `evaluate_generation_normal`).
+    # The batched kinds' rules carry their dataset's name (`train_models_normal`, ...).
     assert {"train_model", "encode_dataset", "train_models_normal", "train_models_factors"} <= gpu_rules
     assert {"evaluate_generation_normal", "evaluate_recovery_factors"} <= gpu_rules
     assert "build_dataset" not in gpu_rules and "aggregate_metrics" not in gpu_rules
