@@ -41,6 +41,10 @@ def test_job_resources_replace_only_the_gpu():
     assert resources.job_resources(declared, 0) == {"gpu": 0, "mem_mb": 4000}
     assert resources.job_resources(declared, 1) == declared
     assert resources.job_resources({"mem_mb": 10}, 1) == {"mem_mb": 10}
+    # The workflow passes a function of a job's wildcards: asked once Snakemake knows its executor.
+    per_job = lambda wildcards: 1  # noqa: E731
+    assert resources.job_resources(declared, per_job)["gpu"] is per_job
+    assert resources.job_resources({"gpu": 0}, per_job) == {"gpu": 0}
 
 
 def test_the_small_kinds_train_on_one_thread_the_others_on_two():

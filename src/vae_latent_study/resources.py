@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 #: `1`: every job that loads a model asks for a GPU; `0`: none does; unset: decided by `gpu_per_job`.
 GPU_ENV = "VAE_STUDY_GPU_JOBS"
@@ -35,6 +36,7 @@ def gpu_per_job(local_exec: bool, dev: Path = Path("/dev")) -> int:
     return 1 if (not local_exec or gpu_visible(dev)) else 0
 
 
-def job_resources(declared: Mapping[str, int], gpu: int) -> dict[str, int]:
-    """A rule's declared resources with `gpu` (1 where it loads a model) replaced by `gpu` (`gpu_per_job`)."""
-    return {key: (min(int(value), gpu) if key == "gpu" else value) for key, value in declared.items()}
+def job_resources(declared: Mapping[str, int], gpu: Any) -> dict[str, Any]:
+    """A rule's declared resources with a declared `gpu` of 1 (it loads a model) replaced by `gpu`: a number,
+    or the workflow's function of a job's wildcards that calls `gpu_per_job` once the executor is known."""
+    return {key: (gpu if key == "gpu" and int(value) >= 1 else value) for key, value in declared.items()}

@@ -36,10 +36,6 @@ config.update(_validated)
 # Every (dataset, model, seed) that some study trains, each once: all the rules below expand these.
 RUNS = plan(config)
 
-# The `gpu` a job that loads a Keras model declares (`resources.gpu_per_job`): 1 on a cluster or a machine
-# with a GPU, 0 on one without, where jobs are then scheduled by cores alone.
-GPU_JOB = gpu_per_job(workflow.local_exec)
-
 
 def expected_file(name):
     """config/expected/<name>.yaml of the workflow: a study's source's printed numbers."""
@@ -138,6 +134,13 @@ def get_replicate_config(wildcards):
 def get_dataset_file(wildcards):
     """The dataset file a run reads: one per dataset, or one per training seed for replicate kinds."""
     return dataset_file(wildcards.dataset, config["datasets"][wildcards.dataset]["kind"], int(wildcards.seed))
+
+
+def get_gpu(wildcards):
+    """The `gpu` a job that loads a Keras model declares (`resources.gpu_per_job`): 1 on a cluster or a
+    machine with a GPU, 0 on one without, where such jobs are then scheduled by cores alone. Asked per job,
+    once Snakemake knows its executor (it does not yet while it reads the Snakefile)."""
+    return gpu_per_job(workflow.local_exec)
 
 
 def get_train_threads(wildcards):

@@ -23,7 +23,7 @@ for _evaluation in EVALUATIONS:
             f"benchmarks/{_evaluation.rule}/{{dataset}}/{{model}}/seed{{seed}}.tsv"
         threads: _evaluation.threads
         resources:
-            **job_resources(_evaluation.resources, GPU_JOB),
+            **job_resources(_evaluation.resources, get_gpu),
         conda:
             "../../envs/study.yaml"
         name:
@@ -57,7 +57,7 @@ for _evaluation, _rule, _dataset, _models, _seeds in batched_evaluations(BATCH_G
             f"benchmarks/{_evaluation.rule}/{{dataset}}/{{model}}.tsv"
         threads: _evaluation.threads
         resources:
-            **job_resources(_evaluation.resources, GPU_JOB),
+            **job_resources(_evaluation.resources, get_gpu),
         conda:
             "../../envs/study.yaml"
         name:
@@ -106,7 +106,7 @@ rule train_classifier:
         "logs/train_classifier/{dataset}.log",
     threads: 2
     resources:
-        gpu=GPU_JOB,
+        gpu=get_gpu,
         mem_mb=4000,
     conda:
         "../../envs/study.yaml"

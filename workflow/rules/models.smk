@@ -20,7 +20,7 @@ rule train_model:
         "benchmarks/train_model/{dataset}/{model}/seed{seed}.tsv"
     threads: get_train_threads
     resources:
-        gpu=GPU_JOB,
+        gpu=get_gpu,
         mem_mb=6000,
         runtime=240,
     conda:
@@ -55,7 +55,7 @@ for _name, _dataset, _models, _seeds in BATCH_GROUPS:
             "benchmarks/train_models/{dataset}/{model}.tsv"
         threads: get_train_threads
         resources:
-            gpu=GPU_JOB,
+            gpu=get_gpu,
             mem_mb=6000,
             runtime=240,
         conda:
@@ -83,7 +83,7 @@ rule encode_dataset:
         "benchmarks/encode_dataset/{dataset}/{model}/seed{seed}.tsv"
     threads: 2
     resources:
-        gpu=GPU_JOB,
+        gpu=get_gpu,
         mem_mb=4000,
     conda:
         "../../envs/study.yaml"

@@ -70,7 +70,7 @@ rule explore_latents:
     # Loading the Keras model starts TensorFlow, which on a GPU reserves its memory: counted as a GPU job
     # so that it never runs beside a training job there (decoding a few hundred points takes seconds).
     resources:
-        gpu=GPU_JOB,
+        gpu=get_gpu,
         mem_mb=4000,
     conda:
         "../../envs/study.yaml"
