@@ -79,8 +79,10 @@ class _KeptValidation(keras.callbacks.Callback):
     through the one iterator, and the numbers are those of a new iterator per epoch.
 
     Relies on Keras 3.15's private `_eval_epoch_iterator`, which `fit` sets to None before `on_train_begin`
-    and fills only where it is still None (pinned in pyproject.toml; the tests compare every epoch's
-    validation loss with a new iterator per epoch)."""
+    and fills only where it is still None (pinned in pyproject.toml; checked against a new iterator per
+    epoch: the same weights and every epoch's losses, docs/measurements/i23-bits-amd). It assumes one step
+    per execution (the models compile with Keras's default): a larger `steps_per_execution` would read past
+    the end of a validation into the next repeat."""
 
     def __init__(self, validation: Any, steps: int) -> None:
         super().__init__()
@@ -105,8 +107,8 @@ class _KeptValidation(keras.callbacks.Callback):
 def _tf_inputs(
     x_train: Inputs, x_test: Inputs, batch_size: int, orders: np.ndarray, first_epoch: int = 0
 ) -> tuple[Any, Any, list[keras.callbacks.Callback]]:
-    """(train, validation) `tf.data` pipelines and the callback that checks where `fit` starts. A batch of a
-    conditional model's inputs is ((x, label),): one element, so that Keras takes the pair as its x.
+    """(train, validation) `tf.data` pipelines and their callbacks (`_EpochCheck`, `_KeptValidation`). A
+    batch of a conditional model's inputs is ((x, label),): one element, so that Keras takes the pair as x.
 
     The training pipeline holds every batch from epoch `first_epoch` (0, or the backup's epoch on a resume)
     to the last, in each epoch's order (`orders[epoch]`): batch i is a function of i alone, so `fit` (given
