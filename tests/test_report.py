@@ -435,20 +435,25 @@ def test_a_large_png_is_embedded_in_a_palette_and_a_small_one_as_it_is(tmp_path)
     assert report.embedded_png(big) == (data, True)  # deterministic
 
 
-def test_each_kind_finds_its_chapter_by_name():
-    """A kind's chapter is its `kinds/<kind>/report.py`, found by name; a kind without one has none."""
+def test_each_kind_finds_its_chapter_by_name(monkeypatch):
+    """A kind's chapter is its `kinds/<kind>/report.py`, found by name; a kind without one has none. Every
+    kind has cards for the first section; factor_model and images have no chapter of their own."""
     from vae_latent_study.kinds.registry import KIND_MODULES
 
-    assert report_chapter.chapter_modules(KIND_MODULES) == [
-        f"vae_latent_study.kinds.{kind}.report" for kind in ("heatmaps", "normal_1d", "toy_manifold")
-    ]
-    assert report_chapter.load_chapter("heatmaps") is heatmaps_report
-    assert (
-        report_chapter.load_chapter("images") is None
-        and report_chapter.chapter_module("factor_model") is None
+    kinds = ("heatmaps", "normal_1d", "factor_model", "images", "toy_manifold")
+    assert sorted(report_chapter.chapter_modules(KIND_MODULES)) == sorted(
+        f"vae_latent_study.kinds.{kind}.report" for kind in kinds
     )
+    assert report_chapter.load_chapter("heatmaps") is heatmaps_report
+    # A kind package without a report module has none (the throwaway kind of tests/test_kinds.py has none).
+    monkeypatch.setattr(report_chapter.importlib.util, "find_spec", lambda name: None)
+    assert report_chapter.chapter_module("heatmaps") is None and report_chapter.load_chapter("images") is None
+    monkeypatch.undo()
     for kind in ("heatmaps", "normal_1d", "toy_manifold"):
         assert callable(report_chapter.load_chapter(kind).chapter)
+    for kind in kinds:
+        assert callable(report_chapter.load_chapter(kind).cards)
+    assert not hasattr(report_chapter.load_chapter("images"), "chapter")
 
 
 def test_the_chapters_follow_the_configs_kinds(inputs, tmp_path):

@@ -23,7 +23,7 @@ from vae_latent_study.kinds.registry import (
 )
 from vae_latent_study.provenance import code_digest
 from vae_latent_study.report.chapter import chapter_modules
-from vae_latent_study.report.page import figure_list
+from vae_latent_study.report.page import describe_config_files, figure_list
 from vae_latent_study.resources import gpu_per_job, job_resources
 
 # A wrong config stops here, before any job is planned, with a message naming the key. The validated config
@@ -401,6 +401,15 @@ def get_report_figure_files(wildcards):
 def get_report_config(wildcards):
     """The resolved study config, shown in the report (a param: editing the config rebuilds the report)."""
     return config
+
+
+def get_config_files(wildcards, output):
+    """The config files Snakemake read, as the report's provenance names them: relative to the working
+    directory, and which each is (the quick config, the default one or another file). It takes `output`, so
+    Snakemake counts it as derived from the job's files and keeps it out of the params whose change reruns
+    a job: the same config read from another file reruns nothing (the report then names the file of the
+    run that built it), while a changed config reruns the report through `get_report_config`."""
+    return describe_config_files(workflow.configfiles, workflow.basedir)
 
 
 def get_final_outputs():

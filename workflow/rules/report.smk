@@ -107,6 +107,8 @@ rule build_report:
         summary="results/metrics/summary.tsv",
         comparison="results/metrics/comparison_with_sources.tsv",
         paired="results/metrics/paired_vae_vs_ae.tsv",
+        # Per seed: the first section's spreads over seeds.
+        metrics="results/metrics/metrics.tsv",
     output:
         "results/report/report.html",
     params:
@@ -116,6 +118,8 @@ rule build_report:
         config=get_report_config,
         # The checkout whose git commit the provenance names (the Snakefile's directory).
         source_dir=workflow.basedir,
+        # The config file(s) the provenance names; not a rerun trigger (see get_config_files).
+        config_files=get_config_files,
     log:
         "logs/build_report.log",
     benchmark:

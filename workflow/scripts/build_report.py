@@ -16,4 +16,6 @@ with job(snakemake.log[0]):
         snakemake.params.config,
         source_dir=snakemake.params.source_dir,
         replicate_summaries=snakemake.input.replicates,
+        metrics_tsv=snakemake.input.metrics,
+        config_files=snakemake.params.config_files,
     )

@@ -6,7 +6,10 @@ something to add) with
 - `chapter(inputs: ReportInputs, part: StudyPart) -> list[str]`: HTML for the kind's datasets inside one
   study's section (an empty list: nothing to say), and optionally
 - `metric_tables(inputs: ReportInputs, datasets: Sequence[str]) -> list[str]`: HTML for the page's metric
-  tables, given every dataset of the kind.
+  tables, given every dataset of the kind, and
+- `cards(inputs: ReportInputs, part: StudyPart) -> list[report.cards.Card]`: the answers to the study's
+  headline questions that the page's first section shows (`report.cards`). A module may have cards and no
+  chapter.
 
 The page imports a chapter by name, when it runs; the report rule's code digest names the chapters
 (`chapter_modules`), so that editing one rebuilds the report.
@@ -36,6 +39,8 @@ class ReportInputs:
     #: The summaries over replicates (replicate kinds), each with its `dataset`.
     replicates: list[dict]
     config: Mapping[str, Any]
+    #: The per-seed tidy table (`metrics.tsv`) where the page was given it: the cards' spreads over seeds.
+    tidy: pd.DataFrame | None = None
 
     def dataset_kinds(self) -> dict[str, str]:
         """{dataset: its kind} of the config's datasets."""

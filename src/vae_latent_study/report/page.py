@@ -1,11 +1,13 @@
 """The study's report: one self-contained HTML file that sets out the study's numbers.
 
 `build_report` writes a single file that opens from the file system with no network: figures are embedded
-as base64 data URIs, interactive plotly figures inline with plotly.js included once. A section per study
+as base64 data URIs, interactive plotly figures inline with plotly.js included once. It opens on the answers:
+one card per study with its headline questions answered from the numbers (each kind's `cards`,
+`report.cards`), a quick run's marked as such. A section per study
 holds what each dataset kind has to say about its runs (the kind's chapter, `kinds/<kind>/report.py`,
 found by name: `report.chapter`; the heatmaps kind answers seed 000's questions from the numbers), the
 numbers its source printed beside ours, and its metrics; then every figure with its caption, the metric
-tables, and the provenance (config, seeds, versions, commit).
+tables, and the provenance (the config file, config, seeds, versions, commit).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import yaml
 
 from vae_latent_study.io import atomic_path, read_json, read_table, reading
 from vae_latent_study.provenance import library_versions
+from vae_latent_study.report.cards import CARD_STYLE, Card, cards_html, for_quick_run
 from vae_latent_study.report.chapter import ReportInputs, StudyPart, load_chapter
 from vae_latent_study.report.markup import fmt_number, html_table
 
@@ -113,9 +116,16 @@ figcaption { font-size: 92%; margin-top: .4em; } figcaption .path { color: #777;
 .plot { width: 100%; height: 640px; }
 .answers li { margin-bottom: .4em; } .scroll { overflow-x: auto; }
 """
+_STYLE += CARD_STYLE
 
 
-def _comparison_table(comparison: pd.DataFrame) -> str:
+#: What a quick run's comparison shows in place of its verdicts against the source.
+QUICK_NOT_JUDGED_CELL = "not judged (quick run)"
+
+
+def _comparison_table(comparison: pd.DataFrame, quick: bool = False) -> str:
+    """The source's numbers beside ours; a quick run's shows no verdict (`QUICK_NOT_JUDGED_CELL` in the
+    `verdict` and `in_seed_range` columns)."""
     columns = [
         "study",
         "quantity",
@@ -137,6 +147,11 @@ def _comparison_table(comparison: pd.DataFrame) -> str:
     ]
     frame = comparison[[c for c in columns if c in comparison.columns]]
     verdicts = [str(v) for v in comparison.get("verdict", pd.Series([""] * len(comparison)))]
+    if quick:
+        frame = frame.assign(
+            **{c: QUICK_NOT_JUDGED_CELL for c in ("in_seed_range", "verdict") if c in frame.columns}
+        )
+        verdicts = ["quick"] * len(frame)
     return html_table(
         frame.astype(object).where(frame.notna(), None), classes=verdicts, cell_classes={"verdict": "verdict"}
     )
@@ -247,6 +262,44 @@ def git_commit(source_dir: str | Path | None) -> str:
     return f"{commit} (with uncommitted changes)" if dirty else commit or "unknown"
 
 
+#: The config files of the checkout that the provenance names by their role (relative to the checkout).
+CONFIG_FILE_CLASSES = {"config/quick.yaml": "the quick config", "config/config.yaml": "the default config"}
+
+
+def describe_config_files(
+    paths: Sequence[str | Path], repo: str | Path, workdir: str | Path | None = None
+) -> list[str]:
+    """Each config file Snakemake read (`workflow.configfiles`), as the provenance names it: its path
+    relative to `workdir` where it lies inside it (else as given, made absolute), and which it is: the
+    checkout's quick config, its default config or another file (its resolved path against `repo`'s)."""
+    workdir = Path(workdir if workdir is not None else os.getcwd()).resolve()
+    known = {(Path(repo) / name).resolve(): role for name, role in CONFIG_FILE_CLASSES.items()}
+    out = []
+    for path in paths:
+        resolved = (workdir / Path(path)).resolve()
+        try:
+            shown = resolved.relative_to(workdir).as_posix()
+        except ValueError:
+            shown = str(resolved)
+        out.append(f"{shown} ({known.get(resolved, 'another file')})")
+    return out
+
+
+def _config_file_html(config_files: Sequence[str], quick: bool) -> str:
+    """The provenance's line on the config: the file(s) it came from and whether it is a quick run."""
+    if config_files:
+        label = "Config file" if len(config_files) == 1 else "Config files (in the order read)"
+        files = ", ".join(f"<code>{html.escape(str(f))}</code>" for f in config_files)
+    else:
+        label, files = "Config file", "not recorded (the report was built outside the workflow)"
+    run = (
+        "a quick run: every study at reduced sizes, its numbers not the study's"
+        if quick
+        else "a full-size run (the config does not set <code>quick</code>)"
+    )
+    return f"<p>{label}: {files}. This is {run}.</p>"
+
+
 def _seeds(config: Mapping[str, Any]) -> dict[str, Any]:
     seeds: dict[str, Any] = {
         "study (probes, metrics)": config.get("seed"),
@@ -292,13 +345,17 @@ def build_report(
     source_dir: str | Path | None = None,
     title: str = "How a VAE and an autoencoder organise their latent space",
     replicate_summaries: Sequence[str | Path] = (),
+    metrics_tsv: str | Path | None = None,
+    config_files: Sequence[str] = (),
 ) -> None:
     """Write the report as one self-contained HTML file.
 
     `figures` holds (path, caption, section) in display order: PNGs (embedded as data URIs) and plotly
     figure JSONs (drawn inline; plotly.js is included once). The tables are the aggregation's TSVs,
     `explorations` the `explore.explore_latents` summaries, `config` the resolved study config, and
-    `source_dir` the checkout whose git commit the provenance names.
+    `source_dir` the checkout whose git commit the provenance names. `metrics_tsv`, the per-seed tidy
+    table, gives the cards their spreads over seeds (without it they quote the summary's mean and sd);
+    `config_files` are the config files as the provenance names them (`describe_config_files`).
     """
     summary = read_table(summary_tsv)
     comparison = read_table(comparison_tsv)
@@ -309,7 +366,9 @@ def build_report(
     for path in replicate_summaries:
         found = read_json(path)
         replicates.append({**found, "dataset": found["replicates"][0]["dataset"]})
-    inputs = ReportInputs(summary, paired, comparison, runs, replicates, config)
+    tidy = read_table(metrics_tsv) if metrics_tsv is not None else None
+    inputs = ReportInputs(summary, paired, comparison, runs, replicates, config, tidy)
+    quick = bool(config.get("quick"))
     # Each dataset kind of the studies, in the order of their datasets, with its chapter where it has one
     # (by name: no job imports the registry, so that adding a kind reruns nothing).
     kinds_of = inputs.dataset_kinds()
@@ -318,7 +377,8 @@ def build_report(
 
     sections = list(dict.fromkeys(figure[2] for figure in figures))
     anchors = {s: f"figures-{i}" for i, s in enumerate(sections)}
-    toc = [(f"study-{name}", f"Study {name}") for name in studies]
+    toc = [("headline", "The answers, study by study")]
+    toc += [(f"study-{name}", f"Study {name}") for name in studies]
     toc += [(anchors[s], s) for s in sections]
     toc += [("metrics", "Metric tables"), ("provenance", "Provenance")]
 
@@ -335,12 +395,23 @@ def build_report(
         parts.append(f'<script type="text/javascript">{get_plotlyjs()}</script>')
     parts.append("</head><body>")
     parts.append(f"<h1>{html.escape(title)}</h1>")
+    if quick:
+        parts.append(
+            '<p class="quick-banner" id="quick-run">Quick run: every study at reduced sizes (the config sets '
+            "<code>quick</code>). These numbers show the workflow working; they are not the studies' and are "
+            "judged against no source.</p>"
+        )
     parts.append(
-        "<p>A chapter per study: the heatmap study's questions answered from this run's numbers, each "
-        "source's printed numbers beside ours, and the study's metrics; then every figure, the metric "
-        "tables and the provenance. This file opens offline: it draws the figures of each model's first "
-        "training seed and links those of the other seeds, files beside it in results/figures/.</p>"
+        "<p>First the answers: a card per study with its source's headline questions, our numbers with "
+        "their spread, the truth where the data know it, the source's printed number and a verdict. Then a "
+        "chapter per study: the heatmap study's questions answered from this run's numbers, each source's "
+        "printed numbers beside ours, and the study's metrics; then every figure, the metric tables and the "
+        "provenance. This file opens offline: it draws the figures of each model's first training seed and "
+        "links those of the other seeds, files beside it in results/figures/.</p>"
     )
+    parts.append('<section id="headline"><h2>The answers, study by study</h2>')
+    parts.append(cards_html(list(studies), _cards(inputs, studies, chapters, quick)))
+    parts.append("</section>")
     parts.append(
         "<nav><ul>" + "".join(f'<li><a href="#{a}">{html.escape(t)}</a></li>' for a, t in toc) + "</ul></nav>"
     )
@@ -359,20 +430,23 @@ def build_report(
                 continue
             part = StudyPart(name, datasets, tuple(spec["models"]), first=kind not in seen)
             seen.add(kind)
-            if module is not None:
+            if module is not None and hasattr(module, "chapter"):
                 parts += module.chapter(inputs, part)
         rows = (
             comparison[comparison["study"] == name] if "study" in comparison.columns else comparison.iloc[:0]
         )
         # The first chapter's comparison keeps the anchor the report has always had.
         anchor = ' id="comparison"' if name == next(iter(studies)) else ""
-        parts.append(f"<h3{anchor}>Our numbers beside the source's</h3>")
+        parts.append(f"<h3{anchor}>Our numbers beside the source's{' (quick run)' if quick else ''}</h3>")
         if len(rows):
             parts.append(
                 "<p>Each number the source printed, beside ours (the mean over training seeds, with the "
                 "range), and whether it lies within the tolerance.</p>"
+                if not quick
+                else "<p>Each number the source printed, beside this quick run's (reduced sizes): shown, "
+                f"not judged; the verdict columns read “{QUICK_NOT_JUDGED_CELL}”.</p>"
             )
-            parts.append(_comparison_table(rows))
+            parts.append(_comparison_table(rows, quick=quick))
         else:
             parts.append("<p>The source printed no number that a metric of ours measures.</p>")
         parts.append("<h3>Every metric (mean over training seeds ± standard deviation)</h3>")
@@ -416,6 +490,7 @@ def build_report(
 
     versions = library_versions(extra=REPORT_LIBRARIES)
     parts.append('<section id="provenance"><h2>Provenance</h2>')
+    parts.append(_config_file_html(config_files, quick))
     parts.append(f"<p>Source commit: <code>{html.escape(git_commit(source_dir))}</code></p>")
     parts.append("<h3>Seeds</h3>" + _key_value_table(_seeds(config)))
     parts.append("<h3>Library versions</h3>" + _key_value_table(versions))
@@ -426,6 +501,23 @@ def build_report(
     with atomic_path(output_html) as tmp:
         tmp.write_text("\n".join(parts) + "\n", encoding="utf-8")
     logger.info("wrote %s: %d figures, %d exploration summaries", output_html, len(figures), len(runs))
+
+
+def _cards(
+    inputs: ReportInputs, studies: Mapping[str, Mapping[str, Any]], chapters: Mapping[str, Any], quick: bool
+) -> dict[str, list[Card]]:
+    """{study: its cards}: each kind with datasets in the study adds its module's `cards` (a quick run's
+    judged against no source: `cards.for_quick_run`)."""
+    kinds_of = inputs.dataset_kinds()
+    out: dict[str, list[Card]] = {}
+    for name, spec in studies.items():
+        found: list[Card] = []
+        for kind, module in chapters.items():
+            datasets = tuple(d for d in spec["datasets"] if kinds_of.get(d) == kind)
+            if datasets and module is not None and hasattr(module, "cards"):
+                found += module.cards(inputs, StudyPart(name, datasets, tuple(spec["models"]), first=False))
+        out[name] = [for_quick_run(card) for card in found] if quick else found
+    return out
 
 
 def _plain(node: Any) -> Any:

@@ -15,6 +15,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vae_latent_study.report.cards import (
+    Card,
+    count_verdict,
+    not_measured,
+    source_card,
+    tolerance_text,
+    within_tolerance,
+)
+from vae_latent_study.report.cards import Numbers as CardNumbers
 from vae_latent_study.report.chapter import ReportInputs, StudyPart
 from vae_latent_study.report.markup import fmt_number as _fmt
 from vae_latent_study.report.markup import fmt_share as _share
@@ -491,3 +500,187 @@ def geometry_table(explorations: list[dict]) -> str:
     if not rows:
         return "<p>No exploration summaries.</p>"
     return html_table(pd.DataFrame(rows).astype(object))
+
+
+# --- the first section's cards ---------------------------------------------------------------------------
+
+#: The notebook's conclusion that the cards judge, its metric, and the probe it printed.
+ERROR_QUESTION = (
+    "Does the AE reconstruct test images better than the VAE? (the notebook's conclusion; its mean test "
+    "Frobenius errors)"
+)
+ERROR_METRIC = "frobenius_sample.mean"
+KNN_QUESTION = "Can the hidden degrees of freedom be read off the code? (KNN probe at k = 13, test accuracy)"
+KNN_METRICS = ("knn_df.fixed_k.test_accuracy",)
+TRANSFER_QUESTION = (
+    "Does conditioning the VAE on df let it move an image's tails to the other df? (seed 003's style "
+    "transfer, on seed 000's Student-t heatmaps)"
+)
+#: A transfer moves as asked when more than this share of its images move towards the target's tails, and
+#: lands near the truth when its mean tail change is this close (as a share of the true change) to 1.
+MOVED_SHARE = 0.5
+SHIFT_BAND = (0.5, 1.5)
+
+
+def cards(inputs: ReportInputs, part: StudyPart) -> list[Card]:
+    """The study's headline cards: where it has a plain VAE and AE, the notebook's reconstruction claim and
+    its KNN df probe; for each df-conditioned model, its style transfer between tails."""
+    numbers = CardNumbers(inputs)
+    plain = [m for m in part.models if not numbers.conditional(m)]
+    vaes = [m for m in plain if numbers.model_kind(m) == "vae"]
+    aes = [m for m in plain if numbers.model_kind(m) == "ae"]
+    out: list[Card] = []
+    if vaes and aes:
+        out.append(_error_card(numbers, part, vaes, aes))
+        out.append(
+            source_card(
+                numbers,
+                part.study,
+                KNN_QUESTION,
+                KNN_METRICS,
+                truth=_bayes_text(numbers, part),
+                labels=dict.fromkeys(KNN_METRICS, "test accuracy"),
+            )
+        )
+    out += [_transfer_card(numbers, part, m) for m in part.models if numbers.conditional(m)]
+    return out
+
+
+def _bayes_text(numbers: CardNumbers, part: StudyPart) -> str | None:
+    """The df rule's Bayes accuracy from the true variances (a property of the dataset)."""
+    found = []
+    for dataset in part.datasets:
+        for model in part.models:
+            value = numbers.measured(dataset, model, "knn_df.bayes.test_accuracy")
+            if value is not None:
+                found.append(f"{dataset}: {_fmt(value.mean)}")
+                break
+    if not found:
+        return None
+    return "the df rule's Bayes accuracy from the true variances (the most any code can reach): " + ", ".join(
+        found
+    )
+
+
+def _error_card(numbers: CardNumbers, part: StudyPart, vaes: list[str], aes: list[str]) -> Card:
+    """The AE's error against the VAE's on each dataset, the printed errors within the source's tolerance,
+    and the paired test over seeds where it decided."""
+    ours, checks, lower = [], [], []
+    for dataset in part.datasets:
+        for vae in vaes:
+            for ae in aes:
+                v, a = (numbers.measured(dataset, m, ERROR_METRIC) for m in (vae, ae))
+                if v is None or a is None:
+                    continue
+                ours.append(f"{dataset}: {vae} {v.text()}, {ae} {a.text()}")
+                checks.append(a.centre < v.centre)
+                lower.append(dataset)
+    if not checks:
+        return not_measured(part.study, ERROR_QUESTION, f"no VAE and AE of the study measured {ERROR_METRIC}")
+    rows = numbers.comparison_rows(part.study, [ERROR_METRIC])
+    tolerance = [within_tolerance(row) for _, row in rows.iterrows()]
+    tolerance = [t for t in tolerance if t is not None]
+    paired = _decided_claims(numbers, part, ERROR_METRIC)
+    passed = sum(checks) + sum(tolerance) + sum(v == "supported" for _, v in paired)
+    total = len(checks) + len(tolerance) + len(paired)
+    text = f"The AE's error is the lower on {sum(checks)} of {len(checks)} datasets"
+    if tolerance:
+        text += f"; {sum(tolerance)} of {len(tolerance)} printed errors are within the source's tolerance"
+    text += (
+        f"; the paired test over seeds: {_join([f'{d} {v}' for d, v in paired])}"
+        if paired
+        else "; no paired test (fewer than 2 seeds)"
+    )
+    printed = [
+        f"{row['model']} {_fmt(row['expected_value'])} ({row['dataset']}, {tolerance_text(row)})"
+        for _, row in rows.iterrows()
+    ]
+    return Card(
+        study=part.study,
+        question=ERROR_QUESTION,
+        answer="; ".join(ours),
+        truth=None,
+        source="; ".join(dict.fromkeys(printed)) or None,
+        verdict=count_verdict(passed, total),
+        verdict_text=text + " (agrees: every check holds; differs: none does).",
+        basis="source",
+    )
+
+
+def _decided_claims(numbers: CardNumbers, part: StudyPart, metric: str) -> list[tuple[str, str]]:
+    """(dataset, verdict) of the paired claim on `metric` over the study's datasets, where decided."""
+    paired = numbers.inputs.paired
+    if not len(paired) or "claim" not in paired.columns:
+        return []
+    rows = paired[
+        paired["dataset"].isin(part.datasets)
+        & (paired["metric"] == metric)
+        & paired["claim"].notna()
+        & paired["vae_model"].isin(part.models)
+        & paired["ae_model"].isin(part.models)
+    ]
+    return [
+        (str(dataset), str(verdict))
+        for dataset, verdict in zip(rows["dataset"], rows["verdict"], strict=True)
+        if isinstance(verdict, str) and not verdict.startswith("undecided")
+    ]
+
+
+def _transfer_card(numbers: CardNumbers, part: StudyPart, model: str) -> Card:
+    """The share of transfers that move towards the target df's tails, and how far, against the truth."""
+    summary = numbers.summary
+    directions = sorted(
+        {
+            m.split(".")[1]
+            for m in summary.loc[
+                summary["dataset"].isin(part.datasets) & (summary["model"] == model), "metric"
+            ]
+            if m.startswith("transfer.") and m.endswith(".moved_as_asked")
+        }
+        if len(summary)
+        else set()
+    )
+    question = f"{TRANSFER_QUESTION[:-1]}; model {model})"
+    if not directions:
+        return not_measured(part.study, question, f"no transfer.*.moved_as_asked of {model}", basis="truth")
+    ours, truth, moved, landed = [], [], [], []
+    for dataset in part.datasets:
+        for direction in directions:
+            share = numbers.measured(dataset, model, f"transfer.{direction}.moved_as_asked")
+            shift = numbers.measured(dataset, model, f"transfer.{direction}.tail_shift_share")
+            target = numbers.measured(dataset, model, f"transfer.{direction}.tail_mass.target")
+            if share is None or shift is None:
+                continue
+            name = direction.replace("_", " ")
+            ours.append(
+                f"{name}: moved as asked {share.text()}; share of the true change moved {shift.text()}"
+            )
+            if target is not None:
+                truth.append(f"{name}: tail mass {_fmt(target.mean)} at the target df")
+            moved.append(share.centre > MOVED_SHARE)
+            landed.append(SHIFT_BAND[0] <= shift.centre <= SHIFT_BAND[1])
+    if not moved:
+        return not_measured(part.study, question, f"no transfer numbers of {model}", basis="truth")
+    if all(moved) and all(landed):
+        verdict = "agrees"
+    elif not any(moved):
+        verdict = "differs"
+    else:
+        verdict = "partly"
+    text = (
+        f"The tails move as asked (more than {_share(MOVED_SHARE)} of the images) in {sum(moved)} of "
+        f"{len(moved)} directions and land within {SHIFT_BAND[0]}-{SHIFT_BAND[1]}x of the true change in "
+        f"{sum(landed)} of {len(landed)}."
+    )
+    return Card(
+        study=part.study,
+        question=question,
+        answer="; ".join(ours),
+        truth="the true density of each image's factors at the target df: " + "; ".join(truth)
+        if truth
+        else None,
+        source=None,
+        verdict=verdict,
+        verdict_text=text,
+        basis="truth",
+    )
