@@ -183,6 +183,12 @@ PAGE_FACTS = """
     traces: (p.data || []).length, height: p.getBoundingClientRect().height})),
   captions: document.querySelectorAll('figcaption').length,
   answers: document.querySelectorAll('#answers li').length,
+  cards: document.querySelectorAll('#headline .card').length,
+  verdicts: document.querySelectorAll('#headline .verdict-word').length,
+  cardsTop: (document.querySelector('#headline .card') || {getBoundingClientRect: () => ({top: 1e9})})
+    .getBoundingClientRect().top,
+  screen: window.innerHeight,
+  provenance: (document.querySelector('#provenance') || {textContent: ''}).textContent,
 }))()
 """
 
@@ -218,6 +224,10 @@ def test_report_opens_offline_with_every_figure(finished_run, chromium, tmp_path
     for plot in facts["plots"]:
         assert plot["traces"] > 0 and plot["svg"] > 0 and plot["canvas"] > 0 and plot["height"] > 300, plot
     assert facts["answers"] >= 3
+    # The page opens on the answers: a card per study (the tiny config names none: one), on the first screen.
+    assert facts["cards"] == 1 and facts["verdicts"] >= 1
+    assert facts["cardsTop"] < facts["screen"], facts
+    assert "Config file: tiny.yaml (another file)." in facts["provenance"]
 
     assert console_errors(browser.events) == []
     requested = [

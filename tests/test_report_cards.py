@@ -245,6 +245,9 @@ def test_the_fashion_card_judges_the_printed_losses():
     assert "inside the range of our seeds for 1 of 4" in card.verdict_text  # only the AE's 0.2518
     card = _fashion((0.40, 0.41, 0.42), (131.6, 131.46, 131.74))
     assert card.verdict == "partly" and "3 of 4" in card.verdict_text
+    # One seed has no range to hold the printed value: the sentence says nothing of it.
+    card = _fashion((0.2527,), (131.6,))
+    assert card.verdict == "agrees" and "range" not in card.verdict_text and "(one run)" in card.answer
 
 
 MNIST_CONFIG = _config({"mnist": "images"}, {"cvae_mnist": ("vae", "label"), "vae_mnist": ("vae", None)})

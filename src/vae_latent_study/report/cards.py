@@ -235,7 +235,7 @@ def source_card(
     if not len(rows):
         what = join_words(list(metrics)) if metrics else "a number the source printed"
         return not_measured(study, question, f"no run of ours measures {what}")
-    ours, printed, judged, inside = [], [], [], 0
+    ours, printed, judged, ranged = [], [], [], []
     for _, row in rows.sort_values(["metric", "dataset", "model"], kind="stable").iterrows():
         name = (labels or {}).get(row["metric"], row["quantity"])
         found = numbers.measured(row["dataset"], row["model"], row["metric"])
@@ -249,8 +249,8 @@ def source_card(
         verdict = within_tolerance(row)
         if verdict is not None:
             judged.append((f"{name}, {row['model']}", verdict))
-        if row.get("in_seed_range") == "inside":
-            inside += 1
+        if row.get("in_seed_range") in ("inside", "outside"):  # with at least 2 seeds
+            ranged.append(row["in_seed_range"] == "inside")
     printed = list(dict.fromkeys(printed))
     passed = [name for name, ok in judged if ok]
     failed = [name for name, ok in judged if not ok]
@@ -260,9 +260,14 @@ def source_card(
     else:
         text = (
             f"{len(passed)} of {len(judged)} of our means lie within the source's tolerance of its printed "
-            "value" + (f" (outside: {join_words(failed)})" if failed else "") + "; the printed value lies "
-            f"inside the range of our {unit.split()[-1]} for {inside} of {len(rows)}."
+            "value" + (f" (outside: {join_words(failed)})" if failed else "")
         )
+        if ranged:
+            text += (
+                f"; the printed value lies inside the range of our {unit.split()[-1]} for {sum(ranged)} of "
+                f"{len(ranged)}"
+            )
+        text += "."
     return Card(
         study=study,
         question=question,

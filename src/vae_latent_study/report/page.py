@@ -401,17 +401,19 @@ def build_report(
             "<code>quick</code>). These numbers show the workflow working; they are not the studies' and are "
             "judged against no source.</p>"
         )
-    parts.append(
-        "<p>First the answers: a card per study with its source's headline questions, our numbers with "
-        "their spread, the truth where the data know it, the source's printed number and a verdict. Then a "
-        "chapter per study: the heatmap study's questions answered from this run's numbers, each source's "
-        "printed numbers beside ours, and the study's metrics; then every figure, the metric tables and the "
-        "provenance. This file opens offline: it draws the figures of each model's first training seed and "
-        "links those of the other seeds, files beside it in results/figures/.</p>"
-    )
     parts.append('<section id="headline"><h2>The answers, study by study</h2>')
+    parts.append(
+        "<p>Each study's headline questions: our numbers with their spread, the truth where the data know "
+        "it, the number the source printed and a verdict computed from them by the rule it states.</p>"
+    )
     parts.append(cards_html(list(studies), _cards(inputs, studies, chapters, quick)))
     parts.append("</section>")
+    parts.append(
+        "<p>Then a chapter per study: the heatmap study's questions answered from this run's numbers, each "
+        "source's printed numbers beside ours, and the study's metrics; then every figure, the metric "
+        "tables and the provenance. This file opens offline: it draws the figures of each model's first "
+        "training seed and links those of the other seeds, files beside it in results/figures/.</p>"
+    )
     parts.append(
         "<nav><ul>" + "".join(f'<li><a href="#{a}">{html.escape(t)}</a></li>' for a, t in toc) + "</ul></nav>"
     )

@@ -88,7 +88,7 @@ def _target_card(
                 )
     if not total:
         return not_measured(part.study, question, f"no run of the study has {judged} and {target}", "truth")
-    rule = rule.format(target=join_words([fmt(t) for t in sorted(targets)]))
+    rule = rule.format(target=join_words([fmt(t) if share else f"{t:g}" for t in sorted(targets)]))
     return Card(
         study=part.study,
         question=question,

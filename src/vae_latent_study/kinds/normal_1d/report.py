@@ -58,7 +58,8 @@ def cards(inputs: ReportInputs, part: StudyPart) -> list[Card]:
         ratio, target = float(r["ks_ratio"]), float(r.get("ks_ratio_target", 1.5))
         ours.append(
             f"{r['model']}: median KS {fmt_number(generated.get('model_ks_median'))}, "
-            f"{fmt_number(ratio, 2)}x the fitted normal's ({r['n_replicates']} replicates)"
+            f"{fmt_number(ratio, 2)}x the fitted normal's ({r['n_replicates']} "
+            f"replicate{'s' if r['n_replicates'] != 1 else ''})"
         )
         (met if ratio <= target else missed).append(r["model"])
         if generated.get("fitted_ks_median") is not None:

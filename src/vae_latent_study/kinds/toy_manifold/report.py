@@ -99,7 +99,7 @@ def _floor_card(numbers: Numbers, part: StudyPart) -> Card:
         truth="the projection floor sd^2 of the data's noise (1 on this scale)",
         source=None,
         verdict=count_verdict(passed, total),
-        verdict_text=f"{passed} of {total} runs (model x seed) come within {fmt_number(FLOOR_TARGET)}x of "
+        verdict_text=f"{passed} of {total} runs (model x seed) come within {FLOOR_TARGET:g}x of "
         f"the floor, the issue's target: {join_words(per_model)}.",
         basis="target",
     )
