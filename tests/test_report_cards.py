@@ -480,3 +480,10 @@ def test_every_kind_module_can_be_found_and_has_cards():
 
     assert all(callable(getattr(load_chapter(kind), "cards", None)) for kind in KIND_MODULES)
     assert Path(heatmaps_report.__file__).name == "report.py"
+
+
+def test_a_heatmap_study_without_a_vae_beside_its_ae_says_so():
+    only_ae = _part("heatmaps", ["gaussian"], ["ae"])
+    metrics = {("gaussian", "gaussian", "ae", "ae"): {"frobenius_sample.mean": (0.25, 0.27)}}
+    (card,) = heatmaps_report.cards(_inputs(metrics, HEATMAPS_CONFIG), only_ae)
+    assert card.verdict == "not measured" and "no plain VAE beside an AE" in card.answer

@@ -542,7 +542,10 @@ def cards(inputs: ReportInputs, part: StudyPart) -> list[Card]:
                 labels=dict.fromkeys(KNN_METRICS, "test accuracy"),
             )
         )
-    out += [_transfer_card(numbers, part, m) for m in part.models if numbers.conditional(m)]
+    conditional = [m for m in part.models if numbers.conditional(m)]
+    if not (vaes and aes) and not conditional:
+        out.append(not_measured(part.study, ERROR_QUESTION, "the study has no plain VAE beside an AE"))
+    out += [_transfer_card(numbers, part, m) for m in conditional]
     return out
 
 
@@ -653,7 +656,8 @@ def _transfer_card(numbers: CardNumbers, part: StudyPart, model: str) -> Card:
                 continue
             name = direction.replace("_", " ")
             ours.append(
-                f"{name}: moved as asked {share.text()}; share of the true change moved {shift.text()}"
+                f"{name}: moved as asked {share.text(percent=True)}; share of the true change moved "
+                f"{shift.text()}"
             )
             if target is not None:
                 truth.append(f"{name}: tail mass {_fmt(target.mean)} at the target df")
