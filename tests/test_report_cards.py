@@ -416,6 +416,7 @@ def test_for_quick_run_turns_only_a_source_verdict():
     card = report_cards.Card("s", "q?", "1", None, "2", "differs", "It differs.", basis="source")
     quick = report_cards.for_quick_run(card)
     assert quick.verdict == "not judged" and quick.verdict_text.startswith("Quick run: not judged")
+    assert quick.source == "for reference, not compared (quick run): 2"
     truth = report_cards.Card("s", "q?", "1", "2", None, "differs", "It differs.", basis="truth")
     assert report_cards.for_quick_run(truth).verdict == "differs"
     missing = report_cards.not_measured("s", "q?", "nothing")

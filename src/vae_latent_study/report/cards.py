@@ -82,6 +82,7 @@ def for_quick_run(card: Card) -> Card:
     if card.basis == "source":
         return replace(
             card,
+            source=None if card.source is None else f"for reference, not compared (quick run): {card.source}",
             verdict="not judged",
             verdict_text=f"{QUICK_NOT_JUDGED[0].upper()}{QUICK_NOT_JUDGED[1:]} (reduced sizes: these numbers "
             "are not the study's).",
