@@ -228,7 +228,10 @@ FASHION_PART = _part("fashion", ["fashion"], ["ae_conv32", "vae_conv32"])
 
 def _fashion(ae_loss, vae_loss):
     metrics = {
-        ("fashion", "fashion_mnist", "ae_conv32", "ae"): {"final.val_loss": ae_loss},
+        ("fashion", "fashion_mnist", "ae_conv32", "ae"): {
+            "final.val_loss": ae_loss,
+            "entropy_limit.nats_per_pixel": (0.18540852,) * len(ae_loss),
+        },
         ("fashion", "fashion_mnist", "vae_conv32", "vae"): {
             "final.loss": vae_loss,
             "final.reconstruction_loss": (126.37,) * len(vae_loss),
@@ -242,6 +245,7 @@ def _fashion(ae_loss, vae_loss):
 def test_the_fashion_card_judges_the_printed_losses():
     card = _fashion((0.2527, 0.2515, 0.2532), (131.6, 131.46, 131.74))
     assert card.verdict == "agrees" and "4 of 4" in card.verdict_text and "0.2518" in card.source
+    assert card.truth.startswith("fashion's test images: mean per-pixel binary entropy 0.1854 nats")
     assert "inside the range of our seeds for 1 of 4" in card.verdict_text  # only the AE's 0.2518
     card = _fashion((0.40, 0.41, 0.42), (131.6, 131.46, 131.74))
     assert card.verdict == "partly" and "3 of 4" in card.verdict_text

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from vae_latent_study.report.cards import Card, Numbers, count_verdict, not_measured, source_card
 from vae_latent_study.report.chapter import ReportInputs, StudyPart
-from vae_latent_study.report.markup import fmt_share, join_words
+from vae_latent_study.report.markup import fmt_number, fmt_share, join_words
 
 LOSS_QUESTION = "Do our models end training with the losses the source printed for its last epoch?"
 REQUESTED_QUESTION = (
@@ -26,11 +26,24 @@ def cards(inputs: ReportInputs, part: StudyPart) -> list[Card]:
     numbers = Numbers(inputs)
     conditional = [m for m in part.models if numbers.conditional(m)]
     if not conditional:
-        return [source_card(numbers, part.study, LOSS_QUESTION, None)]
+        return [source_card(numbers, part.study, LOSS_QUESTION, None, truth=_entropy_text(numbers, part))]
     out = []
     for model in conditional:
         out += [_requested_card(numbers, part, model), _probe_card(numbers, part, model)]
     return out
+
+
+def _entropy_text(numbers: Numbers, part: StudyPart) -> str | None:
+    """The test images' mean per-pixel binary entropy: the lowest BCE any model can reach on them."""
+    for dataset in part.datasets:
+        for model in part.models:
+            found = numbers.measured(dataset, model, "entropy_limit.nats_per_pixel")
+            if found is not None:
+                return (
+                    f"{dataset}'s test images: mean per-pixel binary entropy {fmt_number(found.mean, 4)} "
+                    "nats, the lowest BCE any model can reach"
+                )
+    return None
 
 
 def _requested_card(numbers: Numbers, part: StudyPart, model: str) -> Card:
