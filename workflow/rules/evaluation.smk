@@ -173,3 +173,31 @@ rule compare_with_sources:
         "../../envs/study.yaml"
     script:
         "../scripts/compare_with_sources.py"
+
+
+# One study's own figure of a dataset's models (`scoped_figure`) and its own tables, for its target (`snakemake <study>`): the same aggregation and comparison, over
+# that study's runs only (the input functions read the `{study}` wildcard).
+use rule plot_reconstruction_errors as plot_study_reconstruction_errors with:
+    output:
+        "results/figures/studies/{study}/{dataset}/reconstruction_errors_seed{seed}.png",
+    log:
+        "logs/plot_study_reconstruction_errors/{study}/{dataset}/seed{seed}.log",
+
+
+use rule aggregate_metrics as aggregate_study_metrics with:
+    output:
+        tidy="results/metrics/studies/{study}/metrics.tsv",
+        summary="results/metrics/studies/{study}/summary.tsv",
+        paired="results/metrics/studies/{study}/paired_vae_vs_ae.tsv",
+    log:
+        "logs/aggregate_study_metrics/{study}.log",
+
+
+use rule compare_with_sources as compare_study_with_sources with:
+    input:
+        metrics="results/metrics/studies/{study}/metrics.tsv",
+        expected=get_expected_files,
+    output:
+        "results/metrics/studies/{study}/comparison_with_sources.tsv",
+    log:
+        "logs/compare_study_with_sources/{study}.log",
