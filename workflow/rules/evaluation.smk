@@ -175,8 +175,8 @@ rule compare_with_sources:
         "../scripts/compare_with_sources.py"
 
 
-# One study's own figure of a dataset's models (`scoped_figure`) and its own tables, for its target (`snakemake <study>`): the same aggregation and comparison, over
-# that study's runs only (the input functions read the `{study}` wildcard).
+# For a study's target (`snakemake <study>`): its own figure of a dataset's models (`scoped_figure`) and its
+# own tables, by the same rules over that study's runs only (the input functions read the `{study}` wildcard).
 use rule plot_reconstruction_errors as plot_study_reconstruction_errors with:
     output:
         "results/figures/studies/{study}/{dataset}/reconstruction_errors_seed{seed}.png",
