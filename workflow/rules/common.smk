@@ -213,6 +213,7 @@ INPUT_PATHS = {
     "latents": "results/latents/{dataset}/{model}/seed{seed}.h5",
     "history": "results/models/{dataset}/{model}/seed{seed}/history.csv",
     "classifier": "results/classifiers/{dataset}/classifier.keras",
+    "pixel_probe": "results/evaluation/{dataset}/pixels_pca2_knn.json",
     "twin": get_twin_model,
 }
 

@@ -135,6 +135,24 @@ rule plot_reconstruction_errors:
         "../scripts/plot_reconstruction_errors.py"
 
 
+rule probe_pixels:
+    input:
+        "results/data/{dataset}.h5",
+    output:
+        "results/evaluation/{dataset}/pixels_pca2_knn.json",
+    params:
+        code=package_code("probe_pixels.py"),
+        settings=lambda wildcards: {key: config["evaluation"][key] for key in ("knn_k", "cv_folds")},
+    log:
+        "logs/probe_pixels/{dataset}.log",
+    benchmark:
+        "benchmarks/probe_pixels/{dataset}.tsv"
+    conda:
+        "../../envs/study.yaml"
+    script:
+        "../scripts/probe_pixels.py"
+
+
 rule aggregate_metrics:
     input:
         metrics=get_metric_files,
