@@ -26,3 +26,25 @@ rule all:
     input:
         get_final_outputs(),
     default_target: True
+
+
+# One target per study, named after it: `snakemake --cores 2 fashion` runs that study's chain and its own
+# report (results/report/studies/fashion.html), and nothing of the other studies.
+_clashes = sorted(set(config["studies"]) & {r.name for r in workflow.rules})
+if _clashes:
+    raise ConfigError(
+        "invalid configuration:\n"
+        + "\n".join(
+            f"  config key 'studies.{name}': a study may not share its name with a rule of the workflow "
+            "(its target rule is named after it); rename the study"
+            for name in _clashes
+        )
+    )
+
+for _study in config["studies"]:
+
+    rule:
+        input:
+            get_final_outputs(_study),
+        name:
+            _study

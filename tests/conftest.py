@@ -99,6 +99,31 @@ def run_evaluation(name, json_path, **run):
     return runner.run(*evaluation_context(name, **run), json_path)
 
 
+def quick_derived(studies, *, epochs, seeds, datasets=None, evaluation=None):
+    """config/quick.yaml (what the README has a user run first) cut to `studies`, their datasets and models,
+    and made smaller still for a test: every model at most `epochs` epochs (on every dataset), each study's
+    `seeds`, `datasets` ({name: keys}) and `evaluation` keys laid over the quick ones. Everything else (the
+    networks, likelihoods, schedules, the studies' pairs and expected files) is the quick config's, so the
+    tests run what a user runs."""
+    quick = yaml.safe_load((REPO / "config" / "quick.yaml").read_text(encoding="utf-8"))
+    chosen = {name: {**quick["studies"][name], "seeds": list(seeds)} for name in studies}
+    used_datasets = sorted({d for spec in chosen.values() for d in spec["datasets"]})
+    used_models = sorted({m for spec in chosen.values() for m in spec["models"]})
+    models = {}
+    for name in used_models:
+        model = dict(quick["models"][name])
+        model["epochs"] = min(int(model["epochs"]), epochs)
+        model.pop("epochs_per_dataset", None)
+        models[name] = model
+    return {
+        **{key: value for key, value in quick.items() if key not in ("datasets", "models", "studies")},
+        "datasets": {d: {**quick["datasets"][d], **(datasets or {}).get(d, {})} for d in used_datasets},
+        "models": models,
+        "studies": chosen,
+        "evaluation": {**quick.get("evaluation", {}), **(evaluation or {})},
+    }
+
+
 @pytest.fixture
 def tiny_config():
     """The tiny study config, validated (defaults filled)."""

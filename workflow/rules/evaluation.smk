@@ -135,6 +135,24 @@ rule plot_reconstruction_errors:
         "../scripts/plot_reconstruction_errors.py"
 
 
+rule probe_pixels:
+    input:
+        "results/data/{dataset}.h5",
+    output:
+        "results/evaluation/{dataset}/pixels_pca2_knn.json",
+    params:
+        code=package_code("probe_pixels.py"),
+        settings=lambda wildcards: {key: config["evaluation"][key] for key in ("knn_k", "cv_folds")},
+    log:
+        "logs/probe_pixels/{dataset}.log",
+    benchmark:
+        "benchmarks/probe_pixels/{dataset}.tsv"
+    conda:
+        "../../envs/study.yaml"
+    script:
+        "../scripts/probe_pixels.py"
+
+
 rule aggregate_metrics:
     input:
         metrics=get_metric_files,
@@ -173,3 +191,31 @@ rule compare_with_sources:
         "../../envs/study.yaml"
     script:
         "../scripts/compare_with_sources.py"
+
+
+# For a study's target (`snakemake <study>`): its own figure of a dataset's models (`scoped_figure`) and its
+# own tables, by the same rules over that study's runs only (the input functions read the `{study}` wildcard).
+use rule plot_reconstruction_errors as plot_study_reconstruction_errors with:
+    output:
+        "results/figures/studies/{study}/{dataset}/reconstruction_errors_seed{seed}.png",
+    log:
+        "logs/plot_study_reconstruction_errors/{study}/{dataset}/seed{seed}.log",
+
+
+use rule aggregate_metrics as aggregate_study_metrics with:
+    output:
+        tidy="results/metrics/studies/{study}/metrics.tsv",
+        summary="results/metrics/studies/{study}/summary.tsv",
+        paired="results/metrics/studies/{study}/paired_vae_vs_ae.tsv",
+    log:
+        "logs/aggregate_study_metrics/{study}.log",
+
+
+use rule compare_with_sources as compare_study_with_sources with:
+    input:
+        metrics="results/metrics/studies/{study}/metrics.tsv",
+        expected=get_expected_files,
+    output:
+        "results/metrics/studies/{study}/comparison_with_sources.tsv",
+    log:
+        "logs/compare_study_with_sources/{study}.log",

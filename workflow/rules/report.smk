@@ -128,3 +128,29 @@ rule build_report:
         "../../envs/study.yaml"
     script:
         "../scripts/build_report.py"
+
+
+use rule plot_training_curves as plot_study_training_curves with:
+    output:
+        "results/figures/studies/{study}/{dataset}/training_curves_seed{seed}.png",
+    log:
+        "logs/plot_study_training_curves/{study}/{dataset}/seed{seed}.log",
+
+
+# One study's own report, for its target (`snakemake <study>`): the same page over that study's runs,
+# tables and figures only.
+use rule build_report as build_study_report with:
+    input:
+        figures=get_report_figure_files,
+        explorations=get_exploration_summaries,
+        replicates=get_replicate_summaries,
+        summary="results/metrics/studies/{study}/summary.tsv",
+        comparison="results/metrics/studies/{study}/comparison_with_sources.tsv",
+        paired="results/metrics/studies/{study}/paired_vae_vs_ae.tsv",
+        metrics="results/metrics/studies/{study}/metrics.tsv",
+    output:
+        "results/report/studies/{study}.html",
+    log:
+        "logs/build_study_report/{study}.log",
+    benchmark:
+        "benchmarks/build_study_report/{study}.tsv"

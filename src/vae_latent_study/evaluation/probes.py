@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LinearRegression
@@ -71,16 +72,21 @@ def knn_probe(
     search = GridSearchCV(KNeighborsClassifier(), {"n_neighbors": ks}, cv=cv, n_jobs=n_jobs)
     search.fit(train_codes, train_labels)
     best_k = int(search.best_params_["n_neighbors"])
-    k_used = best_k if refit_k is None else int(refit_k)
-    classifier = KNeighborsClassifier(n_neighbors=k_used).fit(train_codes, train_labels)
-    predicted = classifier.predict(test_codes)
+    refit = knn_refit(
+        train_codes,
+        train_labels,
+        test_codes,
+        test_labels,
+        best_k if refit_k is None else refit_k,
+        positive_label,
+    )
     results = search.cv_results_
     return {
         "best_k": best_k,
-        "k_used": k_used,
+        "k_used": refit["k_used"],
         "cv_accuracy": float(search.best_score_),
-        "test_accuracy": float(accuracy_score(test_labels, predicted)),
-        "test_f1": float(f1_score(test_labels == positive_label, predicted == positive_label)),
+        "test_accuracy": refit["test_accuracy"],
+        "test_f1": refit["test_f1"],
         "positive_label": positive_label.item() if isinstance(positive_label, np.generic) else positive_label,
         "test_positive_rate": float(np.mean(test_labels == positive_label)),
         "cv_results": [
@@ -92,6 +98,28 @@ def knn_probe(
                 strict=True,
             )
         ],
+    }
+
+
+def knn_refit(
+    train_codes: np.ndarray,
+    train_labels: np.ndarray,
+    test_codes: np.ndarray,
+    test_labels: np.ndarray,
+    k: int,
+    positive_label: float,
+) -> dict:
+    """`knn_probe`'s refit without its grid search: a classifier with `k` neighbours fitted on all training
+    codes and scored on the test codes (`k_used`, `test_accuracy`, the F1 score of `positive_label`). For
+    a second k on codes already searched (the seed's fixed k = 13), so the search runs once."""
+    train_codes, test_codes = _as_2d(train_codes), _as_2d(test_codes)
+    train_labels, test_labels = np.asarray(train_labels), np.asarray(test_labels)
+    classifier = KNeighborsClassifier(n_neighbors=int(k)).fit(train_codes, train_labels)
+    predicted = classifier.predict(test_codes)
+    return {
+        "k_used": int(k),
+        "test_accuracy": float(accuracy_score(test_labels, predicted)),
+        "test_f1": float(f1_score(test_labels == positive_label, predicted == positive_label)),
     }
 
 
@@ -145,6 +173,7 @@ def learning_curve_probe(
     positive_label: float | None = None,
     n_repeats: int = 1,
     n_jobs: int | None = None,
+    full: Mapping[str, Any] | None = None,
 ) -> list[dict]:
     """Test accuracy and F1 of `knn_probe` (grid search over k included) fitted on growing training subsets.
 
@@ -152,7 +181,8 @@ def learning_curve_probe(
     folds: here every subset is scored on the same held-out test codes, as the seed's probe. Subsets are
     stratified random draws (so both labels are present even at small sizes), `n_repeats` per size; sizes
     past the training set are clipped to it (drawn once: the full set does not vary). One row per
-    (size, repeat).
+    (size, repeat). `full`: the caller's `knn_probe` of the whole training set with the same settings,
+    where it has one; the full set's row then takes its numbers rather than searching again (the same).
     """
     train_codes = _as_2d(train_codes)
     train_labels = np.asarray(train_labels)
@@ -171,6 +201,10 @@ def learning_curve_probe(
                 )
             else:
                 subset = np.arange(n_train)
+            if size == n_train and full is not None:
+                probe = full
+                rows.append(_curve_row(size, repeat, probe))
+                continue
             probe = knn_probe(
                 train_codes[subset],
                 train_labels[subset],
@@ -181,14 +215,17 @@ def learning_curve_probe(
                 positive_label=positive_label,
                 n_jobs=n_jobs,
             )
-            rows.append(
-                {
-                    "train_size": int(size),
-                    "repeat": repeat,
-                    "best_k": probe["best_k"],
-                    "cv_accuracy": probe["cv_accuracy"],
-                    "test_accuracy": probe["test_accuracy"],
-                    "test_f1": probe["test_f1"],
-                }
-            )
+            rows.append(_curve_row(size, repeat, probe))
     return rows
+
+
+def _curve_row(size: int, repeat: int, probe: Mapping[str, Any]) -> dict:
+    """One row of `learning_curve_probe`: a subset's size and repeat, and its probe's scores."""
+    return {
+        "train_size": int(size),
+        "repeat": repeat,
+        "best_k": probe["best_k"],
+        "cv_accuracy": probe["cv_accuracy"],
+        "test_accuracy": probe["test_accuracy"],
+        "test_f1": probe["test_f1"],
+    }

@@ -17,8 +17,9 @@ from typing import Any
 
 #: The inputs an evaluation may read, by role: the trained model, the run's dataset file (the kind's path,
 #: per training seed where the kind draws data per seed), its latent store (`encode_dataset`), its training
-#: history, the dataset's classifier (`train_classifier`) and a conditional model's unconditional twin.
-INPUT_ROLES = ("model", "dataset", "latents", "history", "classifier", "twin")
+#: history, the dataset's classifier (`train_classifier`), the dataset's pixel probe (`probe_pixels`) and a
+#: conditional model's unconditional twin.
+INPUT_ROLES = ("model", "dataset", "latents", "history", "classifier", "pixel_probe", "twin")
 
 #: Where a run's figures lie: `<RUN_FIGURES>/<Figure.file>`.
 RUN_FIGURES = "results/figures/{dataset}/{model}/seed{seed}"

@@ -295,7 +295,7 @@ def _config_file_html(config_files: Sequence[str], quick: bool) -> str:
     run = (
         "a quick run: every study at reduced sizes, its numbers not the study's"
         if quick
-        else "a full-size run (the config does not set <code>quick</code>)"
+        else "a full-size run (the config's <code>quick</code> is false)"
     )
     return f"<p>{label}: {files}. This is {run}.</p>"
 

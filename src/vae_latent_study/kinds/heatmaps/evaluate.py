@@ -203,8 +203,16 @@ def probe_latents(
         positive = float(np.min(dataset.factor_grids["df"]))  # the heavy tails, the notebook's df == 2
         common = {"k_grid": k_grid, "cv": cv, "positive_label": positive, "n_jobs": n_jobs}
         best, fixed_scores = _knn_df_probe(train.z, y_train, test.z, y_test, fixed_k, common)
+        # The curve's full-size row is `best` (the same probe on the same codes): not searched again.
         curve = probes.learning_curve_probe(
-            train.z, y_train, test.z, y_test, sizes=learning_curve_sizes, random_state=curve_rng, **common
+            train.z,
+            y_train,
+            test.z,
+            y_test,
+            sizes=learning_curve_sizes,
+            random_state=curve_rng,
+            full=best,
+            **common,
         )
         payload["knn_df"] = {
             "settings": {
@@ -238,8 +246,9 @@ def _knn_df_probe(
     """The notebook's KNN df probe of `train_x` / `test_x`: the grid search refitted at its best k, and the
     scores at `fixed_k`. Returns (`probes.knn_probe` at the best k, the fixed-k scores)."""
     best = probes.knn_probe(train_x, y_train, test_x, y_test, **common)
-    fixed = probes.knn_probe(train_x, y_train, test_x, y_test, refit_k=fixed_k, **common)
-    # The fixed-k fit shares the grid search; its own cross-validated accuracy is the grid's at k = 13.
+    # The fixed-k fit shares the grid search (`knn_refit`: the refit alone, not a second search); its own
+    # cross-validated accuracy is the grid's at k = 13.
+    fixed = probes.knn_refit(train_x, y_train, test_x, y_test, fixed_k, common["positive_label"])
     at_fixed_k = [r["mean_accuracy"] for r in best["cv_results"] if r["k"] == int(fixed_k)]
     fixed_scores = {
         "k_used": fixed["k_used"],

@@ -46,14 +46,6 @@ def entropy_limit(images: np.ndarray) -> float:
     return float(binary_entropy(images).mean())
 
 
-def pca_codes(train: np.ndarray, test: np.ndarray, components: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """The pixels projected on the first principal components of the training images (scikit-learn)."""
-    from sklearn.decomposition import PCA
-
-    pca = PCA(n_components=components, random_state=0).fit(train.reshape(len(train), -1))
-    return pca.transform(train.reshape(len(train), -1)), pca.transform(test.reshape(len(test), -1))
-
-
 def likelihood_bounds(
     model: Any, images: np.ndarray, k: int, seed: int, label: np.ndarray | None = None
 ) -> dict[str, float]:
@@ -206,6 +198,18 @@ def _plot_figures(
     plt.close(fig)
 
 
+def _pixel_probe(path: str | Path, knn_k: list[int], cv_folds: int) -> dict[str, Any]:
+    """The dataset's pixel probe (`pixels.pixel_probe`, rule `probe_pixels`), checked to have the settings
+    of this evaluation's own probe."""
+    from vae_latent_study.io import ProjectFileError, read_json
+
+    found = read_json(path)
+    settings = found.get("settings", {})
+    if settings.get("k_grid") != knn_k or settings.get("cv_folds") != cv_folds:
+        raise ProjectFileError(path, f"made with other probe settings ({settings}); expected knn_k {knn_k}")
+    return found["knn_class_pca2"]
+
+
 def _last_row(history_path: str | Path) -> dict[str, float | None]:
     from vae_latent_study.training.history import read_history
 
@@ -222,7 +226,8 @@ def evaluate_images(ctx: Context) -> dict[str, Any]:
     - `entropy_limit`: the test images' mean per-pixel binary entropy, and each model's excess over it:
       `bce_mean_code` (decoding z_mean, or the AE's code) and, for a VAE, `bce_sampled_code` (one draw);
     - `knn_class`: `probes.knn_probe` of the class on the test codes (trained on the training codes), and
-      `knn_class_pca2` the same probe on a 2-d PCA of the pixels, in the same run; `knn_gain_over_pca2` is
+      `knn_class_pca2` the same probe on a 2-d PCA of the pixels (the dataset's, made once by rule
+      `probe_pixels`: `kinds.images.pixels`, read from the `pixel_probe` input); `knn_gain_over_pca2` is
       the accuracy difference (`settings`: `knn_k` [lo, hi], `cv_folds`);
     - `bounds` (VAE): `likelihood_bounds` on the first `iwae_images` test images with `iwae_k` draws;
     - `sample_quality`: per sampler of `sample_codes` (`samples` points each), the share of decoded samples
@@ -255,8 +260,7 @@ def evaluate_images(ctx: Context) -> dict[str, Any]:
     folds = int(settings["cv_folds"])
     train_labels, test_labels = labels[dataset.train], labels[dataset.test]
     knn = knn_probe(codes_train[key], train_labels, codes_test[key], test_labels, k_grid=grid, cv=folds)
-    pca_train, pca_test = pca_codes(x_train, x_test)
-    knn_pca = knn_probe(pca_train, train_labels, pca_test, test_labels, k_grid=grid, cv=folds)
+    knn_pca = _pixel_probe(ctx.input("pixel_probe"), [int(lo), int(hi)], folds)
 
     bounds = None
     if isinstance(model, autoencoders.VAE):

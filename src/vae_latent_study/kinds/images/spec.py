@@ -29,7 +29,8 @@ SPEC = KindSpec(
         Evaluation(
             name="images",
             module="vae_latent_study.kinds.images.evaluate",
-            inputs=("model", "dataset", "history", "classifier"),
+            # The pixel probe: the dataset's PCA-2 class probe, made once per dataset (`probe_pixels`).
+            inputs=("model", "dataset", "history", "classifier", "pixel_probe"),
             settings=("knn_k", "cv_folds", "iwae_k", "iwae_images", "samples"),
             figures=(
                 _images("embedding", "embedding.png", "images_embedding.rst", "embedding"),
