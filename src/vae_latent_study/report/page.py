@@ -406,7 +406,8 @@ def build_report(
         "<p>Each study's headline questions: our numbers with their spread, the truth where the data know "
         "it, the number the source printed and a verdict computed from them by the rule it states.</p>"
     )
-    parts.append(cards_html(list(studies), _cards(inputs, studies, chapters, quick)))
+    study_parts = _study_parts(studies, chapters, kinds_of)
+    parts.append(cards_html(list(studies), _cards(inputs, study_parts, quick)))
     parts.append("</section>")
     parts.append(
         "<p>Then a chapter per study: the heatmap study's questions answered from this run's numbers, each "
@@ -418,7 +419,6 @@ def build_report(
         "<nav><ul>" + "".join(f'<li><a href="#{a}">{html.escape(t)}</a></li>' for a, t in toc) + "</ul></nav>"
     )
 
-    seen: set[str] = set()
     for name, spec in studies.items():
         own = summary[summary["dataset"].isin(spec["datasets"]) & summary["model"].isin(spec["models"])]
         parts.append(f'<section id="study-{html.escape(name)}"><h2>Study {html.escape(name)}</h2>')
@@ -426,12 +426,7 @@ def build_report(
             f"<p>Datasets {html.escape(', '.join(spec['datasets']))}; models "
             f"{html.escape(', '.join(spec['models']))}.</p>"
         )
-        for kind, module in chapters.items():
-            datasets = tuple(d for d in spec["datasets"] if kinds_of.get(d) == kind)
-            if not datasets:
-                continue
-            part = StudyPart(name, datasets, tuple(spec["models"]), first=kind not in seen)
-            seen.add(kind)
+        for module, part in study_parts[name]:
             if module is not None and hasattr(module, "chapter"):
                 parts += module.chapter(inputs, part)
         rows = (
@@ -505,19 +500,39 @@ def build_report(
     logger.info("wrote %s: %d figures, %d exploration summaries", output_html, len(figures), len(runs))
 
 
+def _study_parts(
+    studies: Mapping[str, Mapping[str, Any]], chapters: Mapping[str, Any], kinds_of: Mapping[str, str]
+) -> dict[str, list[tuple[Any, StudyPart]]]:
+    """{study: [(report module, part)]}: each kind with datasets in the study, in the order of `chapters`,
+    with its report module (None where it has none) and its part of the study (`first` on the kind's first
+    study, where its chapter writes what it says once per page)."""
+    seen: set[str] = set()
+    out: dict[str, list[tuple[Any, StudyPart]]] = {}
+    for name, spec in studies.items():
+        out[name] = []
+        for kind, module in chapters.items():
+            datasets = tuple(d for d in spec["datasets"] if kinds_of.get(d) == kind)
+            if datasets:
+                out[name].append(
+                    (module, StudyPart(name, datasets, tuple(spec["models"]), first=kind not in seen))
+                )
+                seen.add(kind)
+    return out
+
+
 def _cards(
-    inputs: ReportInputs, studies: Mapping[str, Mapping[str, Any]], chapters: Mapping[str, Any], quick: bool
+    inputs: ReportInputs, study_parts: Mapping[str, Sequence[tuple[Any, StudyPart]]], quick: bool
 ) -> dict[str, list[Card]]:
     """{study: its cards}: each kind with datasets in the study adds its module's `cards` (a quick run's
     judged against no source: `cards.for_quick_run`)."""
-    kinds_of = inputs.dataset_kinds()
     out: dict[str, list[Card]] = {}
-    for name, spec in studies.items():
-        found: list[Card] = []
-        for kind, module in chapters.items():
-            datasets = tuple(d for d in spec["datasets"] if kinds_of.get(d) == kind)
-            if datasets and module is not None and hasattr(module, "cards"):
-                found += module.cards(inputs, StudyPart(name, datasets, tuple(spec["models"]), first=False))
+    for name, found_parts in study_parts.items():
+        found = [
+            card
+            for module, part in found_parts
+            if module is not None and hasattr(module, "cards")
+            for card in module.cards(inputs, part)
+        ]
         out[name] = [for_quick_run(card) for card in found] if quick else found
     return out
 
