@@ -400,6 +400,16 @@ def test_the_page_opens_on_one_card_per_study_in_config_order(tmp_path):
     assert "not judged (quick run)" not in page and '<td class="verdict">within</td>' in page
 
 
+def test_the_cards_and_chapters_follow_the_study_order_given(tmp_path):
+    """The workflow passes the config file's study order (its resolved config's studies are sorted)."""
+    page = _write_page(tmp_path, PAGE_CONFIG, PAGE_METRICS, study_order=["heatmaps", "toy_manifold"])
+    assert page.index('id="card-heatmaps"') < page.index('id="card-toy_manifold"')
+    assert page.index('id="study-heatmaps"') < page.index('id="study-toy_manifold"')
+    # A study the order leaves out follows the others.
+    page = _write_page(tmp_path, PAGE_CONFIG, PAGE_METRICS, study_order=["heatmaps"])
+    assert page.index('id="card-heatmaps"') < page.index('id="card-toy_manifold"')
+
+
 def test_a_quick_run_is_labelled_and_judged_against_no_source(tmp_path):
     page = _write_page(tmp_path, {**PAGE_CONFIG, "quick": True}, PAGE_METRICS, expected="heatmaps")
     banner = page.index('class="quick-banner"')

@@ -31,6 +31,8 @@ from vae_latent_study.resources import gpu_per_job, job_resources
 # replaces the given one whole: its mappings are key-sorted, so that params compare by value, and every
 # order the workflow uses (datasets, models) is by name, whatever order the file listed them in.
 _validated = validate_config(config, Path(workflow.basedir) / "config" / "config.schema.yaml")
+# The one order kept from the file: the studies', for the report's cards and chapters.
+STUDY_ORDER = [name for name in config.get("studies") or {} if name in _validated["studies"]]
 config.clear()
 config.update(_validated)
 

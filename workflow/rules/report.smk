@@ -116,6 +116,8 @@ rule build_report:
         code=package_code("build_report.py", *chapter_modules(KIND_MODULES)),
         figures=get_report_figures,
         config=get_report_config,
+        # The studies in the config file's order (the resolved config's are sorted by name).
+        study_order=STUDY_ORDER,
         # The checkout whose git commit the provenance names (the Snakefile's directory).
         source_dir=workflow.basedir,
         # The config file(s) the provenance names; not a rerun trigger (see get_config_files).

@@ -18,4 +18,5 @@ with job(snakemake.log[0]):
         replicate_summaries=snakemake.input.replicates,
         metrics_tsv=snakemake.input.metrics,
         config_files=snakemake.params.config_files,
+        study_order=snakemake.params.study_order,
     )

@@ -323,12 +323,17 @@ def _key_value_table(items: Mapping[str, Any]) -> str:
     return html_table(frame.astype(object))
 
 
-def _studies(config: Mapping[str, Any], summary: pd.DataFrame) -> dict[str, dict[str, list[str]]]:
-    """{study: {datasets, models}} of the config; one study of every run when the config names none."""
+def _studies(
+    config: Mapping[str, Any], summary: pd.DataFrame, order: Sequence[str] = ()
+) -> dict[str, dict[str, list[str]]]:
+    """{study: {datasets, models}} of the config, in `order` where it names them (then the config's order);
+    one study of every run when the config names none."""
     given = config.get("studies") or {}
     if given:
+        names = [name for name in order if name in given] + [name for name in given if name not in order]
         return {
-            name: {"datasets": list(s["datasets"]), "models": list(s["models"])} for name, s in given.items()
+            name: {"datasets": list(given[name]["datasets"]), "models": list(given[name]["models"])}
+            for name in names
         }
     columns = ("dataset", "model")
     return {"study": {f"{c}s": sorted(summary[c].unique()) if len(summary) else [] for c in columns}}
@@ -347,6 +352,7 @@ def build_report(
     replicate_summaries: Sequence[str | Path] = (),
     metrics_tsv: str | Path | None = None,
     config_files: Sequence[str] = (),
+    study_order: Sequence[str] = (),
 ) -> None:
     """Write the report as one self-contained HTML file.
 
@@ -356,12 +362,14 @@ def build_report(
     `source_dir` the checkout whose git commit the provenance names. `metrics_tsv`, the per-seed tidy
     table, gives the cards their spreads over seeds (without it they quote the summary's mean and sd);
     `config_files` are the config files as the provenance names them (`describe_config_files`).
+    `study_order` orders the cards and chapters (the config file's order; the resolved config's studies are
+    sorted by name), studies it leaves out follow in the config's order.
     """
     summary = read_table(summary_tsv)
     comparison = read_table(comparison_tsv)
     paired = read_table(paired_tsv)
     runs = [read_json(p) for p in explorations]
-    studies = _studies(config, summary)
+    studies = _studies(config, summary, study_order)
     replicates = []
     for path in replicate_summaries:
         found = read_json(path)
