@@ -170,6 +170,32 @@ def finished_run(tmp_path_factory):
     return workdir, config_file
 
 
+#: The test modules that read the session's `finished_run` (a fixture or test takes it): one pytest-xdist
+#: worker runs them all, so that the tiny study is built once (tests/test_ci_guard.py checks the list).
+TINY_STUDY_MODULES = frozenset(
+    f"tests/{name}.py" for name in ("test_report_browser", "test_rerun", "test_workflow")
+)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """pyproject.toml's `--dist loadfile`, with one change: the modules of TINY_STUDY_MODULES are one unit.
+
+    Each module runs on one worker, so that its module-scoped fixtures (a study run, a trained model) are
+    built once. xdist's own `loadgroup` would group by mark, but it does not work with pytest 9.2
+    (pytest-dev/pytest-xdist#1386: its node-id suffix is lost), so the grouping is by module path here."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ModuleScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = super()._split_scope(nodeid)
+            return "tiny_study" if module in TINY_STUDY_MODULES else module
+
+    return ModuleScheduling(config, log)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session, exitstatus):
     """With VAE_STUDY_NO_SKIPS=1 (set by .ci/run) a skipped test fails the run: CI must run the SLURM and

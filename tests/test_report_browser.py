@@ -21,6 +21,8 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.workflow]
 
 CHROMIUM = "/usr/bin/chromium"
+#: The lock file that apt-get runs under, here and in tests/slurm/start_cluster.sh (`flock`).
+APT_LOCK = "/tmp/vae-latent-study-apt.lock"
 #: The flags of a quiet, offline, throwaway browser. SwiftShader draws WebGL (plotly's 3-D scatter) on the
 #: CPU; Chromium asks for it explicitly since it stopped falling back to it by itself.
 FLAGS = (
@@ -49,7 +51,13 @@ def chromium():
         if os.geteuid() != 0 or shutil.which("apt-get") is None:
             pytest.skip(f"{CHROMIUM} is missing and apt-get cannot install it here (not root)")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for command in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium", "chromium-driver"]):
+        # One apt-get at a time: the SLURM tests may install their packages from another pytest worker,
+        # under the same lock file (tests/slurm/start_cluster.sh).
+        lock = ["flock", APT_LOCK]
+        for command in (
+            [*lock, "apt-get", "update"],
+            [*lock, "apt-get", "install", "-y", "chromium", "chromium-driver"],
+        ):
             proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
             assert proc.returncode == 0, f"{' '.join(command)} failed:\n{proc.stdout[-3000:]}{proc.stderr}"
     return CHROMIUM

@@ -19,6 +19,7 @@ FAKE_GPUS=${FAKE_GPUS:-1}
 STATE=$BASE/state
 LOG=$BASE/log
 H=$(hostname -s)
+APT_LOCK=${APT_LOCK:-/tmp/vae-latent-study-apt.lock}
 
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
@@ -55,8 +56,10 @@ PKGS="slurm-wlm slurmctld slurmd slurm-client munge"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  # One apt-get at a time: the browser test may install Chromium from another pytest worker meanwhile,
+  # under the same lock file (tests/test_report_browser.py).
+  flock "$APT_LOCK" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive flock "$APT_LOCK" apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
 mkdir -p "$STATE/ctld" "$STATE/d" "$LOG"
