@@ -177,6 +177,30 @@ TINY_STUDY_MODULES = frozenset(
 )
 
 
+#: The longest test modules (minutes each: Snakemake runs, the SLURM cluster's polling, kills and resumes),
+#: started first so that no worker is left alone with one of them at the end; the others follow in file
+#: order. pyproject.toml's `--no-loadscope-reorder` keeps this order for the workers.
+SLOW_MODULES_FIRST = tuple(
+    f"tests/{name}.py"
+    for name in (
+        "test_workflow",
+        "test_report_browser",
+        "test_rerun",
+        "test_slurm",
+        "test_studies",
+        "test_training",
+        "test_batch",
+        "test_images_cvae",
+    )
+)
+
+
+def pytest_collection_modifyitems(items):
+    """The slow modules first (SLOW_MODULES_FIRST), each module's tests in their own order."""
+    rank = {module: i for i, module in enumerate(SLOW_MODULES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """pyproject.toml's `--dist loadfile`, with one change: the modules of TINY_STUDY_MODULES are one unit.

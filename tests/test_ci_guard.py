@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from .conftest import REPO, TINY_STUDY_MODULES
+from .conftest import REPO, SLOW_MODULES_FIRST, TINY_STUDY_MODULES
 
 SUITE = """
 import pytest
@@ -68,6 +68,9 @@ def test_the_modules_that_share_the_tiny_study_run_on_one_worker():
         if any(arg.arg == "finished_run" for f in functions for arg in f.args.args):
             takers.add(f"tests/{path.name}")
     assert takers == TINY_STUDY_MODULES
+    # The slow modules start first (the tiny study's among them); a renamed one would drop out silently.
+    assert all((REPO / module).is_file() for module in SLOW_MODULES_FIRST)
+    assert TINY_STUDY_MODULES <= set(SLOW_MODULES_FIRST)
 
 
 def test_ci_sets_the_guard():
